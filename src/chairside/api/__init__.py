@@ -1,0 +1,1 @@
+"""The HTTP edge: app factory, shared dependencies, middleware, problem responses."""

@@ -1,0 +1,27 @@
+"""What a running app holds: settings, the database engine, Redis, metrics, modes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import redis
+from prometheus_client import CollectorRegistry
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from chairside.config import Settings
+from chairside.ops.deploy.modes import ModeSwitch
+from chairside.ops.metrics.http import HttpMetrics
+
+
+@dataclass
+class AppContext:
+    """Built once per app in its lifespan; reached from routes through ``ContextDep``."""
+
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    redis: redis.Redis | None
+    registry: CollectorRegistry
+    http_metrics: HttpMetrics
+    modes: ModeSwitch

@@ -1,0 +1,36 @@
+"""Named dependencies for routes: the app context, a database session, the settings."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.orm import Session
+
+from chairside.api.context import AppContext
+from chairside.config import Settings
+
+
+def get_context(request: Request) -> AppContext:
+    context: AppContext = request.app.state.context
+    return context
+
+
+ContextDep = Annotated[AppContext, Depends(get_context)]
+
+
+def get_settings_dep(context: ContextDep) -> Settings:
+    return context.settings
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+
+
+def get_session(context: ContextDep) -> Iterator[Session]:
+    """A session per request; commits when the route returns, rolls back on error."""
+    with context.sessions() as session, session.begin():
+        yield session
+
+
+SessionDep = Annotated[Session, Depends(get_session)]

@@ -1,0 +1,50 @@
+"""Building and closing what an app holds for its lifetime (:class:`AppContext`)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+
+from fastapi import FastAPI
+from prometheus_client import CollectorRegistry
+
+from chairside.api.context import AppContext
+from chairside.config import Settings
+from chairside.db import database_url, make_engine, make_session_factory, redis_url
+from chairside.logging import configure_logging
+from chairside.ops.deploy.modes import ModeSwitch
+from chairside.ops.metrics.http import HttpMetrics
+from chairside.redis_client import make_redis
+
+
+def build_context(settings: Settings) -> AppContext:
+    """Connect-lazily resources for one app: nothing here blocks on the network."""
+    engine = make_engine(database_url(settings))
+    registry = CollectorRegistry()
+    return AppContext(
+        settings=settings,
+        engine=engine,
+        sessions=make_session_factory(engine),
+        redis=make_redis(redis_url(settings)),
+        registry=registry,
+        http_metrics=HttpMetrics(registry),
+        modes=ModeSwitch(settings),
+    )
+
+
+def lifespan_for(
+    settings: Settings,
+) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        configure_logging(settings.log_level, json_lines=settings.log_json)
+        context = build_context(settings)
+        app.state.context = context
+        try:
+            yield
+        finally:
+            context.engine.dispose()
+            if context.redis is not None:
+                context.redis.close()
+
+    return lifespan

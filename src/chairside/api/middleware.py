@@ -1,0 +1,109 @@
+"""One ASGI middleware for every request: request id, modes, metrics, access log, 500s.
+
+Written as plain ASGI rather than ``BaseHTTPMiddleware`` because it sits on every
+request, including ``/health``, and must stay cheap.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from chairside.api.context import AppContext
+from chairside.api.problems import problem_response
+from chairside.logging import request_id_var
+
+log = logging.getLogger("chairside.http")
+
+# Health and metrics must answer in every mode, or monitoring goes blind exactly when
+# an operator needs it.
+EXEMPT_PREFIXES = ("/health", "/metrics")
+SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+class RequestContextMiddleware:
+    """Assigns request ids, enforces maintenance/read-only, records metrics and logs."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        context: AppContext = scope["app"].state.context
+        request_id = _incoming_request_id(scope) or uuid.uuid4().hex
+        token = request_id_var.set(request_id)
+        started = time.perf_counter()
+        status = 500
+        response_started = False
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status, response_started
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                response_started = True
+                headers = list(message.get("headers", []))
+                headers.append((b"x-request-id", request_id.encode()))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        try:
+            refusal = _mode_refusal(context, scope)
+            if refusal is not None:
+                await refusal(scope, receive, send_with_id)
+            else:
+                await self.app(scope, receive, send_with_id)
+        except Exception:
+            log.exception("unhandled error", extra={"path": scope["path"]})
+            if not response_started:
+                await problem_response(500, "internal error")(scope, receive, send_with_id)
+        finally:
+            elapsed = time.perf_counter() - started
+            route = scope.get("route")
+            template = getattr(route, "path", None) or "unmatched"
+            context.http_metrics.observe(
+                method=scope["method"], route=template, status=status, seconds=elapsed
+            )
+            if not template.startswith(EXEMPT_PREFIXES):
+                log.info(
+                    "request",
+                    extra={
+                        "method": scope["method"],
+                        "route": template,
+                        "status": status,
+                        "ms": round(elapsed * 1000, 2),
+                    },
+                )
+            request_id_var.reset(token)
+
+
+def _incoming_request_id(scope: Scope) -> str | None:
+    for name, value in scope["headers"]:
+        if name == b"x-request-id":
+            candidate = value.decode("latin-1")
+            return candidate if _REQUEST_ID.match(candidate) else None
+    return None
+
+
+def _mode_refusal(context: AppContext, scope: Scope) -> ASGIApp | None:
+    path: str = scope["path"]
+    if path.startswith(EXEMPT_PREFIXES):
+        return None
+    modes = context.modes.current()
+    retry = {"Retry-After": str(modes.retry_after)}
+    if modes.maintenance:
+        reason = f": {modes.reason}" if modes.reason else ""
+        return problem_response(503, f"Chairside is in maintenance mode{reason}", headers=retry)
+    if modes.read_only and scope["method"] not in SAFE_METHODS:
+        return problem_response(
+            503,
+            "Chairside is in read-only mode: reads work, changes are refused for now",
+            headers=retry,
+        )
+    return None

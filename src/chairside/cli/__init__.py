@@ -1,0 +1,1 @@
+"""The ``chairside`` command: a registry of command groups, and their shared output."""

@@ -1,0 +1,25 @@
+"""The ``chairside`` command: registers every command group, nothing else."""
+
+from __future__ import annotations
+
+import typer
+
+from chairside.ops.database.cli import app as db_app
+from chairside.ops.deploy.cli import maintenance_mode
+from chairside.runtime.cli import status, up
+
+app = typer.Typer(
+    name="chairside",
+    help="Chairside: bookings for barbershops and salons, with the runbooks built in.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+
+app.command()(up)
+app.command()(status)
+app.command("maintenance-mode")(maintenance_mode)
+app.add_typer(db_app, name="db")
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,142 @@
+"""Settings: one pydantic-settings class, built by :func:`get_settings`, never at import.
+
+Variables carry the ``CHAIRSIDE_`` prefix, except the conventional ``DATABASE_URL`` and
+``REDIS_URL``. With no ``DATABASE_URL`` Chairside runs its embedded default: a local
+PostgreSQL cluster (and Redis, when installed) under ``CHAIRSIDE_HOME``.
+Secrets are ``SecretStr`` so that printing or logging the settings never shows them.
+"""
+
+from __future__ import annotations
+
+import secrets
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from chairside.errors import ConfigError
+
+Environment = Literal["development", "test", "production"]
+
+# Secrets that ship in examples and must never sign a production token.
+_KNOWN_WEAK_SECRETS = {"", "secret", "changeme", "change-me", "development", "dev"}
+
+
+class Settings(BaseSettings):
+    """Everything Chairside can be configured with, from the environment or a `.env` file."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="CHAIRSIDE_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        populate_by_name=True,
+    )
+
+    env: Environment = "development"
+    home: Path = Path("var")
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+
+    database_url: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("DATABASE_URL", "CHAIRSIDE_DATABASE_URL")
+    )
+    redis_url: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("REDIS_URL", "CHAIRSIDE_REDIS_URL")
+    )
+    ops_store_url: SecretStr | None = None
+
+    # Embedded runtime. A port of 0 means "pick a free one on first start, then keep it".
+    pg_bin_dir: Path | None = None
+    pg_port: int = Field(default=0, ge=0, le=65535)
+    redis_server_bin: str = "redis-server"
+    redis_port: int = Field(default=0, ge=0, le=65535)
+    embedded_redis: bool = True
+
+    # Modes. Maintenance answers 503 everywhere but health and metrics; read-only refuses
+    # writes. Both can also be switched at run time with `chairside maintenance-mode`.
+    maintenance_mode: bool = False
+    read_only: bool = False
+    maintenance_retry_after: int = Field(default=300, ge=1, le=86400)
+
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_json: bool = True
+
+    jwt_secret: SecretStr = SecretStr("")
+
+    @field_validator("home")
+    @classmethod
+    def _home_is_absolute(cls, value: Path) -> Path:
+        return value.expanduser().absolute()
+
+    @property
+    def embedded(self) -> bool:
+        """True when Chairside manages its own local PostgreSQL cluster."""
+        return self.database_url is None
+
+    @property
+    def log_dir(self) -> Path:
+        return self.home / "log"
+
+    @property
+    def run_dir(self) -> Path:
+        return self.home / "run"
+
+    def effective_jwt_secret(self) -> str:
+        """The token-signing secret; outside production a random one is made per home."""
+        value = self.jwt_secret.get_secret_value()
+        if value and value not in _KNOWN_WEAK_SECRETS and len(value) >= 32:
+            return value
+        if self.env == "production":
+            raise ConfigError(
+                "CHAIRSIDE_JWT_SECRET is missing or weak; production needs at least 32 "
+                "random characters (generate one with: python3 -c 'import secrets; "
+                "print(secrets.token_urlsafe(48))')"
+            )
+        return _development_secret(self.home)
+
+
+def _development_secret(home: Path) -> str:
+    """A random secret kept under CHAIRSIDE_HOME, so tokens survive restarts in development."""
+    path = home / "jwt-secret"
+    if path.exists():
+        return path.read_text().strip()
+    home.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_urlsafe(48)
+    path.touch(mode=0o600)
+    path.write_text(value)
+    return value
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build settings from the environment plus ``overrides``; errors name the variable."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        raise ConfigError(_describe_validation_error(exc)) from None
+
+
+def _describe_validation_error(exc: ValidationError) -> str:
+    problems = []
+    for error in exc.errors():
+        field = str(error["loc"][0]) if error["loc"] else "?"
+        variable = _variable_name(field)
+        given = error.get("input")
+        problems.append(f"{variable}={given!r}: {error['msg']}")
+    return "invalid setting: " + "; ".join(problems)
+
+
+def _variable_name(field: str) -> str:
+    if field in {"database_url", "redis_url", "DATABASE_URL", "REDIS_URL"}:
+        return field.upper()
+    if field.startswith("CHAIRSIDE_"):
+        return field
+    return "CHAIRSIDE_" + field.upper()
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once from the environment."""
+    return load_settings()

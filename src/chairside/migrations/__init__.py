@@ -1,0 +1,1 @@
+"""Alembic migrations of the application database (run with ``chairside db migrate``)."""

@@ -1,0 +1,1 @@
+"""Operations: the runbooks made executable. One folder per procedure, same shape each."""

@@ -1,0 +1,1 @@
+"""The application database: migrations now; slow queries, connections and bloat later."""

@@ -1,0 +1,1 @@
+"""Deployments: maintenance and read-only modes, migrations, verification, rollback."""

@@ -1,0 +1,1 @@
+"""Health: liveness, component checks, and (later) business smoke tests."""

@@ -1,0 +1,1 @@
+"""Prometheus metrics: HTTP, business, health and backup families, and ``/metrics``."""

@@ -1,0 +1,75 @@
+"""``chairside up`` and ``chairside status``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from chairside.checks import worst
+from chairside.cli.output import (
+    CommandKind,
+    JsonOption,
+    Output,
+    checks_payload,
+    guarded,
+    render_checks,
+)
+from chairside.config import get_settings
+from chairside.demo import seed_demo
+from chairside.runtime import serve
+from chairside.runtime.status import collect_status
+
+
+def up(
+    demo: Annotated[bool, typer.Option("--demo", help="Seed a demo shop to try the API.")] = False,
+    host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on.", min=1, max=65535)] = None,
+    workers: Annotated[int, typer.Option(help="API worker processes.", min=1, max=64)] = 1,
+    json_output: JsonOption = False,
+) -> None:
+    """Run Chairside: embedded PostgreSQL and Redis, migrations, the API. Ctrl-C stops all."""
+    out = Output(json_mode=json_output)
+    with guarded(out):
+        settings = get_settings()
+        if settings.embedded:
+            out.info(f"Embedded mode: PostgreSQL and Redis under {settings.home}")
+
+        def announce(info: serve.ServiceInfo) -> None:
+            def render(console: Console) -> None:
+                console.print(f"[bold green]Chairside is up[/] at {info.api_url}")
+                console.print(f"  API docs   {info.api_url}/docs")
+                console.print(f"  health     {info.api_url}/health")
+                console.print(f"  metrics    {info.api_url}/metrics")
+                console.print(f"  database   {info.database}")
+                console.print(f"  redis      {info.redis or 'not running (degraded: no Redis)'}")
+                if info.demo:
+                    console.print(f"  demo       {info.demo}")
+                console.print("Press Ctrl-C to stop everything.")
+
+            out.result(info.to_dict(), render)
+
+        try:
+            serve.run_service(
+                settings,
+                host=host or settings.host,
+                port=port or settings.port,
+                workers=workers,
+                demo=demo,
+                configurers=(),
+                seed_demo=seed_demo,
+                announce=announce,
+            )
+        except KeyboardInterrupt:
+            pass
+        out.info("Chairside stopped; PostgreSQL and Redis are down.")
+
+
+def status(json_output: JsonOption = False) -> None:
+    """Show each component and its state. Exit 0 ok, 1 warning, 2 critical, 3 unknown."""
+    out = Output(json_mode=json_output)
+    with guarded(out, kind=CommandKind.CHECK):
+        results = collect_status(get_settings())
+        out.result(checks_payload(results), lambda c: render_checks(c, results, "Chairside"))
+        out.exit_check(worst(r.status for r in results))

@@ -1,0 +1,120 @@
+"""``chairside up``: bring the whole service up, and take all of it down again.
+
+Order: the embedded PostgreSQL (and Redis), migrations, demo data, then the HTTP server
+in the foreground. Ctrl-C or SIGTERM stops the server, then Redis, then PostgreSQL, so
+nothing is left running. After a ``kill -9`` the servers are still up; the next ``up``
+adopts them (their pid files name live processes) instead of failing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+
+import uvicorn
+
+from chairside.config import Settings
+from chairside.db import database_url, redis_url
+from chairside.errors import PortInUseError
+from chairside.ops.database import migrations
+from chairside.runtime.embedded import ClusterConfigurer, EmbeddedStack, embedded_stack
+from chairside.runtime.ports import port_in_use
+
+
+@dataclass(frozen=True)
+class ServiceInfo:
+    """What ``up`` tells the operator once everything is ready."""
+
+    api_url: str
+    database: str
+    redis: str | None
+    home: Path
+    demo: str | None
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "api_url": self.api_url,
+            "docs_url": f"{self.api_url}/docs",
+            "health_url": f"{self.api_url}/health",
+            "metrics_url": f"{self.api_url}/metrics",
+            "database": self.database,
+            "redis": self.redis,
+            "home": str(self.home),
+            "demo": self.demo,
+        }
+
+
+def api_state_file(settings: Settings) -> Path:
+    return settings.run_dir / "api.json"
+
+
+def run_service(
+    settings: Settings,
+    *,
+    host: str,
+    port: int,
+    workers: int = 1,
+    demo: bool = False,
+    configurers: Sequence[ClusterConfigurer] = (),
+    seed_demo: Callable[[str], str] | None = None,
+    announce: Callable[[ServiceInfo], None] = lambda info: None,
+) -> None:
+    """Run Chairside in the foreground until interrupted; always clean up what it started."""
+    if port_in_use(port, host):
+        raise PortInUseError(
+            f"port {port} on {host} is taken, so the API cannot listen there; stop what uses "
+            "it or pick another with --port (or CHAIRSIDE_PORT)"
+        )
+    _raise_keyboard_interrupt_on_sigterm()
+    stack: EmbeddedStack | None = embedded_stack(settings) if settings.embedded else None
+    state_file = api_state_file(settings)
+    try:
+        if stack is not None:
+            stack.start(configurers)
+        url = database_url(settings)
+        migrations.upgrade(url=url)
+        demo_summary = seed_demo(url) if demo and seed_demo else None
+        info = ServiceInfo(
+            api_url=f"http://{host}:{port}",
+            database=_without_password(url),
+            redis=redis_url(settings),
+            home=settings.home,
+            demo=demo_summary,
+        )
+        state_file.parent.mkdir(parents=True, exist_ok=True)
+        state_file.write_text(json.dumps({"pid": os.getpid(), "host": host, "port": port}))
+        announce(info)
+        uvicorn.run(
+            "chairside.api.factory:create_app_from_env",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level="warning",
+            access_log=False,
+            lifespan="on",
+        )
+    finally:
+        state_file.unlink(missing_ok=True)
+        if stack is not None:
+            stack.stop()
+
+
+def _raise_keyboard_interrupt_on_sigterm() -> None:
+    """Treat SIGTERM like Ctrl-C, so the ``finally`` clean-up runs either way."""
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, handler)
+
+
+def _without_password(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
