@@ -1,0 +1,103 @@
+"""The storage interface every backup repository implements.
+
+A repository is a flat key space (``backups/<id>/manifest.json``, ``wal/...``). Every
+write is atomic: after ``put_*`` returns, the object is there whole; if it fails or the
+process dies, the key is absent or keeps its previous content, never half-written.
+Completeness of a *backup* (many objects) is built above this, by writing its marker
+object last.
+
+Errors: :class:`RepositoryError` (the store failed or is unreachable; names the
+repository) and :class:`ObjectNotFoundError` (no such key).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+from chairside.errors import DependencyDownError, InputError, NotFoundError
+
+
+class RepositoryError(DependencyDownError):
+    """A repository failed or did not answer; the message names it."""
+
+
+class ObjectNotFoundError(NotFoundError):
+    """The key is not in the repository."""
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    """An object's key (relative to the repository), size in bytes and modification time."""
+
+    key: str
+    size: int
+    modified: datetime | None = None
+
+
+@runtime_checkable
+class Repository(Protocol):
+    """Put, get, stat, list and delete objects; every put is atomic."""
+
+    @property
+    def url(self) -> str:
+        """Where this repository is, without credentials (for messages and reports)."""
+        ...
+
+    def put_bytes(self, key: str, data: bytes) -> None:
+        """Store ``data`` under ``key``, replacing any previous object atomically."""
+        ...
+
+    def put_file(self, key: str, path: Path) -> None:
+        """Store the file at ``path`` under ``key`` (large files stream, never load whole)."""
+        ...
+
+    def get_bytes(self, key: str) -> bytes:
+        """The object's content; :class:`ObjectNotFoundError` when absent."""
+        ...
+
+    def get_file(self, key: str, path: Path) -> None:
+        """Write the object to ``path`` (atomically: a temp file renamed into place)."""
+        ...
+
+    def stat(self, key: str) -> ObjectInfo | None:
+        """The object's info, or None when absent."""
+        ...
+
+    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        """Every object whose key starts with ``prefix``, in key order, page by page."""
+        ...
+
+    def delete(self, key: str) -> None:
+        """Remove the object; removing an absent key is not an error."""
+        ...
+
+
+def validate_key(key: str) -> str:
+    """Keys are relative, slash-separated, without ``..``; anything else is refused."""
+    if not key or key.startswith("/") or any(part in {"", ".", ".."} for part in key.split("/")):
+        raise InputError(
+            f"repository key {key!r} is invalid: use a relative path like 'backups/ID/file'"
+        )
+    return key
+
+
+def open_repository(url: str) -> Repository:
+    """The repository at ``url``: a local path (or ``file://``), or ``s3://bucket/prefix``."""
+    if url.startswith("s3://"):
+        from chairside.ops.backup.repository.s3 import S3Repository  # type: ignore[import-not-found,unused-ignore]
+
+        repository: Repository = S3Repository.from_url(url)
+        return repository
+    if "://" in url and not url.startswith("file://"):
+        raise InputError(
+            f"repository {url!r} has an unknown scheme; use a local path, file://PATH, "
+            "or s3://bucket/prefix",
+            field="repository",
+        )
+    from chairside.ops.backup.repository.local import LocalRepository
+
+    return LocalRepository(Path(url.removeprefix("file://")))

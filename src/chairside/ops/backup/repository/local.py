@@ -1,0 +1,107 @@
+"""A repository in a local (or mounted) directory; writes are temp file + fsync + rename."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+from chairside.ops.backup.repository.base import (
+    ObjectInfo,
+    ObjectNotFoundError,
+    RepositoryError,
+    validate_key,
+)
+
+
+class LocalRepository:
+    """Objects are files under ``root``; keys are their relative paths."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root.expanduser().absolute()
+
+    @property
+    def url(self) -> str:
+        return str(self.root)
+
+    def _path(self, key: str) -> Path:
+        return self.root / validate_key(key)
+
+    def put_bytes(self, key: str, data: bytes) -> None:
+        self._write(key, lambda handle: handle.write(data))
+
+    def put_file(self, key: str, path: Path) -> None:
+        with path.open("rb") as source:
+            self._write(key, lambda handle: shutil.copyfileobj(source, handle, 1024 * 1024))
+
+    def _write(self, key: str, fill: object) -> None:
+        target = self._path(key)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=".part")
+        except OSError as exc:
+            raise RepositoryError(f"repository {self.url}: cannot write {key}: {exc}") from None
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                fill(handle)  # type: ignore[operator]
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp_name, target)
+            _fsync_dir(target.parent)
+        except BaseException as exc:
+            Path(tmp_name).unlink(missing_ok=True)
+            if isinstance(exc, OSError):
+                raise RepositoryError(f"repository {self.url}: cannot write {key}: {exc}") from None
+            raise
+
+    def get_bytes(self, key: str) -> bytes:
+        try:
+            return self._path(key).read_bytes()
+        except FileNotFoundError:
+            raise ObjectNotFoundError(f"{key} is not in repository {self.url}") from None
+
+    def get_file(self, key: str, path: Path) -> None:
+        source = self._path(key)
+        if not source.is_file():
+            raise ObjectNotFoundError(f"{key} is not in repository {self.url}")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.part")
+        shutil.copyfile(source, tmp)
+        os.replace(tmp, path)
+
+    def stat(self, key: str) -> ObjectInfo | None:
+        try:
+            info = self._path(key).stat()
+        except FileNotFoundError:
+            return None
+        return ObjectInfo(key, info.st_size, datetime.fromtimestamp(info.st_mtime, UTC))
+
+    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        if not self.root.exists():
+            return
+        keys = []
+        for dirpath, _dirs, files in os.walk(self.root):
+            for name in files:
+                if name.startswith(".tmp-"):
+                    continue  # an unfinished write, never an object
+                key = os.path.relpath(os.path.join(dirpath, name), self.root)
+                if key.startswith(prefix):
+                    keys.append(key)
+        for key in sorted(keys):
+            info = self.stat(key)
+            if info is not None:
+                yield info
+
+    def delete(self, key: str) -> None:
+        self._path(key).unlink(missing_ok=True)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,135 @@
+"""The ops store: events (and later incidents) kept apart from the application database.
+
+Default: a SQLite file ``$CHAIRSIDE_HOME/ops.db``; production: ``CHAIRSIDE_OPS_STORE_URL``
+(any SQLAlchemy URL, typically a separate PostgreSQL database). A point-in-time restore
+of the application database leaves this store as it was.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Engine,
+    Integer,
+    String,
+    Text,
+    create_engine,
+    event,
+    select,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+
+from chairside.config import Settings
+
+
+class OpsBase(DeclarativeBase):
+    """Declarative base of the ops store's tables (not migrated with the app database)."""
+
+
+class OpsEventRow(OpsBase):
+    __tablename__ = "ops_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    kind: Mapped[str] = mapped_column(String(64), index=True)
+    status: Mapped[str] = mapped_column(String(16))
+    summary: Mapped[str] = mapped_column(Text)
+    actor: Mapped[str] = mapped_column(String(128))
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+@dataclass(frozen=True)
+class OpsEvent:
+    """One thing that happened to the service, as an operator would log it."""
+
+    id: int
+    at: datetime
+    kind: str
+    status: str
+    summary: str
+    actor: str
+    details: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "at": self.at.isoformat(),
+            "kind": self.kind,
+            "status": self.status,
+            "summary": self.summary,
+            "actor": self.actor,
+            "details": self.details,
+        }
+
+
+class OpsStore:
+    """Records and reads ops events."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        OpsBase.metadata.create_all(engine)
+
+    def record(
+        self,
+        kind: str,
+        summary: str,
+        *,
+        status: str = "ok",
+        details: dict[str, Any] | None = None,
+    ) -> OpsEvent:
+        """Append an event (kind like ``backup.full``, status ``ok``/``failed``/…)."""
+        row = OpsEventRow(
+            at=datetime.now(UTC),
+            kind=kind,
+            status=status,
+            summary=summary,
+            actor=_actor(),
+            details=json.loads(json.dumps(details or {}, default=str)),
+        )
+        with Session(self.engine) as session, session.begin():
+            session.add(row)
+            session.flush()
+            return _to_event(row)
+
+    def recent(self, *, kind_prefix: str | None = None, limit: int = 50) -> list[OpsEvent]:
+        """The newest events first, optionally only kinds starting with ``kind_prefix``."""
+        query = select(OpsEventRow).order_by(OpsEventRow.id.desc()).limit(limit)
+        if kind_prefix:
+            query = query.where(OpsEventRow.kind.startswith(kind_prefix))
+        with Session(self.engine) as session:
+            return [_to_event(row) for row in session.scalars(query)]
+
+
+def open_ops_store(settings: Settings) -> OpsStore:
+    """The ops store of these settings (SQLite under CHAIRSIDE_HOME unless configured)."""
+    if settings.ops_store_url is not None:
+        return OpsStore(create_engine(settings.ops_store_url.get_secret_value()))
+    settings.home.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(f"sqlite:///{settings.home / 'ops.db'}")
+    event.listen(engine, "connect", _sqlite_pragmas)
+    return OpsStore(engine)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.close()
+
+
+def _actor() -> str:
+    user = os.environ.get("SUDO_USER") or os.environ.get("USER") or str(os.getuid())
+    return f"{user}@{socket.gethostname()}"
+
+
+def _to_event(row: OpsEventRow) -> OpsEvent:
+    at = row.at if row.at.tzinfo else row.at.replace(tzinfo=UTC)
+    return OpsEvent(row.id, at, row.kind, row.status, row.summary, row.actor, dict(row.details))

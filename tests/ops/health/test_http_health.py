@@ -1,0 +1,54 @@
+"""/health, /health/detailed and /metrics on a real database and Redis."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+
+from chairside.api.app import create_app
+from chairside.config import Settings
+from chairside.runtime.redis import RedisServer
+from tests.support.servers import redis_server, scratch_dir
+
+
+def test_liveness_answers_ok_with_a_request_id(app_client: TestClient) -> None:
+    response = app_client.get("/health")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+    assert len(response.headers["x-request-id"]) >= 16
+
+
+def test_a_request_id_sent_by_the_client_is_echoed(app_client: TestClient) -> None:
+    response = app_client.get("/health", headers={"X-Request-ID": "lb-1234"})
+    assert response.headers["x-request-id"] == "lb-1234"
+
+
+def test_detailed_health_reports_database_and_redis_with_latency(app_client: TestClient) -> None:
+    body = app_client.get("/health/detailed").json()
+    checks = {c["name"]: c for c in body["checks"]}
+    assert body["status"] == "ok"
+    assert checks["database"]["status"] == "ok"
+    assert checks["redis"]["status"] == "ok"
+    assert checks["database"]["latency_ms"] > 0
+
+
+def test_detailed_health_reports_a_stopped_redis_without_crashing(settings: Settings) -> None:
+    base = scratch_dir()
+    with redis_server(base) as server:
+        assert isinstance(server, RedisServer)
+        own = settings.model_copy(update={"redis_url": None})
+        own = own.model_copy(update={"redis_url": _secret(server.url)})
+        with TestClient(create_app(own)) as client:
+            assert client.get("/health/detailed").json()["status"] == "ok"
+            server.stop()
+            response = client.get("/health/detailed")
+    assert response.status_code == 200
+    checks = {c["name"]: c for c in response.json()["checks"]}
+    assert checks["redis"]["status"] == "warning"
+    assert "unreachable" in checks["redis"]["summary"]
+    assert checks["database"]["status"] == "ok"
+
+
+def _secret(value: str):  # type: ignore[no-untyped-def]
+    from pydantic import SecretStr
+
+    return SecretStr(value)
