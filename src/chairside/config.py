@@ -64,7 +64,14 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_json: bool = True
 
+    # --- booking side (accounts, shops, bookings, payments) -----------------------
     jwt_secret: SecretStr = SecretStr("")
+
+    # --- backups and restores -------------------------------------------------------
+
+    # --- disaster recovery (S3 repositories, sync, drills) --------------------------
+
+    # --- health, metrics, alerts, notifications -------------------------------------
 
     @field_validator("home")
     @classmethod

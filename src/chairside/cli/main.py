@@ -19,6 +19,9 @@ app.command()(up)
 app.command()(status)
 app.command("maintenance-mode")(maintenance_mode)
 app.add_typer(db_app, name="db")
+# backups and restores:
+# disaster recovery:
+# health, metrics, alerts, notifications:
 
 
 def main() -> None:
