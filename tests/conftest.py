@@ -21,6 +21,7 @@ from chairside.config import Settings, load_settings
 from chairside.ops.database import migrations
 from chairside.runtime.postgres import PostgresCluster
 from chairside.runtime.redis import RedisServer
+from tests.support.seaweed import SeaweedServer, seaweed_server
 from tests.support.servers import ClusterFactory, remove_tree, scratch_dir
 from tests.support.servers import redis_server as start_redis
 
@@ -54,6 +55,13 @@ def pg_cluster(cluster_factory: ClusterFactory) -> PostgresCluster:
 @pytest.fixture(scope="session")
 def redis_server(scratch_base: Path) -> Iterator[RedisServer | None]:
     with start_redis(scratch_base) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def seaweed(scratch_base: Path) -> Iterator[SeaweedServer]:
+    """A real S3-compatible server (SeaweedFS) on loopback, signatures enforced."""
+    with seaweed_server(scratch_base / "seaweed") as server:
         yield server
 
 

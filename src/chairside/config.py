@@ -70,6 +70,30 @@ class Settings(BaseSettings):
     # --- backups and restores -------------------------------------------------------
 
     # --- disaster recovery (S3 repositories, sync, drills) --------------------------
+    # S3 defaults for every s3:// repository; a URL may override them per repository with
+    # ?endpoint=…&region=…&addressing=path|virtual&profile=…&sse=AES256|aws:kms.
+    # Credentials: these settings when set, otherwise the usual AWS chain (env, profile…).
+    s3_endpoint_url: str | None = None
+    s3_region: str | None = None
+    s3_addressing_style: Literal["auto", "path", "virtual"] = "auto"
+    s3_access_key_id: str | None = None
+    s3_secret_access_key: SecretStr | None = None
+    s3_profile: str | None = None
+    s3_sse: Literal["none", "AES256", "aws:kms"] = "none"
+    s3_sse_kms_key_id: str | None = None
+    # Bounded retries so an unreachable store fails in seconds, not minutes.
+    s3_max_attempts: int = Field(default=3, ge=1, le=10)
+    s3_connect_timeout: float = Field(default=3.0, gt=0, le=120)
+    s3_read_timeout: float = Field(default=60.0, gt=0, le=3600)
+    s3_multipart_threshold_mb: int = Field(default=64, ge=5, le=5120)
+    s3_multipart_chunk_mb: int = Field(default=16, ge=5, le=5120)
+    s3_max_concurrency: int = Field(default=4, ge=1, le=64)
+    s3_list_page_size: int = Field(default=1000, ge=1, le=1000)
+    # DR repositories shown by `backup status` (comma-separated URLs) and the lag that
+    # turns their status line to warning / critical.
+    dr_repositories: str = ""
+    dr_lag_warning_minutes: int = Field(default=120, ge=1)
+    dr_lag_critical_minutes: int = Field(default=1440, ge=1)
 
     # --- health, metrics, alerts, notifications -------------------------------------
 

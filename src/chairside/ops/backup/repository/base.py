@@ -31,11 +31,16 @@ class ObjectNotFoundError(NotFoundError):
 
 @dataclass(frozen=True)
 class ObjectInfo:
-    """An object's key (relative to the repository), size in bytes and modification time."""
+    """An object's key (relative to the repository), size in bytes and modification time.
+
+    ``sha256`` is the content's checksum when the backend knows it without reading the
+    object (S3 keeps it as metadata on objects Chairside wrote); None otherwise.
+    """
 
     key: str
     size: int
     modified: datetime | None = None
+    sha256: str | None = None
 
 
 @runtime_checkable
