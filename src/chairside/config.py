@@ -68,6 +68,30 @@ class Settings(BaseSettings):
     jwt_secret: SecretStr = SecretStr("")
 
     # --- backups and restores -------------------------------------------------------
+    # Where backups and WAL go: a path, file://PATH or s3://bucket/prefix.
+    # Default: $CHAIRSIDE_HOME/backups (see backup_repository_url).
+    backup_repository: str | None = None
+    # A 32-byte key (raw or 64 hex). Set = encryption on: without a readable key,
+    # nothing is written or restored (never plaintext by accident).
+    backup_key_file: Path | None = None
+    backup_compression_level: int = Field(default=3, ge=1, le=19)
+    # Retention: keep the newest N full backups and every full backup needed to
+    # recover to any moment in the window; never fewer than the minimum.
+    backup_retention_count: int = Field(default=7, ge=0)
+    backup_retention_days: float = Field(default=7.0, ge=0)
+    backup_retention_minimum: int = Field(default=2, ge=1)
+    # `backup status` thresholds (age of the newest good full backup / archived WAL).
+    backup_warning_hours: float = Field(default=25.0, gt=0)
+    backup_critical_hours: float = Field(default=26.0, gt=0)
+    wal_warning_minutes: float = Field(default=5.0, gt=0)
+    wal_critical_minutes: float = Field(default=15.0, gt=0)
+    # Continuous archiving set up by `chairside up`: "archive" (archive_command), "stream"
+    # (pg_receivewal with a slot) or "sync" (stream + synchronous commit: no loss).
+    wal_mode: Literal["archive", "stream", "sync", "off"] = "archive"
+    # Force a WAL switch after this many idle-but-dirty seconds (bounds the RPO).
+    wal_archive_timeout_seconds: int = Field(default=60, ge=0, le=86400)
+    # How long `backup incremental` waits for the switched segment to reach the repository.
+    wal_confirm_timeout_seconds: float = Field(default=60.0, gt=0)
 
     # --- disaster recovery (S3 repositories, sync, drills) --------------------------
     # S3 defaults for every s3:// repository; a URL may override them per repository with
@@ -114,6 +138,11 @@ class Settings(BaseSettings):
     @property
     def run_dir(self) -> Path:
         return self.home / "run"
+
+    @property
+    def backup_repository_url(self) -> str:
+        """The backup repository: CHAIRSIDE_BACKUP_REPOSITORY, or $CHAIRSIDE_HOME/backups."""
+        return self.backup_repository or str(self.home / "backups")
 
     def effective_jwt_secret(self) -> str:
         """The token-signing secret; outside production a random one is made per home."""
