@@ -75,3 +75,19 @@ def redis_server(base: Path) -> Iterator[RedisServer | None]:
 
 def remove_tree(path: Path) -> None:
     shutil.rmtree(path, ignore_errors=True)
+
+
+def process_gone(pid: int, *, timeout: float = 5) -> bool:
+    """True once ``pid`` has exited (a zombie counts: PID 1 here may reap it late)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1].split()[0]
+        except (FileNotFoundError, IndexError, ProcessLookupError):
+            return True
+        if state == "Z":
+            return True
+        time.sleep(0.05)
+    return False

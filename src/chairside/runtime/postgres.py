@@ -161,6 +161,13 @@ class PostgresCluster:
         argv = [self.binary("pg_ctl"), "-D", str(self.data_dir), "-l", str(self.log_file),
                 "-w", "-t", str(timeout), "start"]  # fmt: skip
         result = run_as(self.user, argv, check=False, timeout=timeout + 10, capture=True)
+        for _ in range(20):
+            # After a crash, the dead postmaster's children take a moment to notice and
+            # exit; until then PostgreSQL refuses to reuse their shared memory.
+            if result.returncode == 0 or "still in use" not in self.log_tail(5):
+                break
+            time.sleep(0.5)
+            result = run_as(self.user, argv, check=False, timeout=timeout + 10, capture=True)
         if result.returncode != 0:
             raise ComponentError(
                 f"PostgreSQL in {self.data_dir} did not start: "
@@ -198,12 +205,21 @@ class PostgresCluster:
         return self.postmaster_pid() is not None
 
     def clear_stale_pid(self) -> bool:
-        """Remove a ``postmaster.pid`` left by a crash; True when one was removed."""
+        """Remove the lock files a crash left behind; True when there were some.
+
+        PostgreSQL cleans up after a dead postmaster itself, except where the dead pid
+        still looks alive: in containers whose init does not reap, a killed postmaster
+        stays a zombie, and its ``postmaster.pid`` and socket lock then block a start.
+        """
         pid_file = self.data_dir / "postmaster.pid"
-        if pid_file.exists() and self.postmaster_pid() is None:
-            pid_file.unlink()
-            return True
-        return False
+        if not pid_file.exists() or self.postmaster_pid() is not None:
+            return False
+        pid_file.unlink(missing_ok=True)
+        for lock in self.socket_dir.glob(f".s.PGSQL.{self.port}.lock"):
+            lock.unlink(missing_ok=True)
+        for stale_socket in self.socket_dir.glob(f".s.PGSQL.{self.port}"):
+            stale_socket.unlink(missing_ok=True)
+        return True
 
     def wait_ready(self, *, timeout: float = 60) -> None:
         """Wait until the server accepts connections from a client."""
