@@ -21,7 +21,7 @@ def backup_key(settings: Settings) -> BackupKey | None:
 
 def repository(settings: Settings, url: str | None = None) -> Repository:
     """The repository at ``url`` (default: the configured one)."""
-    return open_repository(url or settings.backup_repository_url)
+    return open_repository(url or settings.backup_repository_url, settings)
 
 
 def catalog(settings: Settings, url: str | None = None) -> BackupCatalog:

@@ -16,9 +16,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from chairside.errors import DependencyDownError, InputError, NotFoundError
+
+if TYPE_CHECKING:
+    from chairside.config import Settings
 
 
 class RepositoryError(DependencyDownError):
@@ -90,12 +93,16 @@ def validate_key(key: str) -> str:
     return key
 
 
-def open_repository(url: str) -> Repository:
-    """The repository at ``url``: a local path (or ``file://``), or ``s3://bucket/prefix``."""
-    if url.startswith("s3://"):
-        from chairside.ops.backup.repository.s3 import S3Repository  # type: ignore[import-not-found,unused-ignore]
+def open_repository(url: str, settings: Settings | None = None) -> Repository:
+    """The repository at ``url``: a local path (or ``file://``), or ``s3://bucket/prefix``.
 
-        repository: Repository = S3Repository.from_url(url)
+    ``settings`` supply the S3 defaults (endpoint, credentials…); the process-wide
+    settings when omitted.
+    """
+    if url.startswith("s3://"):
+        from chairside.ops.backup.repository.s3 import S3Repository
+
+        repository: Repository = S3Repository.from_url(url, settings)
         return repository
     if "://" in url and not url.startswith("file://"):
         raise InputError(
