@@ -18,7 +18,14 @@ from chairside.ops.backup.repository.base import (
 
 
 class LocalRepository:
-    """Objects are files under ``root``; keys are their relative paths."""
+    """Objects are files under ``root``; keys are their relative paths.
+
+    Files get the usual mode (0666 minus the umask) rather than mkstemp's 0600: the
+    ``postgres`` user archives WAL into the same repository that root writes backups to,
+    and each must read the other's objects. When root writes into a repository whose
+    root directory belongs to another user, new files and directories are handed to
+    that owner, so WAL archiving (running as that user) can keep writing there.
+    """
 
     def __init__(self, root: Path) -> None:
         self.root = root.expanduser().absolute()
@@ -40,8 +47,12 @@ class LocalRepository:
     def _write(self, key: str, fill: object) -> None:
         target = self._path(key)
         try:
-            target.parent.mkdir(parents=True, exist_ok=True)
+            owner = self._owner()
+            self._make_dirs(target.parent, owner)
             fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=".part")
+            os.fchmod(fd, 0o666 & ~_umask())
+            if owner is not None:
+                os.fchown(fd, *owner)
         except OSError as exc:
             raise RepositoryError(f"repository {self.url}: cannot write {key}: {exc}") from None
         try:
@@ -56,6 +67,28 @@ class LocalRepository:
             if isinstance(exc, OSError):
                 raise RepositoryError(f"repository {self.url}: cannot write {key}: {exc}") from None
             raise
+
+    def _owner(self) -> tuple[int, int] | None:
+        """The (uid, gid) new objects should get, when root writes for another owner."""
+        if os.geteuid() != 0:
+            return None
+        try:
+            info = self.root.stat()
+        except FileNotFoundError:
+            return None
+        return None if info.st_uid == 0 else (info.st_uid, info.st_gid)
+
+    def _make_dirs(self, path: Path, owner: tuple[int, int] | None) -> None:
+        missing = []
+        current = path
+        while not current.exists():
+            missing.append(current)
+            current = current.parent
+        path.mkdir(parents=True, exist_ok=True)
+        if owner is not None:
+            for created in missing:
+                if created != self.root:
+                    os.chown(created, *owner)
 
     def get_bytes(self, key: str) -> bytes:
         try:
@@ -97,6 +130,13 @@ class LocalRepository:
 
     def delete(self, key: str) -> None:
         self._path(key).unlink(missing_ok=True)
+
+
+def _umask() -> int:
+    # os.umask can only be read by setting it; set it straight back.
+    current = os.umask(0o022)
+    os.umask(current)
+    return current
 
 
 def _fsync_dir(path: Path) -> None:
