@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from chairside.config import Settings
 from chairside.ops.deploy.modes import ModeSwitch
 from chairside.ops.metrics.http import HttpMetrics
+from chairside.ops.metrics.monitoring import Monitoring
 
 
 @dataclass
@@ -25,3 +26,4 @@ class AppContext:
     registry: CollectorRegistry
     http_metrics: HttpMetrics
     modes: ModeSwitch
+    monitoring: Monitoring  # health probe and /metrics exposition (ops/metrics)

@@ -14,6 +14,7 @@ from chairside.db import database_url, make_engine, make_session_factory, redis_
 from chairside.logging import configure_logging
 from chairside.ops.deploy.modes import ModeSwitch
 from chairside.ops.metrics.http import HttpMetrics
+from chairside.ops.metrics.monitoring import build_monitoring
 from chairside.redis_client import make_redis
 
 
@@ -21,14 +22,25 @@ def build_context(settings: Settings) -> AppContext:
     """Connect-lazily resources for one app: nothing here blocks on the network."""
     engine = make_engine(database_url(settings))
     registry = CollectorRegistry()
+    redis_client = make_redis(redis_url(settings))
+    http_metrics = HttpMetrics(registry)
+    modes = ModeSwitch(settings)
     return AppContext(
         settings=settings,
         engine=engine,
         sessions=make_session_factory(engine),
-        redis=make_redis(redis_url(settings)),
+        redis=redis_client,
         registry=registry,
-        http_metrics=HttpMetrics(registry),
-        modes=ModeSwitch(settings),
+        http_metrics=http_metrics,
+        modes=modes,
+        monitoring=build_monitoring(
+            settings,
+            registry=registry,
+            http_metrics=http_metrics,
+            engine=engine,
+            redis_client=redis_client,
+            modes=modes,
+        ),
     )
 
 

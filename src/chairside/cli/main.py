@@ -6,6 +6,7 @@ import typer
 
 from chairside.ops.database.cli import app as db_app
 from chairside.ops.deploy.cli import maintenance_mode
+from chairside.ops.health.cli import health
 from chairside.runtime.cli import status, up
 
 app = typer.Typer(
@@ -22,6 +23,7 @@ app.add_typer(db_app, name="db")
 # backups and restores:
 # disaster recovery:
 # health, metrics, alerts, notifications:
+app.command()(health)
 
 
 def main() -> None:

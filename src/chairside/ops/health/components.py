@@ -65,3 +65,41 @@ def _elapsed_ms(started: float) -> float:
 def _first_line(exc: SQLAlchemyError) -> str:
     orig = getattr(exc, "orig", None) or exc
     return str(orig).strip().splitlines()[0][:200] if str(orig).strip() else type(orig).__name__
+
+
+def check_connections(
+    engine: Engine, *, warning_percent: float, critical_percent: float
+) -> CheckResult:
+    """Connections in use against ``max_connections``: warning at 80 %, by default."""
+    started = time.perf_counter()
+    try:
+        with engine.connect() as conn:
+            row = conn.execute(
+                text(
+                    "SELECT (SELECT count(*) FROM pg_stat_activity WHERE backend_type = "
+                    "'client backend'), current_setting('max_connections')::int"
+                )
+            ).one()
+    except SQLAlchemyError as exc:
+        return CheckResult(
+            "connections",
+            CheckStatus.UNKNOWN,
+            f"cannot count connections: {_first_line(exc)}",
+            latency_ms=_elapsed_ms(started),
+        )
+    used, maximum = int(row[0]), int(row[1])
+    percent = round(100 * used / maximum, 1)
+    details: dict[str, object] = {"used": used, "max": maximum, "percent": percent}
+    status = CheckStatus.OK
+    if percent > critical_percent:
+        status = CheckStatus.CRITICAL
+    elif percent >= warning_percent:
+        status = CheckStatus.WARNING
+    return CheckResult(
+        "connections",
+        status,
+        f"{used} of {maximum} connections in use ({percent}%, warning at "
+        f"{warning_percent:g}%, critical above {critical_percent:g}%)",
+        latency_ms=_elapsed_ms(started),
+        details=details,
+    )

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from chairside.api.deps import ContextDep
-from chairside.checks import CheckStatus, worst
-from chairside.ops.health import components
+from chairside.checks import CheckStatus
+from chairside.ops.health.report import health_payload
 
 router = APIRouter(tags=["operations"])
 
@@ -19,17 +20,12 @@ def liveness() -> dict[str, str]:
 
 
 @router.get("/health/detailed")
-def detailed(context: ContextDep) -> JSONResponse:
-    """Each component's status and latency; 503 when anything is critical."""
-    results = [
-        components.check_database(context.engine),
-        components.check_redis(context.redis),
-    ]
-    modes = context.modes.current()
-    overall = worst(r.status for r in results)
-    body = {
-        "status": overall.value,
-        "checks": [r.to_dict() for r in results],
-        "modes": modes.to_dict(),
-    }
-    return JSONResponse(body, status_code=503 if overall is CheckStatus.CRITICAL else 200)
+async def detailed(context: ContextDep) -> JSONResponse:
+    """Each component's status and latency, checked now; 503 when anything is critical."""
+    # Always fresh: this is what an operator asks while fixing something. The results
+    # also refresh the cache /metrics reads.
+    snapshot = await run_in_threadpool(context.monitoring.probe.snapshot, max_age=0)
+    body = health_payload(snapshot.results, at=snapshot.at)
+    body["modes"] = context.modes.current().to_dict()
+    critical = body["status"] == CheckStatus.CRITICAL.value
+    return JSONResponse(body, status_code=503 if critical else 200)

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from fastapi.concurrency import run_in_threadpool
 
 from chairside.api.deps import ContextDep
+from chairside.ops.metrics.exposition import CONTENT_TYPE
 
 router = APIRouter(tags=["operations"])
 
 
 @router.get("/metrics", include_in_schema=False)
-def metrics(context: ContextDep) -> Response:
-    return Response(generate_latest(context.registry), media_type=CONTENT_TYPE_LATEST)
+async def metrics(context: ContextDep) -> Response:
+    # Scrape-time collectors touch the database and the disk: keep them off the loop.
+    body = await run_in_threadpool(context.monitoring.exposition.render)
+    return Response(body, media_type=CONTENT_TYPE)

@@ -1,0 +1,59 @@
+"""Wiring one app's monitoring: the health probe, the collectors and the exposition.
+
+Called once by the app's lifespan; the result lives on ``AppContext.monitoring``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import redis
+from prometheus_client import CollectorRegistry
+from sqlalchemy import Engine
+
+from chairside.config import Settings
+from chairside.ops.deploy.modes import ModeSwitch
+from chairside.ops.health.probe import HealthProbe
+from chairside.ops.health.traffic import TrafficWindow
+from chairside.ops.metrics.exposition import MetricsExposition
+from chairside.ops.metrics.health import HealthCollector, SmokeCollector
+from chairside.ops.metrics.http import HttpMetrics
+from chairside.ops.metrics.pool import PoolMetrics
+
+
+@dataclass
+class Monitoring:
+    """What one app exposes about itself: health results and ``/metrics``."""
+
+    probe: HealthProbe
+    exposition: MetricsExposition
+    pool: PoolMetrics
+
+
+def build_monitoring(
+    settings: Settings,
+    *,
+    registry: CollectorRegistry,
+    http_metrics: HttpMetrics,
+    engine: Engine,
+    redis_client: redis.Redis | None,
+    modes: ModeSwitch,
+) -> Monitoring:
+    """Register every collector of one app on ``registry`` and build its probe."""
+    exposition = MetricsExposition(registry)
+    probe = HealthProbe(
+        settings,
+        engine=engine,
+        redis_client=redis_client,
+        modes=modes,
+        traffic_source=lambda: exposition.process_metrics(
+            [http_metrics.requests, http_metrics.duration]
+        ),
+        traffic_window=TrafficWindow(settings.health_window_seconds),
+        backup_checks=None,
+    )
+    pool = PoolMetrics(registry)
+    pool.watch(engine)
+    exposition.add_state_collector(HealthCollector(probe))
+    exposition.add_state_collector(SmokeCollector(settings))
+    return Monitoring(probe=probe, exposition=exposition, pool=pool)
