@@ -1,0 +1,307 @@
+"""The recoverable window, and the plan of one restore: which backup, which WAL, which end.
+
+Each complete full backup can bring the database back to any point from its own end
+(``stop_time``/``stop_lsn``, where the copy first becomes consistent) to the end of the
+unbroken run of archived WAL that follows it. The recoverable window is the union of
+those ranges; a missing segment splits it. A target outside every range is refused with
+an error naming the window, never quietly turned into "latest". Targets PostgreSQL alone
+can place (a transaction id, a restore point name) are checked by PostgreSQL during
+recovery, which refuses to finish when it never meets them.
+
+Times at the window's end are when the newest segment was archived: commits up to
+then are in the archive. A target after the last archived *commit* but before that
+moment passes this check and is then refused by PostgreSQL itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from chairside.errors import ConflictError, InputError, NotFoundError
+from chairside.ops.backup.catalog import BackupCatalog, check_same_cluster
+from chairside.ops.backup.manifest import Manifest
+from chairside.ops.backup.walarchive import ArchivedWal, WalArchive, parse_lsn
+from chairside.ops.restore.targets import RecoveryTarget, TargetKind, format_lsn
+from chairside.ops.restore.wal_chain import (
+    TimelineSwitch,
+    WalChain,
+    parse_history,
+    plan_chain,
+    segment_of,
+)
+
+DEFAULT_SEGMENT_SIZE = 16 * 1024 * 1024
+
+
+class TargetOutsideWindowError(InputError):
+    """The recovery target lies outside what the backups and the archive can reach."""
+
+
+@dataclass(frozen=True)
+class BackupRange:
+    """What one backup can reach: from its consistent end to the end of its WAL run."""
+
+    manifest: Manifest
+    chain: WalChain
+    begin_time: datetime
+    begin_lsn: int
+    end_time: datetime
+    end_lsn: int
+
+    @property
+    def backup_id(self) -> str:
+        return self.manifest.id
+
+    def contains_time(self, moment: datetime) -> bool:
+        return self.begin_time <= moment <= self.end_time
+
+    def contains_lsn(self, lsn: int) -> bool:
+        return self.begin_lsn <= lsn <= self.end_lsn
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "backup_id": self.backup_id,
+            "timeline": self.chain.target_timeline,
+            "earliest_time": self.begin_time.isoformat(),
+            "latest_time": self.end_time.isoformat(),
+            "earliest_lsn": format_lsn(self.begin_lsn),
+            "latest_lsn": format_lsn(self.end_lsn),
+            "wal_segments": len(self.chain.segments),
+            "missing_segment": self.chain.missing,
+        }
+
+
+@dataclass(frozen=True)
+class RecoverableWindow:
+    """Every range the repository can restore to, oldest backup first."""
+
+    ranges: tuple[BackupRange, ...]
+
+    def describe(self) -> str:
+        """The window as an operator reads it, e.g. ``[04:42:09 .. 05:10:00] (timeline 1)``."""
+        if not self.ranges:
+            return "no complete full backup, so nothing is recoverable"
+        spans: list[tuple[datetime, datetime, int]] = []
+        for item in sorted(self.ranges, key=lambda r: r.begin_time):
+            tli = item.chain.target_timeline
+            if spans and item.begin_time <= spans[-1][1] and spans[-1][2] == tli:
+                begin, end, _ = spans[-1]
+                spans[-1] = (begin, max(end, item.end_time), tli)
+            else:
+                spans.append((item.begin_time, item.end_time, tli))
+        return "; ".join(
+            f"[{b.isoformat(timespec='seconds')} .. {e.isoformat(timespec='seconds')}] "
+            f"(timeline {t})"
+            for b, e, t in spans
+        )
+
+    def to_dict(self) -> dict[str, object]:
+        return {"description": self.describe(), "ranges": [r.to_dict() for r in self.ranges]}
+
+
+@dataclass(frozen=True)
+class RestorePlan:
+    """Everything a restore will do, decided before anything is touched."""
+
+    backup: Manifest
+    target: RecoveryTarget
+    chain: WalChain
+    window: RecoverableWindow
+    history_files: tuple[str, ...] = field(default=())
+
+    @property
+    def timeline(self) -> int:
+        return self.chain.target_timeline
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "backup_id": self.backup.id,
+            "backup_stop_time": self.backup.stop_time.isoformat(),
+            "target": self.target.to_dict(),
+            "target_description": self.target.describe(),
+            "timeline": self.timeline,
+            "wal_segments": len(self.chain.segments),
+            "first_wal": self.chain.segments[0] if self.chain.segments else None,
+            "last_wal": self.chain.newest_segment,
+            "backup_size": self.backup.total_size,
+            "window": self.window.to_dict(),
+        }
+
+
+@dataclass(frozen=True)
+class ArchiveView:
+    """One listing of the WAL archive: segments per timeline, and the history files."""
+
+    segments: dict[int, dict[int, ArchivedWal]]
+    histories: dict[int, list[TimelineSwitch]]
+    history_files: tuple[str, ...]
+
+
+def read_archive(archive: WalArchive, *, segment_size: int) -> ArchiveView:
+    """List the archive once and parse its timeline history files."""
+    segments: dict[int, dict[int, ArchivedWal]] = {}
+    histories: dict[int, list[TimelineSwitch]] = {}
+    history_files = []
+    for entry in archive.entries():
+        if entry.kind == "segment":
+            segno = parse_lsn_of_segment(entry.name, segment_size)
+            segments.setdefault(entry.timeline, {})[segno] = entry
+        elif entry.kind == "history":
+            history_files.append(entry.name)
+            content = archive._content(entry)  # noqa: SLF001 - history files are tiny
+            histories[entry.timeline] = parse_history(content.decode(errors="replace"))
+    return ArchiveView(segments, histories, tuple(history_files))
+
+
+def parse_lsn_of_segment(name: str, segment_size: int) -> int:
+    per_log = 0x100000000 // segment_size
+    return int(name[8:16], 16) * per_log + int(name[16:24], 16)
+
+
+def backup_range(manifest: Manifest, view: ArchiveView) -> BackupRange | None:
+    """What ``manifest`` can reach given the archive; None when it cannot even be consistent."""
+    if manifest.type != "full" or manifest.start_lsn is None or manifest.stop_lsn is None:
+        return None
+    size = manifest.wal_segment_size or DEFAULT_SEGMENT_SIZE
+    chain = plan_chain(
+        timeline=manifest.timeline or 1,
+        start_lsn=parse_lsn(manifest.start_lsn),
+        segment_size=size,
+        archived={tli: list(segs) for tli, segs in view.segments.items()},
+        histories=view.histories,
+    )
+    stop_lsn = parse_lsn(manifest.stop_lsn)
+    if not chain.segments:
+        return None
+    last = chain.segments[-1]
+    last_tli = int(last[:8], 16)
+    last_segno = parse_lsn_of_segment(last, size)
+    end_lsn = (last_segno + 1) * size
+    if end_lsn < stop_lsn:
+        return None  # the WAL the backup needs to become consistent is not all there
+    entry = view.segments[last_tli][last_segno]
+    end_time = entry.modified or manifest.stop_time
+    return BackupRange(
+        manifest=manifest,
+        chain=chain,
+        begin_time=manifest.stop_time,
+        begin_lsn=stop_lsn,
+        end_time=max(end_time, manifest.stop_time),
+        end_lsn=end_lsn,
+    )
+
+
+def recoverable_window(catalog: BackupCatalog, archive: WalArchive) -> RecoverableWindow:
+    """The window of every complete full backup in the repository."""
+    manifests = [
+        e.manifest for e in catalog.list_backups() if e.manifest and e.manifest.type == "full"
+    ]
+    return _window(manifests, _view(archive, manifests))
+
+
+def plan_restore(
+    catalog: BackupCatalog,
+    archive: WalArchive,
+    *,
+    target: RecoveryTarget,
+    backup_id: str | None = None,
+    system_identifier: str | None = None,
+) -> RestorePlan:
+    """Choose the backup and WAL for ``target``; refuse targets outside the window."""
+    identity = catalog.require_identity()
+    if system_identifier is not None:
+        check_same_cluster(identity, system_identifier, where=catalog.repository.url)
+    entries = [e for e in catalog.list_backups() if e.manifest and e.manifest.type == "full"]
+    manifests = [e.manifest for e in entries if e.manifest is not None]
+    if backup_id is not None:
+        chosen = catalog.read_manifest(backup_id)  # names an unknown or incomplete backup
+        if chosen.type != "full":
+            raise InputError(
+                f"backup {backup_id} is a {chosen.type} backup (pg_dump); restore and PITR "
+                "need a full backup (see `chairside backup list`)",
+                field="backup_id",
+            )
+        manifests = [chosen]
+    for manifest in manifests:
+        check_same_cluster(identity, manifest.system_identifier, where=catalog.repository.url)
+    if not manifests:
+        raise NotFoundError(
+            f"repository {catalog.repository.url} has no complete full backup to restore "
+            "from; take one with `chairside backup full`",
+            field="backup_id",
+        )
+    view = _view(archive, manifests)
+    window = _window(manifests, view)
+    chosen_range = _choose(window, target, explicit=backup_id is not None)
+    if target.kind is TargetKind.LATEST:
+        chosen_range.chain.require_complete()
+    return RestorePlan(
+        backup=chosen_range.manifest,
+        target=target,
+        chain=chosen_range.chain,
+        window=window,
+        history_files=view.history_files,
+    )
+
+
+def _view(archive: WalArchive, manifests: Sequence[Manifest]) -> ArchiveView:
+    sizes = {m.wal_segment_size for m in manifests if m.wal_segment_size}
+    if len(sizes) > 1:
+        raise ConflictError(f"backups disagree on the WAL segment size ({sorted(sizes)})")
+    return read_archive(archive, segment_size=sizes.pop() if sizes else DEFAULT_SEGMENT_SIZE)
+
+
+def _window(manifests: Sequence[Manifest], view: ArchiveView) -> RecoverableWindow:
+    ranges = [r for m in manifests if (r := backup_range(m, view)) is not None]
+    return RecoverableWindow(tuple(ranges))
+
+
+def _choose(window: RecoverableWindow, target: RecoveryTarget, *, explicit: bool) -> BackupRange:
+    ranges = list(window.ranges)
+    if not ranges:
+        raise TargetOutsideWindowError(
+            "no backup can be restored: the WAL each backup needs to become consistent is "
+            f"not all in the archive ({window.describe()})",
+            field="target",
+        )
+    newest_first = sorted(ranges, key=lambda r: r.begin_lsn, reverse=True)
+    if target.kind is TargetKind.TIME and target.time is not None:
+        moment = target.time
+        for item in newest_first:
+            if item.contains_time(moment):
+                return item
+        raise TargetOutsideWindowError(_outside(target, window, newest_first), field="target_time")
+    if target.kind is TargetKind.LSN and target.lsn is not None:
+        for item in newest_first:
+            if item.contains_lsn(target.lsn):
+                return item
+        raise TargetOutsideWindowError(_outside(target, window, newest_first), field="target_lsn")
+    if target.kind in {TargetKind.XID, TargetKind.NAME}:
+        # Only replay can find these; the oldest backup can reach the most of them.
+        return newest_first[-1]
+    return newest_first[0]
+
+
+def _outside(
+    target: RecoveryTarget, window: RecoverableWindow, ranges: Sequence[BackupRange]
+) -> str:
+    gap = next((r.chain.missing for r in ranges if r.chain.missing), None)
+    message = (
+        f"recovery target {target.describe()} is outside the recoverable window {window.describe()}"
+    )
+    if gap:
+        message += f"; WAL segment {gap} is missing from the archive, which cuts the window"
+    return message + ". Pick a target inside it (see `chairside backup status`)."
+
+
+__all__ = [
+    "BackupRange",
+    "RecoverableWindow",
+    "RestorePlan",
+    "TargetOutsideWindowError",
+    "plan_restore",
+    "recoverable_window",
+    "segment_of",
+]

@@ -1,0 +1,153 @@
+"""Feeding archived WAL to a recovering cluster while it replays.
+
+Recovery asks for segments one at a time through ``restore_command``. Starting a
+Python process per segment (as ``chairside wal fetch`` would) costs more than replaying
+a small segment, so a restore stages instead: a background fetcher downloads, verifies,
+decrypts and decompresses the planned segments in order, a few at a time, into a
+staging directory, and ``restore_command`` is a tiny shell script that waits for the
+segment to arrive there and copies it. Segments outside the plan (PostgreSQL probes for
+newer timelines and for the segment after the last) are answered "not here" at once.
+The fetcher stays a bounded distance ahead of the newest segment PostgreSQL asked for,
+so a restore to an early target does not download the whole archive.
+
+A fetch failure is recorded and ends the chain at that segment; the orchestrator then
+refuses the result, so a damaged segment never turns into a quiet restore to an
+earlier point.
+"""
+
+from __future__ import annotations
+
+import shlex
+import threading
+from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+
+from chairside.errors import ChairsideError, OperationFailedError
+from chairside.ops.backup.walarchive import WalArchive
+
+SCRIPT_NAME = "restore_wal.sh"
+PLAN_NAME = "plan.txt"
+
+_SCRIPT = """#!/bin/sh
+# Written by chairside for one restore: restore_command = '<this script> %f %p'.
+dir={dir}
+name="$1"
+target="$2"
+touch "$dir/.requested-$name" 2>/dev/null
+if [ -f "$dir/$name" ]; then exec cp "$dir/$name" "$target"; fi
+grep -qx "$name" "$dir/{plan}" || exit 1
+while :; do
+  if [ -f "$dir/$name" ]; then exec cp "$dir/$name" "$target"; fi
+  if [ -f "$dir/.failed-$name" ] || [ -f "$dir/.stopped" ]; then exit 1; fi
+  sleep 0.02
+done
+"""
+
+
+class WalStager:
+    """Stages ``segments`` (in replay order) into ``directory`` for ``restore_command``."""
+
+    def __init__(
+        self,
+        archive: WalArchive,
+        directory: Path,
+        segments: Sequence[str],
+        *,
+        workers: int = 4,
+        ahead: int = 32,
+    ) -> None:
+        self.archive = archive
+        self.directory = directory
+        self.segments = list(segments)
+        self.workers = max(1, workers)
+        self.ahead = max(ahead, self.workers)
+        self.error: ChairsideError | None = None
+        self.failed_segment: str | None = None
+        self.fetched = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def script(self) -> Path:
+        return self.directory / SCRIPT_NAME
+
+    def prepare(self, *, history_files: Sequence[str] = ()) -> None:
+        """Write the script and the plan, and fetch every timeline history file now."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.directory.chmod(0o777)  # the server user leaves ".requested-*" notes here
+        for name in history_files:
+            self.archive.fetch(name, self.directory / name)
+            (self.directory / name).chmod(0o644)
+        (self.directory / PLAN_NAME).write_text("".join(f"{n}\n" for n in self.segments))
+        (self.directory / PLAN_NAME).chmod(0o644)
+        self.script.write_text(_SCRIPT.format(dir=shlex.quote(str(self.directory)), plan=PLAN_NAME))
+        self.script.chmod(0o755)
+
+    def start(self) -> None:
+        """Begin fetching in the background."""
+        self._thread = threading.Thread(target=self._run, name="wal-stager", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop fetching; waiting ``restore_command`` calls answer "not here"."""
+        self._stop.set()
+        (self.directory / ".stopped").touch()
+        if self._thread is not None:
+            self._thread.join(timeout=60)
+
+    def check(self) -> None:
+        """Raise the first fetch failure, if any."""
+        if self.error is not None:
+            raise self.error
+
+    def _requested_index(self) -> int:
+        wanted = {p.name.removeprefix(".requested-") for p in self.directory.glob(".requested-*")}
+        indexes = [i for i, name in enumerate(self.segments) if name in wanted]
+        return max(indexes, default=0)
+
+    def _run(self) -> None:
+        with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="wal-fetch") as pool:
+            pending: list[tuple[str, Future[None]]] = []
+            for index, name in enumerate(self.segments):
+                while not self._stop.is_set() and index > self._requested_index() + self.ahead:
+                    self._stop.wait(0.05)
+                if self._stop.is_set():
+                    break
+                pending.append((name, pool.submit(self._fetch_one, name)))
+                pending = self._reap(pending, block=len(pending) >= self.workers * 2)
+                if self.error is not None:
+                    break
+            self._reap(pending, block=True)
+
+    def _reap(
+        self, pending: list[tuple[str, Future[None]]], *, block: bool
+    ) -> list[tuple[str, Future[None]]]:
+        left = []
+        for name, future in pending:
+            if not block and not future.done():
+                left.append((name, future))
+                continue
+            try:
+                future.result()
+                self.fetched += 1
+            except ChairsideError as exc:
+                self._fail(name, exc)
+            except Exception as exc:  # noqa: BLE001 - any failure must end the chain loudly
+                self._fail(name, OperationFailedError(f"fetching WAL {name} failed: {exc!r}"))
+        return left
+
+    def _fail(self, name: str, error: ChairsideError) -> None:
+        if self.error is None:
+            self.error = error
+            self.failed_segment = name
+        (self.directory / f".failed-{name}").touch()
+        # Later segments will never come: let recovery stop instead of waiting for them.
+        (self.directory / ".stopped").touch()
+        self._stop.set()
+
+    def _fetch_one(self, name: str) -> None:
+        partial = self.directory / f".{name}.fetching"
+        self.archive.fetch(name, partial)
+        partial.chmod(0o644)
+        partial.replace(self.directory / name)
