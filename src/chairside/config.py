@@ -118,6 +118,18 @@ class Settings(BaseSettings):
     dr_repositories: str = ""
     dr_lag_warning_minutes: int = Field(default=120, ge=1)
     dr_lag_critical_minutes: int = Field(default=1440, ge=1)
+    # Retention of DR copies (may differ from the primary's). Unset: keep everything
+    # synced. Set: keep the newest N full backups and those needed for the window.
+    dr_retention_count: int | None = Field(default=None, ge=1)
+    dr_retention_days: float | None = Field(default=None, gt=0)
+    dr_retention_minimum: int = Field(default=1, ge=1)
+    sync_workers: int = Field(default=4, ge=1, le=32)
+    # Drills: where scratch clusters go (default $CHAIRSIDE_HOME/drills) and how long
+    # the restored cluster may take to become usable before the drill fails.
+    drill_dir: Path | None = None
+    drill_timeout_seconds: float = Field(default=1800.0, gt=0)
+    drill_rto_target_seconds: float | None = Field(default=None, gt=0)
+    drill_rpo_target_seconds: float | None = Field(default=None, gt=0)
 
     # --- health, metrics, alerts, notifications -------------------------------------
     # Defaults are the runbooks' "critical thresholds" (docs/monitoring.md lists them).
