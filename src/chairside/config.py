@@ -66,6 +66,27 @@ class Settings(BaseSettings):
 
     # --- booking side (accounts, shops, bookings, payments) -----------------------
     jwt_secret: SecretStr = SecretStr("")
+    access_token_minutes: int = Field(default=15, ge=1, le=1440)
+    refresh_token_days: int = Field(default=14, ge=1, le=365)
+    # argon2id cost; the default is OWASP's 19 MiB / t=2 recommendation.
+    password_hash_memory_kib: int = Field(default=19456, ge=1024)
+    password_hash_time_cost: int = Field(default=2, ge=1, le=10)
+    booking_hold_minutes: int = Field(default=15, ge=1, le=1440)
+    # Requests per window per caller (login: per e-mail and address; others per caller).
+    rate_limit_login: int = Field(default=10, ge=1)
+    rate_limit_register: int = Field(default=20, ge=1)
+    rate_limit_bookings: int = Field(default=30, ge=1)
+    rate_limit_window_seconds: int = Field(default=60, ge=1, le=86400)
+    payment_provider: Literal["simulated", "stripe"] = "simulated"
+    simulated_webhook_secret: SecretStr = SecretStr("")
+    # "http": POST due webhooks to simulated_webhook_url (default: this server's own
+    # endpoint); "manual": leave them in the outbox (tests deliver them themselves).
+    simulated_webhook_delivery: Literal["http", "manual"] = "http"
+    simulated_webhook_url: str | None = None
+    simulated_webhook_delay_seconds: float = Field(default=2.0, ge=0, le=3600)
+    stripe_api_key: SecretStr = SecretStr("")
+    stripe_webhook_secret: SecretStr = SecretStr("")
+    stripe_api_base: str | None = None
 
     # --- backups and restores -------------------------------------------------------
     # Where backups and WAL go: a path, file://PATH or s3://bucket/prefix.

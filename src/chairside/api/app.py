@@ -5,12 +5,17 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from chairside import __version__
+from chairside.accounts.router import router as accounts_router
 from chairside.api import problems
 from chairside.api.lifespan import lifespan_for
 from chairside.api.middleware import RequestContextMiddleware
+from chairside.audit.router import router as audit_router
+from chairside.booking.router import router as booking_router
 from chairside.config import Settings, get_settings
 from chairside.ops.health.router import router as health_router
 from chairside.ops.metrics.router import router as metrics_router
+from chairside.payments.router import router as payments_router
+from chairside.shops.router import router as shops_router
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -26,4 +31,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     problems.install(app)
     app.include_router(health_router)
     app.include_router(metrics_router)
+    # booking side (/api/v1)
+    app.include_router(accounts_router)
+    app.include_router(shops_router)
+    app.include_router(booking_router)
+    app.include_router(payments_router)
+    app.include_router(audit_router)
     return app

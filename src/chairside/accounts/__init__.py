@@ -1,0 +1,1 @@
+"""Accounts: users and roles, password hashing, JWT access/refresh tokens, revocation."""

@@ -1,0 +1,50 @@
+"""Route dependencies of the booking side: the caller (``CurrentUser``), Redis, client address."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import redis
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from chairside.accounts import service
+from chairside.accounts.principal import Principal
+from chairside.api.deps import ContextDep, SessionDep
+from chairside.errors import AuthError
+
+_bearer = HTTPBearer(auto_error=False, description="An access token from /api/v1/auth/login")
+
+
+def get_redis(context: ContextDep) -> redis.Redis | None:
+    return context.redis
+
+
+RedisDep = Annotated["redis.Redis | None", Depends(get_redis)]
+
+
+def get_current_user(
+    context: ContextDep,
+    session: SessionDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    """The authenticated caller; 401 when the bearer token is missing, bad or revoked."""
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise AuthError("missing bearer token: send 'Authorization: Bearer <access token>'")
+    return service.authenticate(
+        session=session,
+        cache=context.redis,
+        settings=context.settings,
+        access_token=credentials.credentials,
+    )
+
+
+CurrentUser = Annotated[Principal, Depends(get_current_user)]
+
+
+def client_address(request: Request) -> str:
+    """The caller's address, for per-address rate limits."""
+    return request.client.host if request.client else "unknown"
+
+
+ClientAddress = Annotated[str, Depends(client_address)]

@@ -1,0 +1,45 @@
+"""Tables of accounts: users and revoked token ids."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import DateTime, ForeignKey, String, text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from chairside.db import Base
+
+ROLES = ("client", "provider", "owner", "admin")
+
+
+class User(Base):
+    """Someone who logs in: a client, a provider (staff), a shop owner or an admin."""
+
+    __tablename__ = "users"
+
+    id: Mapped[uuid.UUID] = mapped_column(
+        primary_key=True, server_default=text("gen_random_uuid()")
+    )
+    email: Mapped[str] = mapped_column(String)
+    full_name: Mapped[str] = mapped_column(String)
+    password_hash: Mapped[str] = mapped_column(String)
+    role: Mapped[str] = mapped_column(String)
+    # "Log out everywhere": tokens issued at or before this moment are refused.
+    tokens_valid_after: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=text("now()")
+    )
+
+
+class TokenRevocation(Base):
+    """A token id that was logged out; kept until the token would have expired anyway."""
+
+    __tablename__ = "token_revocations"
+
+    jti: Mapped[str] = mapped_column(primary_key=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=text("now()")
+    )

@@ -1,0 +1,205 @@
+"""Accounts: register, log in, refresh, log out (one token or everywhere), who am I."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import redis
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from chairside.accounts import passwords, revocation, tokens
+from chairside.accounts.models import User
+from chairside.accounts.principal import Principal
+from chairside.audit import service as audit
+from chairside.config import Settings
+from chairside.errors import AuthError, ConflictError, InputError
+
+SELF_SERVICE_ROLES = ("client", "provider", "owner")
+
+
+@dataclass(frozen=True)
+class TokenPair:
+    """What a successful login or refresh returns."""
+
+    access_token: str
+    refresh_token: str
+    expires_in: int
+    user: User
+
+
+def register(
+    *, session: Session, settings: Settings, email: str, password: str, full_name: str, role: str
+) -> User:
+    """Create an account; admins are never self-registered."""
+    if role not in SELF_SERVICE_ROLES:
+        raise InputError(
+            f"role {role!r} cannot be registered; allowed: {', '.join(SELF_SERVICE_ROLES)}",
+            field="role",
+        )
+    passwords.check_rules(password)
+    email = email.strip()
+    if session.scalar(select(User.id).where(func.lower(User.email) == email.lower())):
+        raise ConflictError(f"an account with e-mail {email!r} already exists", field="email")
+    user = User(
+        email=email,
+        full_name=full_name.strip(),
+        password_hash=passwords.hash_password(password, settings=settings),
+        role=role,
+    )
+    session.add(user)
+    try:
+        with session.begin_nested():
+            session.flush()
+    except IntegrityError:
+        # Two registrations raced past the check above; the unique index decided.
+        raise ConflictError(
+            f"an account with e-mail {email!r} already exists", field="email"
+        ) from None
+    actor = Principal(
+        id=user.id, email=email, role=role, jti="", token_expires_at=datetime.now(UTC)
+    )
+    audit.record(
+        session=session,
+        actor=actor,
+        action="account.registered",
+        entity="user",
+        entity_id=user.id,
+        after={"email": email, "role": role, "full_name": user.full_name},
+    )
+    return user
+
+
+def login(*, session: Session, settings: Settings, email: str, password: str) -> TokenPair:
+    """Check the password and issue an access and a refresh token."""
+    user = session.scalar(select(User).where(func.lower(User.email) == email.strip().lower()))
+    if user is None:
+        # Hash anyway so that timing does not reveal which e-mails have accounts.
+        passwords.hash_password(password, settings=settings)
+        raise AuthError("wrong e-mail or password")
+    if not passwords.verify_password(user.password_hash, password, settings=settings):
+        raise AuthError("wrong e-mail or password")
+    if passwords.hasher_for(settings).check_needs_rehash(user.password_hash):
+        user.password_hash = passwords.hash_password(password, settings=settings)
+    return _issue_pair(user, settings)
+
+
+def refresh(
+    *, session: Session, cache: redis.Redis | None, settings: Settings, refresh_token: str
+) -> TokenPair:
+    """Exchange a refresh token for a new pair; the old refresh token is revoked (rotation)."""
+    claims = tokens.decode(refresh_token, expected="refresh", settings=settings)
+    user = _check_claims(session=session, cache=cache, claims=claims)
+    revocation.revoke_token(
+        session=session, cache=cache, jti=claims.jti, user_id=user.id, expires_at=claims.expires_at
+    )
+    return _issue_pair(user, settings)
+
+
+def authenticate(
+    *, session: Session, cache: redis.Redis | None, settings: Settings, access_token: str
+) -> Principal:
+    """The caller behind an access token; AuthError when invalid, expired or revoked."""
+    claims = tokens.decode(access_token, expected="access", settings=settings)
+    user = _check_claims(session=session, cache=cache, claims=claims)
+    return Principal(
+        id=user.id,
+        email=user.email,
+        role=user.role,
+        jti=claims.jti,
+        token_expires_at=claims.expires_at,
+    )
+
+
+def logout(
+    *,
+    session: Session,
+    cache: redis.Redis | None,
+    settings: Settings,
+    principal: Principal,
+    refresh_token: str | None = None,
+) -> None:
+    """Revoke the calling access token, and the refresh token when one is given."""
+    revocation.revoke_token(
+        session=session,
+        cache=cache,
+        jti=principal.jti,
+        user_id=principal.id,
+        expires_at=principal.token_expires_at,
+    )
+    if refresh_token:
+        claims = tokens.decode(refresh_token, expected="refresh", settings=settings)
+        if claims.user_id != principal.id:
+            raise InputError("the refresh token belongs to another account", field="refresh_token")
+        revocation.revoke_token(
+            session=session,
+            cache=cache,
+            jti=claims.jti,
+            user_id=principal.id,
+            expires_at=claims.expires_at,
+        )
+    audit.record(
+        session=session,
+        actor=principal,
+        action="account.logged_out",
+        entity="user",
+        entity_id=principal.id,
+    )
+
+
+def logout_everywhere(*, session: Session, principal: Principal) -> datetime:
+    """Revoke every token of the caller issued up to now."""
+    moment = revocation.revoke_all(session=session, user_id=principal.id)
+    audit.record(
+        session=session,
+        actor=principal,
+        action="account.logged_out_everywhere",
+        entity="user",
+        entity_id=principal.id,
+        after={"tokens_valid_after": moment},
+    )
+    return moment
+
+
+def get_user(*, session: Session, user_id: uuid.UUID) -> User:
+    """The user row of an authenticated caller."""
+    user = session.get(User, user_id)
+    if user is None:
+        raise AuthError("the account of this token no longer exists")
+    return user
+
+
+def _issue_pair(user: User, settings: Settings) -> TokenPair:
+    access, _ = tokens.issue(user_id=user.id, role=user.role, typ="access", settings=settings)
+    refresh_token, _ = tokens.issue(
+        user_id=user.id, role=user.role, typ="refresh", settings=settings
+    )
+    return TokenPair(
+        access_token=access,
+        refresh_token=refresh_token,
+        expires_in=settings.access_token_minutes * 60,
+        user=user,
+    )
+
+
+def _check_claims(
+    *, session: Session, cache: redis.Redis | None, claims: tokens.TokenClaims
+) -> User:
+    if revocation.cached_revoked(cache, claims.jti):
+        raise AuthError("token revoked (logged out); log in again")
+    user = session.get(User, claims.user_id)
+    if user is None:
+        raise AuthError("the account of this token no longer exists")
+    if (
+        user.tokens_valid_after is not None
+        and claims.issued_at <= user.tokens_valid_after.timestamp()
+    ):
+        raise AuthError("token revoked (logged out everywhere); log in again")
+    if revocation.revoked_in_database(session=session, jti=claims.jti):
+        raise AuthError("token revoked (logged out); log in again")
+    if user.role != claims.role:
+        raise AuthError("the account's role changed since this token was issued; log in again")
+    return user

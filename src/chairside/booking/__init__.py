@@ -1,0 +1,1 @@
+"""Bookings: availability, holds, idempotent creation, state changes, search, reviews."""

@@ -1,0 +1,242 @@
+"""HTTP routes of bookings, availability, search and reviews."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, timedelta
+from typing import Annotated
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Header, Query, Response, status
+
+from chairside.accounts import ratelimit
+from chairside.accounts.deps import CurrentUser
+from chairside.api.deps import ContextDep, SessionDep
+from chairside.booking import reviews, schemas, search, service
+from chairside.booking.models import Booking
+from chairside.payments import service as payments
+
+router = APIRouter(prefix="/api/v1", tags=["bookings"])
+
+
+def render(session: SessionDep, booking: Booking) -> schemas.BookingOut:
+    """A booking with its times in its shop's time zone, and its payments."""
+    zone_name = service.booking_timezone(session=session, booking=booking)
+    zone = ZoneInfo(zone_name)
+    return schemas.BookingOut(
+        id=booking.id,
+        shop_id=booking.shop_id,
+        provider_id=booking.provider_id,
+        service_id=booking.service_id,
+        client_id=booking.client_id,
+        status=booking.status,
+        starts_at=booking.starts_at.astimezone(zone),
+        ends_at=booking.ends_at.astimezone(zone),
+        timezone=zone_name,
+        price_minor=booking.price_minor,
+        currency=booking.currency,
+        hold_expires_at=booking.hold_expires_at,
+        cancellation_fee_minor=booking.cancellation_fee_minor,
+        note=booking.note,
+        version=booking.version,
+        created_at=booking.created_at,
+        payments=[
+            schemas.PaymentSummary.model_validate(p)
+            for p in payments.payments_of(session=session, booking_id=booking.id)
+        ],
+    )
+
+
+@router.get("/providers/{provider_id}/availability", response_model=schemas.AvailabilityOut)
+def availability(
+    provider_id: uuid.UUID,
+    session: SessionDep,
+    service_id: uuid.UUID,
+    from_date: Annotated[date, Query(alias="from", description="First local date")],
+    to_date: Annotated[date, Query(alias="to", description="Last local date (inclusive)")],
+) -> object:
+    """Free start times between two local dates, in the shop's time zone."""
+    shop, svc, slots = service.list_availability(
+        session=session,
+        provider_id=provider_id,
+        service_id=service_id,
+        first_day=from_date,
+        last_day=to_date,
+    )
+    zone = ZoneInfo(shop.timezone)
+    duration = svc.duration_minutes
+    return schemas.AvailabilityOut(
+        provider_id=provider_id,
+        service_id=service_id,
+        timezone=shop.timezone,
+        from_date=from_date,
+        to_date=to_date,
+        slots=[
+            schemas.SlotOut(
+                starts_at=s.astimezone(zone),
+                ends_at=(s + timedelta(minutes=duration)).astimezone(zone),
+            )
+            for s in slots
+        ],
+    )
+
+
+@router.post("/bookings", status_code=status.HTTP_201_CREATED, response_model=schemas.BookingOut)
+def create_booking(
+    body: schemas.BookingIn,
+    user: CurrentUser,
+    session: SessionDep,
+    context: ContextDep,
+    response: Response,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+) -> object:
+    """Hold a slot as a pending_payment booking; pay within the hold time to confirm it."""
+    s = context.settings
+    ratelimit.hit(
+        context.redis,
+        bucket="booking",
+        identity=str(user.id),
+        limit=s.rate_limit_bookings,
+        window_seconds=s.rate_limit_window_seconds,
+    )
+    created = service.create_booking(
+        session=session,
+        settings=s,
+        actor=user,
+        provider_id=body.provider_id,
+        service_id=body.service_id,
+        starts_at=body.starts_at,
+        note=body.note,
+        idempotency_key=idempotency_key,
+    )
+    if created.replayed:
+        response.status_code = status.HTTP_200_OK
+        response.headers["Idempotent-Replayed"] = "true"
+    return render(session, created.booking)
+
+
+@router.get("/bookings", response_model=list[schemas.BookingOut])
+def list_bookings(
+    user: CurrentUser,
+    session: SessionDep,
+    status_filter: Annotated[str | None, Query(alias="status")] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> object:
+    """Bookings the caller may see: a client's own, a shop's for its owner and staff."""
+    found = service.list_bookings(
+        session=session, actor=user, status=status_filter, limit=limit, offset=offset
+    )
+    return [render(session, b) for b in found]
+
+
+@router.get("/bookings/{booking_id}", response_model=schemas.BookingOut)
+def get_booking(booking_id: uuid.UUID, user: CurrentUser, session: SessionDep) -> object:
+    """One booking."""
+    return render(session, service.get_booking(session=session, actor=user, booking_id=booking_id))
+
+
+@router.post("/bookings/{booking_id}/cancel", response_model=schemas.BookingOut)
+def cancel_booking(
+    booking_id: uuid.UUID,
+    user: CurrentUser,
+    session: SessionDep,
+    context: ContextDep,
+    body: schemas.CancelIn | None = None,
+) -> object:
+    """Cancel: refunded inside the free window, the policy's fee kept when late."""
+    booking = service.cancel_booking(
+        session=session,
+        settings=context.settings,
+        actor=user,
+        booking_id=booking_id,
+        reason=body.reason if body else "",
+    )
+    return render(session, booking)
+
+
+@router.post("/bookings/{booking_id}/reschedule", response_model=schemas.BookingOut)
+def reschedule_booking(
+    booking_id: uuid.UUID, body: schemas.RescheduleIn, user: CurrentUser, session: SessionDep
+) -> object:
+    """Move a booking to another free start time."""
+    booking = service.reschedule_booking(
+        session=session, actor=user, booking_id=booking_id, starts_at=body.starts_at
+    )
+    return render(session, booking)
+
+
+@router.post("/bookings/{booking_id}/complete", response_model=schemas.BookingOut)
+def complete_booking(booking_id: uuid.UUID, user: CurrentUser, session: SessionDep) -> object:
+    """Mark a started booking completed (shop staff)."""
+    booking = service.finish_booking(
+        session=session, actor=user, booking_id=booking_id, outcome="completed"
+    )
+    return render(session, booking)
+
+
+@router.post("/bookings/{booking_id}/no-show", response_model=schemas.BookingOut)
+def no_show(booking_id: uuid.UUID, user: CurrentUser, session: SessionDep) -> object:
+    """Mark a started booking as a no-show (shop staff)."""
+    booking = service.finish_booking(
+        session=session, actor=user, booking_id=booking_id, outcome="no_show"
+    )
+    return render(session, booking)
+
+
+@router.post(
+    "/bookings/{booking_id}/review",
+    status_code=status.HTTP_201_CREATED,
+    response_model=schemas.ReviewOut,
+)
+def review_booking(
+    booking_id: uuid.UUID, body: schemas.ReviewIn, user: CurrentUser, session: SessionDep
+) -> object:
+    """Review a completed booking (its client, once)."""
+    return reviews.add_review(
+        session=session, actor=user, booking_id=booking_id, rating=body.rating, text=body.text
+    )
+
+
+@router.get("/providers/{provider_id}/reviews", response_model=list[schemas.ReviewOut])
+def provider_reviews(provider_id: uuid.UUID, session: SessionDep) -> object:
+    """A provider's reviews, newest first."""
+    return reviews.list_reviews(session=session, provider_id=provider_id)
+
+
+@router.get("/search/providers", response_model=list[schemas.SearchResultOut])
+def search_providers(
+    session: SessionDep,
+    service_query: Annotated[str, Query(alias="service", min_length=1, max_length=200)],
+    lat: Annotated[float, Query(ge=-90, le=90)],
+    lon: Annotated[float, Query(ge=-180, le=180)],
+    radius_km: Annotated[float, Query(gt=0, le=search.MAX_RADIUS_KM)] = 10.0,
+    limit: Annotated[int, Query(ge=1, le=50)] = 20,
+) -> object:
+    """Providers offering a service near a point, nearest first, with their next free slot."""
+    hits = search.search_providers(
+        session=session,
+        service=service_query,
+        latitude=lat,
+        longitude=lon,
+        radius_km=radius_km,
+        limit=limit,
+    )
+    return [
+        schemas.SearchResultOut(
+            provider_id=h.provider.id,
+            provider_name=h.provider.name,
+            shop_id=h.shop.id,
+            shop_name=h.shop.name,
+            service_id=h.service.id,
+            service_name=h.service.name,
+            price_minor=h.service.price_minor,
+            currency=h.shop.currency,
+            distance_km=h.distance_km,
+            timezone=h.shop.timezone,
+            next_free_slot=(
+                h.next_free_slot.astimezone(ZoneInfo(h.shop.timezone)) if h.next_free_slot else None
+            ),
+        )
+        for h in hits
+    ]

@@ -1,0 +1,120 @@
+"""Request and response bodies of the bookings, availability, search and reviews API."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+def _aware(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        raise ValueError("needs a UTC offset, e.g. 2026-12-01T10:00:00+01:00 or …Z")
+    return value
+
+
+class BookingIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    provider_id: uuid.UUID
+    service_id: uuid.UUID
+    starts_at: datetime
+    note: str = Field(default="", max_length=500)
+
+    _aware = field_validator("starts_at")(_aware)
+
+
+class RescheduleIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    starts_at: datetime
+
+    _aware = field_validator("starts_at")(_aware)
+
+
+class CancelIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(default="", max_length=500)
+
+
+class PaymentSummary(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    provider: str
+    status: str
+    amount_minor: int
+    refunded_minor: int
+    currency: str
+    failure_reason: str | None
+    card_last4: str | None
+
+
+class BookingOut(BaseModel):
+    id: uuid.UUID
+    shop_id: uuid.UUID
+    provider_id: uuid.UUID
+    service_id: uuid.UUID
+    client_id: uuid.UUID
+    status: str
+    starts_at: datetime = Field(description="In the shop's time zone, with its offset")
+    ends_at: datetime
+    timezone: str
+    price_minor: int
+    currency: str
+    hold_expires_at: datetime | None
+    cancellation_fee_minor: int | None
+    note: str
+    version: int
+    created_at: datetime
+    payments: list[PaymentSummary] = []
+
+
+class SlotOut(BaseModel):
+    starts_at: datetime
+    ends_at: datetime
+
+
+class AvailabilityOut(BaseModel):
+    provider_id: uuid.UUID
+    service_id: uuid.UUID
+    timezone: str
+    from_date: date = Field(alias="from")
+    to_date: date = Field(alias="to")
+    slots: list[SlotOut]
+
+    model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True)
+
+
+class SearchResultOut(BaseModel):
+    provider_id: uuid.UUID
+    provider_name: str
+    shop_id: uuid.UUID
+    shop_name: str
+    service_id: uuid.UUID
+    service_name: str
+    price_minor: int
+    currency: str
+    distance_km: float
+    timezone: str
+    next_free_slot: datetime | None
+
+
+class ReviewIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    rating: int = Field(ge=1, le=5)
+    text: str = Field(default="", max_length=1000)
+
+
+class ReviewOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    booking_id: uuid.UUID
+    provider_id: uuid.UUID
+    rating: int
+    text: str
+    created_at: datetime

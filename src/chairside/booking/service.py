@@ -1,0 +1,406 @@
+"""Bookings: availability, creation with a payment hold, reading, and state changes.
+
+Creation is idempotent per client and ``Idempotency-Key``; the slot is guaranteed by the
+``bookings_no_overlap`` exclusion constraint, the checks before it only give better
+messages. Cancellation refunds through :mod:`chairside.payments.service`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Session
+
+from chairside.accounts.principal import Principal
+from chairside.audit import service as audit
+from chairside.booking import availability, holds, transitions
+from chairside.booking.access import is_staff, visible_booking, visible_bookings
+from chairside.booking.models import STATUSES, Booking, IdempotencyKey
+from chairside.config import Settings
+from chairside.errors import ConflictError, InputError, NotFoundError
+from chairside.payments import service as payments
+from chairside.shops import service as shops
+from chairside.shops.models import Provider, Service, Shop
+
+
+@dataclass(frozen=True)
+class Created:
+    """A booking and whether it was made now or replayed from an Idempotency-Key."""
+
+    booking: Booking
+    replayed: bool
+
+
+def _bookable(
+    *, session: Session, provider_id: uuid.UUID, service_id: uuid.UUID
+) -> tuple[Shop, Provider, Service]:
+    provider = shops.get_provider(session=session, provider_id=provider_id)
+    service = shops.get_service(session=session, service_id=service_id)
+    if service.shop_id != provider.shop_id or service_id not in shops.service_ids_of(
+        session=session, provider_id=provider.id
+    ):
+        raise InputError(
+            f"provider {provider_id} does not offer service {service_id}", field="service_id"
+        )
+    return shops.get_shop(session=session, shop_id=provider.shop_id), provider, service
+
+
+def list_availability(
+    *,
+    session: Session,
+    provider_id: uuid.UUID,
+    service_id: uuid.UUID,
+    first_day: date,
+    last_day: date,
+    now: datetime | None = None,
+) -> tuple[Shop, Service, list[datetime]]:
+    """Free start times (UTC) of a provider for a service, between two local dates."""
+    if last_day < first_day:
+        raise InputError(f"to ({last_day}) is before from ({first_day})", field="to")
+    if (last_day - first_day).days >= availability.MAX_RANGE_DAYS:
+        raise InputError(
+            f"at most {availability.MAX_RANGE_DAYS} days per query; asked for "
+            f"{(last_day - first_day).days + 1}",
+            field="to",
+        )
+    now = now or datetime.now(UTC)
+    shop, provider, service = _bookable(
+        session=session, provider_id=provider_id, service_id=service_id
+    )
+    zone = ZoneInfo(shop.timezone)
+    window = (
+        availability.local_day_bounds(first_day, zone)[0],
+        availability.local_day_bounds(last_day, zone)[1],
+    )
+    schedule = availability.load_schedule(
+        session=session, shop=shop, provider=provider, window=window, now=now
+    )
+    slots = list(
+        availability.free_slots(
+            schedule=schedule, service=service, first_day=first_day, last_day=last_day, now=now
+        )
+    )
+    return shop, service, slots
+
+
+def _request_hash(data: dict[str, object]) -> str:
+    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def create_booking(
+    *,
+    session: Session,
+    settings: Settings,
+    actor: Principal,
+    provider_id: uuid.UUID,
+    service_id: uuid.UUID,
+    starts_at: datetime,
+    note: str = "",
+    idempotency_key: str | None = None,
+) -> Created:
+    """A ``pending_payment`` booking holding its slot for the configured hold time."""
+    if idempotency_key is not None:
+        request_hash = _request_hash(
+            {
+                "provider_id": provider_id,
+                "service_id": service_id,
+                "starts_at": starts_at.astimezone(UTC).isoformat(),
+                "note": note,
+            }
+        )
+        replay = _claim_idempotency_key(
+            session=session, actor=actor, key=idempotency_key, request_hash=request_hash
+        )
+        if replay is not None:
+            return Created(booking=replay, replayed=True)
+    shop, provider, service = _bookable(
+        session=session, provider_id=provider_id, service_id=service_id
+    )
+    starts_at = starts_at.astimezone(UTC)
+    now = datetime.now(UTC)
+    interval = availability.buffered(service, starts_at)
+    _check_slot(
+        session=session, shop=shop, provider=provider, service=service, start=starts_at, now=now
+    )
+    holds.expire_overlapping(session=session, provider_id=provider.id, interval=interval)
+    booking = Booking(
+        shop_id=shop.id,
+        provider_id=provider.id,
+        service_id=service.id,
+        client_id=actor.id,
+        status="pending_payment",
+        starts_at=starts_at,
+        ends_at=starts_at + timedelta(minutes=service.duration_minutes),
+        buffered_starts_at=interval[0],
+        buffered_ends_at=interval[1],
+        price_minor=service.price_minor,
+        currency=shop.currency,
+        hold_expires_at=now + timedelta(minutes=settings.booking_hold_minutes),
+        note=note,
+    )
+
+    def insert_booking() -> None:
+        session.add(booking)
+
+    transitions.run_guarded(session, booking, insert_booking)
+    if idempotency_key is not None:
+        key_row = session.get(IdempotencyKey, (actor.id, idempotency_key))
+        assert key_row is not None
+        key_row.booking_id = booking.id
+    audit.record(
+        session=session,
+        actor=actor,
+        action="booking.created",
+        entity="booking",
+        entity_id=booking.id,
+        after={
+            **transitions.snapshot(booking),
+            "provider_id": provider.id,
+            "service_id": service.id,
+            "price_minor": booking.price_minor,
+        },
+    )
+    return Created(booking=booking, replayed=False)
+
+
+def _claim_idempotency_key(
+    *, session: Session, actor: Principal, key: str, request_hash: str
+) -> Booking | None:
+    """Claim the key for this request, or return the booking an earlier request made."""
+    if not 1 <= len(key) <= 200:
+        raise InputError("Idempotency-Key must be 1 to 200 characters", field="Idempotency-Key")
+    # ON CONFLICT waits for a concurrent request with the same key to finish, then skips.
+    claimed = session.execute(
+        insert(IdempotencyKey)
+        .values(user_id=actor.id, key=key, request_hash=request_hash)
+        .on_conflict_do_nothing()
+        .returning(IdempotencyKey.key)
+    ).first()
+    if claimed is not None:
+        return None
+    existing = session.get(IdempotencyKey, (actor.id, key))
+    assert existing is not None
+    if existing.request_hash != request_hash:
+        raise InputError(
+            f"Idempotency-Key {key!r} was already used with a different request body; "
+            "use a new key for a new booking",
+            field="Idempotency-Key",
+        )
+    booking = session.get(Booking, existing.booking_id) if existing.booking_id else None
+    if booking is None:
+        raise ConflictError(f"the request with Idempotency-Key {key!r} is still in progress")
+    return booking
+
+
+def _check_slot(
+    *,
+    session: Session,
+    shop: Shop,
+    provider: Provider,
+    service: Service,
+    start: datetime,
+    now: datetime,
+    ignore_booking: uuid.UUID | None = None,
+) -> None:
+    """Refuse a start time in the past, too soon, or outside working time (422); 409 if busy."""
+    if start <= now:
+        raise InputError(f"starts_at {start.isoformat()} is in the past", field="starts_at")
+    earliest = now + timedelta(minutes=shop.min_notice_minutes)
+    if start < earliest:
+        raise InputError(
+            f"starts_at {start.isoformat()} is too soon: this shop needs "
+            f"{shop.min_notice_minutes} minutes' notice (earliest {earliest.isoformat()})",
+            field="starts_at",
+        )
+    interval = availability.buffered(service, start)
+    schedule = availability.load_schedule(
+        session=session,
+        shop=shop,
+        provider=provider,
+        window=interval,
+        now=now,
+        ignore_booking=ignore_booking,
+    )
+    if not availability.fits_working_time(schedule, service, start):
+        local = start.astimezone(schedule.zone)
+        raise InputError(
+            f"starts_at {local.isoformat()} ({shop.timezone}) is outside the provider's "
+            f"working hours, breaks or time off for a {service.duration_minutes}-minute service; "
+            "see /api/v1/providers/{id}/availability for free times",
+            field="starts_at",
+        )
+    busy = availability.overlaps_busy(schedule, interval)
+    if busy is not None:
+        raise transitions.slot_taken(session, provider.id, interval, exclude=ignore_booking)
+
+
+def get_booking(*, session: Session, actor: Principal, booking_id: uuid.UUID) -> Booking:
+    """One booking the caller may see."""
+    return visible_booking(session=session, actor=actor, booking_id=booking_id)
+
+
+def list_bookings(
+    *,
+    session: Session,
+    actor: Principal,
+    status: str | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> Sequence[Booking]:
+    """The bookings the caller may see, soonest first."""
+    query = visible_bookings(actor).order_by(Booking.starts_at).limit(limit).offset(offset)
+    if status is not None:
+        if status not in STATUSES:
+            raise InputError(
+                f"unknown status {status!r}; allowed: {', '.join(STATUSES)}", field="status"
+            )
+        query = query.where(Booking.status == status)
+    return session.scalars(query).all()
+
+
+def cancel_booking(
+    *,
+    session: Session,
+    settings: Settings,
+    actor: Principal,
+    booking_id: uuid.UUID,
+    reason: str = "",
+) -> Booking:
+    """Cancel; a paid booking is refunded, less the policy's fee when the client cancels late."""
+    booking = visible_booking(session=session, actor=actor, booking_id=booking_id)
+    shop = shops.get_shop(session=session, shop_id=booking.shop_id)
+    by_staff = is_staff(session=session, actor=actor, booking=booking)
+    late = datetime.now(UTC) > booking.starts_at - timedelta(hours=shop.free_cancel_hours)
+    paid = payments.paid_amount(session=session, booking_id=booking.id)
+    fee = 0
+    if late and not by_staff and booking.status == "confirmed":
+        fee = min(shop.late_cancel_fee_minor, paid)
+    cancelled = transitions.change_status(
+        session=session,
+        booking=booking,
+        to="cancelled",
+        actor=actor,
+        action="booking.cancelled",
+        values={"cancellation_fee_minor": fee, "hold_expires_at": None},
+    )
+    if paid - fee > 0:
+        payments.refund_booking(
+            session=session,
+            settings=settings,
+            actor=actor,
+            booking_id=booking.id,
+            amount_minor=paid - fee,
+            reason=(
+                "cancelled inside the free window"
+                if fee == 0
+                else f"late cancellation, fee {fee} kept"
+            )
+            + (f": {reason}" if reason else ""),
+        )
+    return cancelled
+
+
+def reschedule_booking(
+    *, session: Session, actor: Principal, booking_id: uuid.UUID, starts_at: datetime
+) -> Booking:
+    """Move a live booking to another start time of the same provider and service."""
+    booking = visible_booking(session=session, actor=actor, booking_id=booking_id)
+    if booking.status not in ("pending_payment", "confirmed"):
+        raise ConflictError(
+            f"booking {booking.id} is {booking.status}; only pending_payment or confirmed "
+            "bookings can be rescheduled",
+            details={"current_status": booking.status},
+        )
+    shop, provider, service = _bookable(
+        session=session, provider_id=booking.provider_id, service_id=booking.service_id
+    )
+    start = starts_at.astimezone(UTC)
+    now = datetime.now(UTC)
+    _check_slot(
+        session=session,
+        shop=shop,
+        provider=provider,
+        service=service,
+        start=start,
+        now=now,
+        ignore_booking=booking.id,
+    )
+    interval = availability.buffered(service, start)
+    holds.expire_overlapping(session=session, provider_id=provider.id, interval=interval)
+    before = transitions.snapshot(booking)
+    statement = (
+        update(Booking)
+        .where(
+            Booking.id == booking.id,
+            Booking.version == booking.version,
+            Booking.status.in_(("pending_payment", "confirmed")),
+        )
+        .values(
+            starts_at=start,
+            ends_at=start + timedelta(minutes=service.duration_minutes),
+            buffered_starts_at=interval[0],
+            buffered_ends_at=interval[1],
+            version=Booking.version + 1,
+            updated_at=func.now(),
+        )
+        .returning(Booking)
+        .execution_options(populate_existing=True, synchronize_session=False)
+    )
+    moved = Booking(
+        id=booking.id,
+        provider_id=booking.provider_id,
+        buffered_starts_at=interval[0],
+        buffered_ends_at=interval[1],
+    )
+    updated: Booking | None = transitions.run_guarded(
+        session, moved, lambda: session.scalars(statement).one_or_none()
+    )
+    if updated is None:
+        current = session.scalar(select(Booking.status).where(Booking.id == booking.id))
+        raise ConflictError(
+            f"booking {booking.id} changed meanwhile and is now {current}; reload it and retry",
+            details={"current_status": current},
+        )
+    booking = updated
+    audit.record(
+        session=session,
+        actor=actor,
+        action="booking.rescheduled",
+        entity="booking",
+        entity_id=booking.id,
+        before=before,
+        after=transitions.snapshot(booking),
+    )
+    return booking
+
+
+def finish_booking(
+    *, session: Session, actor: Principal, booking_id: uuid.UUID, outcome: str
+) -> Booking:
+    """Mark a started booking ``completed`` or ``no_show`` (shop staff only)."""
+    booking = visible_booking(session=session, actor=actor, booking_id=booking_id)
+    if not is_staff(session=session, actor=actor, booking=booking):
+        # Clients may see their booking but not close it; to them it is not a thing to change.
+        raise NotFoundError(f"no booking {booking_id} in your shops")
+    if booking.starts_at > datetime.now(UTC):
+        raise ConflictError(
+            f"booking {booking.id} starts at {booking.starts_at.isoformat()}; it can be marked "
+            f"{outcome} only once it has started",
+            details={"current_status": booking.status},
+        )
+    return transitions.change_status(
+        session=session, booking=booking, to=outcome, actor=actor, action=f"booking.{outcome}"
+    )
+
+
+def booking_timezone(*, session: Session, booking: Booking) -> str:
+    """The time zone a booking's times are shown in (its shop's)."""
+    return shops.get_shop(session=session, shop_id=booking.shop_id).timezone

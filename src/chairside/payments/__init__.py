@@ -1,0 +1,1 @@
+"""Payments: the PaymentProvider protocol, the simulated and Stripe providers, webhooks."""

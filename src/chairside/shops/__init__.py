@@ -1,0 +1,1 @@
+"""Shops: location, time zone, policy; providers, services, weekly hours, time off."""

@@ -1,0 +1,197 @@
+"""Request and response bodies of the shops API."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, time
+from functools import lru_cache
+from zoneinfo import available_timezones
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+
+@lru_cache(maxsize=1)
+def _zones() -> frozenset[str]:
+    return frozenset(available_timezones())
+
+
+def check_timezone(value: str) -> str:
+    """An IANA time zone name, or ValueError naming the bad one."""
+    if value not in _zones():
+        raise ValueError(f"unknown time zone {value!r}; use an IANA name such as 'Europe/Berlin'")
+    return value
+
+
+class ShopIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=200)
+    address: str = Field(default="", max_length=500)
+    latitude: float = Field(ge=-90, le=90)
+    longitude: float = Field(ge=-180, le=180)
+    timezone: str
+    currency: str = Field(pattern=r"^[A-Z]{3}$", description="ISO 4217 code, e.g. EUR")
+    free_cancel_hours: int = Field(default=24, ge=0, le=24 * 30)
+    late_cancel_fee_minor: int = Field(default=0, ge=0)
+    min_notice_minutes: int = Field(default=60, ge=0, le=60 * 24 * 30)
+    slot_step_minutes: int = Field(default=15, ge=5, le=240)
+
+    _tz = field_validator("timezone")(check_timezone)
+
+
+class ShopPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    address: str | None = Field(default=None, max_length=500)
+    latitude: float | None = Field(default=None, ge=-90, le=90)
+    longitude: float | None = Field(default=None, ge=-180, le=180)
+    timezone: str | None = None
+    free_cancel_hours: int | None = Field(default=None, ge=0, le=24 * 30)
+    late_cancel_fee_minor: int | None = Field(default=None, ge=0)
+    min_notice_minutes: int | None = Field(default=None, ge=0, le=60 * 24 * 30)
+    slot_step_minutes: int | None = Field(default=None, ge=5, le=240)
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, value: str | None) -> str | None:
+        return None if value is None else check_timezone(value)
+
+
+class ShopOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    owner_id: uuid.UUID
+    name: str
+    address: str
+    latitude: float
+    longitude: float
+    timezone: str
+    currency: str
+    free_cancel_hours: int
+    late_cancel_fee_minor: int
+    min_notice_minutes: int
+    slot_step_minutes: int
+    created_at: datetime
+
+
+class ProviderIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=200)
+    user_email: str | None = Field(
+        default=None, description="Link a registered provider account, by its e-mail."
+    )
+    service_ids: list[uuid.UUID] = Field(default_factory=list, max_length=200)
+
+
+class ProviderOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    shop_id: uuid.UUID
+    user_id: uuid.UUID | None
+    name: str
+    active: bool
+    service_ids: list[uuid.UUID] = []
+
+
+class ServiceIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=200)
+    duration_minutes: int = Field(ge=5, le=720)
+    price_minor: int = Field(ge=0, description="Price in minor units of the shop's currency")
+    buffer_before_minutes: int = Field(default=0, ge=0, le=240)
+    buffer_after_minutes: int = Field(default=0, ge=0, le=240)
+
+
+class ServiceOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    shop_id: uuid.UUID
+    name: str
+    duration_minutes: int
+    price_minor: int
+    currency: str = ""
+    buffer_before_minutes: int
+    buffer_after_minutes: int
+    active: bool
+
+
+class ProviderServicesIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    service_ids: list[uuid.UUID] = Field(max_length=200)
+
+
+class Interval(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    start: time
+    end: time
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Interval:
+        if self.end <= self.start:
+            raise ValueError(f"end {self.end} must be after start {self.start}")
+        return self
+
+
+class DayHours(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    weekday: int = Field(ge=0, le=6, description="0 = Monday … 6 = Sunday")
+    start: time
+    end: time
+    breaks: list[Interval] = Field(default_factory=list, max_length=10)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> DayHours:
+        if self.end <= self.start:
+            raise ValueError(f"end {self.end} must be after start {self.start}")
+        for item in self.breaks:
+            if item.start < self.start or item.end > self.end:
+                raise ValueError(
+                    f"break {item.start}-{item.end} lies outside the hours {self.start}-{self.end}"
+                )
+        return self
+
+
+class WeeklyHoursIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    days: list[DayHours] = Field(max_length=7 * 4)
+
+
+class WeeklyHoursOut(BaseModel):
+    provider_id: uuid.UUID
+    days: list[DayHours]
+
+
+class TimeOffIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    starts_at: datetime
+    ends_at: datetime
+    reason: str = Field(default="", max_length=500)
+
+    @model_validator(mode="after")
+    def _valid(self) -> TimeOffIn:
+        if self.starts_at.tzinfo is None or self.ends_at.tzinfo is None:
+            raise ValueError("starts_at and ends_at need a UTC offset, e.g. 2026-12-24T00:00:00Z")
+        if self.ends_at <= self.starts_at:
+            raise ValueError(f"ends_at {self.ends_at} must be after starts_at {self.starts_at}")
+        return self
+
+
+class TimeOffOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    provider_id: uuid.UUID
+    starts_at: datetime
+    ends_at: datetime
+    reason: str
