@@ -7,6 +7,7 @@ import typer
 from chairside.ops.database.cli import app as db_app
 from chairside.ops.deploy.cli import maintenance_mode
 from chairside.ops.health.cli import health
+from chairside.ops.monitoring.cli import alerts_app, monitoring_app
 from chairside.runtime.cli import status, up
 
 app = typer.Typer(
@@ -24,6 +25,8 @@ app.add_typer(db_app, name="db")
 # disaster recovery:
 # health, metrics, alerts, notifications:
 app.command()(health)
+app.add_typer(monitoring_app, name="monitoring")
+app.add_typer(alerts_app, name="alerts")
 
 
 def main() -> None:

@@ -1,0 +1,1 @@
+"""The monitoring stack's configuration (rules, Alertmanager, dashboards) and its API."""

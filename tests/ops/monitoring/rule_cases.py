@@ -1,0 +1,259 @@
+"""``promtool test rules`` fixtures: for every alert, a series that fires and one that does not.
+
+Thresholds here are written out from the runbooks (error rate 5 %, p95 2 s, disk 75/85 %,
+memory 80/90 %, connections 80/95 %, backup 26 h / 8 d, WAL 15 min / 1 h, certificates
+30 / 7 days, smoke stale 2 h), not read from the rule code, so a rule that drifts from
+them fails. "fires" sits at (for >=) or just above (for >) the threshold; "quiet" sits
+just below (or exactly at, for >).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+JOB = 'job="chairside"'
+EVAL = "30m"  # past every rule's `for` and its 5 m rate window
+POINTS = "x40"  # 40 one-minute samples
+
+
+@dataclass(frozen=True)
+class Case:
+    """One alert, the input that must fire it and the input that must not."""
+
+    alert: str
+    priority: str
+    component: str
+    fires: list[tuple[str, str]]
+    quiet: list[tuple[str, str]]
+    fired_labels: dict[str, str] = field(default_factory=dict)
+
+
+SEVERITY = {"P0": "critical", "P1": "critical", "P2": "warning", "P3": "info"}
+
+
+def _gauge(metric: str, value: float, instance: str, extra: str = "") -> tuple[str, str]:
+    labels = f'{JOB},instance="{instance}"' + (f",{extra}" if extra else "")
+    return (f"{metric}{{{labels}}}", f"{value:g}+0{POINTS}")
+
+
+def _gauge_case(
+    alert: str,
+    priority: str,
+    component: str,
+    metric: str,
+    fires: float,
+    quiet: float,
+    extra: str = "",
+) -> Case:
+    labels = {"job": "chairside", "instance": "fires"}
+    if extra:
+        name, _, value = extra.partition("=")
+        labels[name] = value.strip('"')
+    return Case(
+        alert,
+        priority,
+        component,
+        fires=[_gauge(metric, fires, "fires", extra)],
+        quiet=[_gauge(metric, quiet, "quiet", extra)],
+        fired_labels=labels,
+    )
+
+
+def _requests(ok_per_min: float, errors_per_min: float) -> list[tuple[str, str]]:
+    route = 'method="POST",route="/api/v1/bookings"'
+    return [
+        (f'http_requests_total{{{JOB},{route},status="201"}}', f"0+{ok_per_min:g}{POINTS}"),
+        (f'http_requests_total{{{JOB},{route},status="500"}}', f"0+{errors_per_min:g}{POINTS}"),
+        # Failing health probes are monitoring traffic, not clients: never counted.
+        (
+            f'http_requests_total{{{JOB},method="GET",route="/health",status="503"}}',
+            f"0+50{POINTS}",
+        ),
+    ]
+
+
+def _latency(share_within_2s: float) -> list[tuple[str, str]]:
+    series = []
+    for le, count in (("1", 0.0), ("2", share_within_2s * 100), ("5", 100.0), ("+Inf", 100.0)):
+        name = f'http_request_duration_seconds_bucket{{{JOB},method="GET",route="/api/v1/shops",le="{le}"}}'
+        series.append((name, f"0+{count:g}{POINTS}"))
+    return series
+
+
+def _connections(used: int, instance: str) -> list[tuple[str, str]]:
+    return [
+        _gauge("chairside_postgres_connections", used, instance),
+        _gauge("chairside_postgres_max_connections", 100, instance),
+    ]
+
+
+# time() is 0 at the start of a promtool test and 1800 at EVAL: ages are built from that.
+# A firing age is an hour past its threshold, so it already held through the rule's `for`;
+# a quiet one reaches the threshold exactly at EVAL and never passes it.
+NOW = 1800
+
+
+CASES: list[Case] = [
+    Case(
+        "ChairsideInstanceDown",
+        "P0",
+        "instance",
+        fires=[(f'up{{{JOB},instance="fires"}}', f"0+0{POINTS}")],
+        quiet=[(f'up{{{JOB},instance="quiet"}}', f"1+0{POINTS}")],
+        fired_labels={"job": "chairside", "instance": "fires"},
+    ),
+    _gauge_case(
+        "ChairsideDatabaseDown",
+        "P0",
+        "database",
+        "chairside_health_status",
+        2,
+        1,
+        'check="database"',
+    ),
+    Case(
+        "ChairsideHighErrorRate",
+        "P1",
+        "http",
+        fires=_requests(94.9, 5.1),
+        quiet=_requests(95.1, 4.9),
+        fired_labels={"job": "chairside"},
+    ),
+    Case(
+        "ChairsideHighLatencyP95",
+        "P1",
+        "http",
+        fires=_latency(0.94),
+        quiet=_latency(0.96),
+        fired_labels={"job": "chairside"},
+    ),
+    _gauge_case(
+        "ChairsideDiskUsageHigh",
+        "P2",
+        "disk",
+        "chairside_disk_usage_ratio",
+        0.751,
+        0.75,
+        'path="/var"',
+    ),
+    _gauge_case(
+        "ChairsideDiskUsageCritical",
+        "P1",
+        "disk",
+        "chairside_disk_usage_ratio",
+        0.851,
+        0.85,
+        'path="/var"',
+    ),
+    _gauge_case(
+        "ChairsideMemoryUsageHigh", "P2", "memory", "chairside_memory_usage_ratio", 0.801, 0.8
+    ),
+    _gauge_case(
+        "ChairsideMemoryUsageCritical", "P1", "memory", "chairside_memory_usage_ratio", 0.901, 0.9
+    ),
+    Case(
+        "ChairsideDatabaseConnectionsHigh",
+        "P2",
+        "connections",
+        fires=_connections(80, "fires"),
+        quiet=_connections(79, "quiet"),
+        fired_labels={"job": "chairside", "instance": "fires"},
+    ),
+    Case(
+        "ChairsideDatabaseConnectionsCritical",
+        "P1",
+        "connections",
+        fires=_connections(96, "fires"),
+        quiet=_connections(95, "quiet"),
+        fired_labels={"job": "chairside", "instance": "fires"},
+    ),
+    _gauge_case(
+        "ChairsideRedisDegraded", "P2", "redis", "chairside_health_status", 1, 0, 'check="redis"'
+    ),
+    _gauge_case(
+        "ChairsideBackupTooOld",
+        "P2",
+        "backup",
+        "chairside_backup_last_success_timestamp_seconds",
+        NOW - 26 * 3600 - 3600,
+        NOW - 26 * 3600,
+    ),
+    _gauge_case(
+        "ChairsideBackupTooOldCritical",
+        "P1",
+        "backup",
+        "chairside_backup_last_success_timestamp_seconds",
+        NOW - 8 * 86400 - 3600,
+        NOW - 8 * 86400,
+    ),
+    _gauge_case(
+        "ChairsideWalArchiveLag", "P2", "wal", "chairside_wal_archive_lag_seconds", 901, 900
+    ),
+    _gauge_case(
+        "ChairsideWalArchiveLagCritical",
+        "P1",
+        "wal",
+        "chairside_wal_archive_lag_seconds",
+        3601,
+        3600,
+    ),
+    _gauge_case(
+        "ChairsideBackupValidationFailed",
+        "P2",
+        "backup_validation",
+        "chairside_backup_last_validation_success",
+        0,
+        1,
+    ),
+    _gauge_case("ChairsideSmokeTestFailing", "P1", "smoke", "chairside_smoke_success", 0, 1),
+    _gauge_case(
+        "ChairsideSmokeTestStale",
+        "P3",
+        "smoke",
+        "chairside_smoke_last_run_timestamp_seconds",
+        NOW - 2 * 3600 - 3600,
+        NOW - 2 * 3600,
+    ),
+    _gauge_case(
+        "ChairsideCertificateExpiringSoon",
+        "P3",
+        "certificate",
+        "chairside_tls_certificate_expiry_timestamp_seconds",
+        NOW + 30 * 86400 - 3600,
+        NOW + 30 * 86400,
+        'endpoint="api.example.com:443"',
+    ),
+    _gauge_case(
+        "ChairsideCertificateExpiring",
+        "P1",
+        "certificate",
+        "chairside_tls_certificate_expiry_timestamp_seconds",
+        NOW + 7 * 86400 - 3600,
+        NOW + 7 * 86400,
+        'endpoint="api.example.com:443"',
+    ),
+]
+
+
+def promtool_tests(rule_file: str) -> dict[str, Any]:
+    """A ``promtool test rules`` file: two test groups (fires, quiet) per alert."""
+    tests: list[dict[str, Any]] = []
+    for case in CASES:
+        labels = {
+            **case.fired_labels,
+            "severity": SEVERITY[case.priority],
+            "priority": case.priority,
+            "component": case.component,
+        }
+        for series, expected in ((case.fires, [{"exp_labels": labels}]), (case.quiet, [])):
+            tests.append(
+                {
+                    "interval": "1m",
+                    "input_series": [{"series": s, "values": v} for s, v in series],
+                    "alert_rule_test": [
+                        {"eval_time": EVAL, "alertname": case.alert, "exp_alerts": expected}
+                    ],
+                }
+            )
+    return {"rule_files": [rule_file], "evaluation_interval": "30s", "tests": tests}
