@@ -1,10 +1,11 @@
 """``backup sync`` as an operation: settings in, a planned and recorded sync out.
 
 The edges (the CLI, the scheduler) call :func:`prepare_sync`, show or confirm the plan,
-then :func:`execute_sync`, holding :data:`SYNC_LOCK` around both so two syncs never
-interleave their writes on one host. Every executed sync, done or failed, is recorded
-in the ops store (kind ``backup.sync``) with its target, so ``backup status`` knows which
-DR repositories exist even when they are not configured.
+then :func:`execute_sync`, holding :func:`sync_lock` around both: two syncs never
+interleave their writes on one host, and ``backup prune`` (which takes the repository
+locks exclusively) never deletes what a sync is reading or writing. Every executed sync,
+done or failed, is recorded in the ops store (kind ``backup.sync``) with its target, so
+``backup status`` knows which DR repositories exist even when they are not configured.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 
 from chairside.config import Settings
 from chairside.ops.backup import access
+from chairside.ops.backup.locks import repository_lock
 from chairside.ops.backup.repository import open_repository
 from chairside.ops.backup.sync.retention import DrRetentionPolicy
 from chairside.ops.backup.sync.service import (
@@ -29,6 +31,7 @@ from chairside.ops.backup.sync.service import (
     plan_sync,
     run_sync,
 )
+from chairside.ops.locks import named_lock
 from chairside.ops.timeline.store import open_ops_store
 
 SYNC_LOCK = "backup-sync"
@@ -121,11 +124,17 @@ def execute_sync(
 
 
 @contextmanager
-def sync_lock(settings: Settings, target_url: str) -> Iterator[None]:
-    """Hold the sync lock (one sync at a time per host)."""
-    from chairside.ops.locks import named_lock
-
-    with named_lock(settings.home, SYNC_LOCK, purpose=f"backup sync to {target_url}"):
+def sync_lock(
+    settings: Settings, *, target_url: str, source_url: str | None = None
+) -> Iterator[None]:
+    """One sync at a time per host, and both repositories held shared (prune waits)."""
+    source = source_url or settings.backup_repository_url
+    purpose = f"backup sync to {target_url}"
+    with (
+        named_lock(settings.home, SYNC_LOCK, purpose=purpose),
+        repository_lock(settings.home, source, mode="shared", purpose=purpose),
+        repository_lock(settings.home, target_url, mode="shared", purpose=purpose),
+    ):
         yield
 
 
