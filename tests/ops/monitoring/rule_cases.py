@@ -76,7 +76,8 @@ def _requests(ok_per_min: float, errors_per_min: float) -> list[tuple[str, str]]
 def _latency(share_within_2s: float) -> list[tuple[str, str]]:
     series = []
     for le, count in (("1", 0.0), ("2", share_within_2s * 100), ("5", 100.0), ("+Inf", 100.0)):
-        name = f'http_request_duration_seconds_bucket{{{JOB},method="GET",route="/api/v1/shops",le="{le}"}}'
+        labels = f'{JOB},method="GET",route="/api/v1/shops",le="{le}"'
+        name = f"http_request_duration_seconds_bucket{{{labels}}}"
         series.append((name, f"0+{count:g}{POINTS}"))
     return series
 
