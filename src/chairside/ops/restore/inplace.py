@@ -29,7 +29,7 @@ import psycopg
 
 from chairside.errors import ComponentError, OperationFailedError
 from chairside.ops.restore.layout import RestoreLayout, previous_dir, previous_dirs
-from chairside.ops.restore.recovery import RECOVERY_KEYS, RestoredCluster
+from chairside.ops.restore.recovery import RECOVERY_KEYS, RestoredCluster, replace_config
 from chairside.runtime.osuser import run_as
 from chairside.runtime.postgres import CONF_FILE, PostgresCluster
 
@@ -196,9 +196,7 @@ def _keep_live_settings(data_dir: Path, old_conf: str | None, live: PostgresClus
             assert live.user.uid is not None and live.user.gid is not None
             os.chown(target, live.user.uid, live.user.gid)
     settings = {k: v for k, v in restored.read_config().items() if k not in RECOVERY_KEYS}
-    path = data_dir / CONF_FILE
-    path.write_text("")
-    restored.configure(settings)
+    replace_config(restored, settings)
 
 
 def _queue_new_timeline_for_archiving(data_dir: Path, timeline: int, live: PostgresCluster) -> None:

@@ -29,7 +29,7 @@ import psycopg
 from chairside.errors import ComponentError, OperationFailedError
 from chairside.ops.restore.targets import RecoveryTarget
 from chairside.runtime.osuser import OsUser, hand_over, run_as
-from chairside.runtime.postgres import SUPERUSER, PostgresCluster
+from chairside.runtime.postgres import CONF_FILE, SUPERUSER, PostgresCluster
 
 # Settings a restored copy must not inherit from the backed-up cluster's
 # postgresql.auto.conf (it would override chairside.conf, read before it).
@@ -174,15 +174,21 @@ def prepare_recovery(
         "hot_standby": "on",
     }
     settings.update(target.postgres_settings())
-    settings.setdefault("recovery_target_inclusive", "on")
-    for key in RECOVERY_KEYS:
-        settings.setdefault(key, "")
-    cluster.configure(settings)
+    # Unset targets must be absent, not empty: PostgreSQL counts an empty one read after
+    # the real one as clearing it ("multiple recovery targets specified").
+    current = {k: v for k, v in cluster.read_config().items() if k not in RECOVERY_KEYS}
+    replace_config(cluster, {**current, **settings})
     for stale in ("standby.signal", "postmaster.pid", "postmaster.opts", "backup_manifest"):
         (cluster.data_dir / stale).unlink(missing_ok=True)
     signal = cluster.data_dir / "recovery.signal"
     signal.write_text("")
     _give(signal, cluster.user)
+
+
+def replace_config(cluster: PostgresCluster, settings: dict[str, str]) -> None:
+    """Make ``chairside.conf`` hold exactly ``settings`` (``configure`` only merges)."""
+    (cluster.data_dir / CONF_FILE).write_text("")
+    cluster.configure(settings)
 
 
 def run_recovery(cluster: PostgresCluster, *, timeout: float = 3600) -> RecoveryOutcome:
