@@ -50,6 +50,8 @@ def lifespan_for(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_logging(settings.log_level, json_lines=settings.log_json)
+        # Refuse to start (rather than fail on the first login) with a weak production secret.
+        settings.effective_jwt_secret()
         context = build_context(settings)
         app.state.context = context
         try:
