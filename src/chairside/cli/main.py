@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import typer
 
+from chairside.ops.backup.cli import app as backup_app
+from chairside.ops.backup.wal_cli import app as wal_app
 from chairside.ops.database.cli import app as db_app
 from chairside.ops.deploy.cli import maintenance_mode
 from chairside.ops.health.cli import health
@@ -22,6 +24,8 @@ app.command()(status)
 app.command("maintenance-mode")(maintenance_mode)
 app.add_typer(db_app, name="db")
 # backups and restores:
+app.add_typer(backup_app, name="backup")
+app.add_typer(wal_app, name="wal")
 # disaster recovery:
 # health, metrics, alerts, notifications:
 app.command()(health)

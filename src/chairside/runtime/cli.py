@@ -18,6 +18,7 @@ from chairside.cli.output import (
 )
 from chairside.config import get_settings
 from chairside.demo import seed_demo
+from chairside.ops.backup.archiving import configure_archiving
 from chairside.runtime import serve
 from chairside.runtime.status import collect_status
 
@@ -57,7 +58,7 @@ def up(
                 port=port or settings.port,
                 workers=workers,
                 demo=demo,
-                configurers=(),
+                configurers=(configure_archiving,),
                 seed_demo=seed_demo,
                 announce=announce,
             )

@@ -198,7 +198,7 @@ class WalArchive:
         existing = self.find(name)
         if kind == "history":
             for entry in existing:
-                if self._content(entry) == raw:
+                if self.content(entry) == raw:
                     return PushResult(name, entry.key, False, len(raw), entry.stored_size)
                 raise WalConflictError(
                     f"timeline history {name} is already archived with different content in "
@@ -237,7 +237,8 @@ class WalArchive:
             system_identifier=system_identifier, pg_version=version
         )
 
-    def _content(self, entry: ArchivedWal) -> bytes:
+    def content(self, entry: ArchivedWal) -> bytes:
+        """The original bytes of an archived object (decrypted, decompressed)."""
         stored = self.repository.get_bytes(entry.key)
         what = f"archived WAL {entry.name}"
         if entry.key.endswith(".enc"):
@@ -259,7 +260,7 @@ class WalArchive:
                 f"({', '.join(e.key for e in found)}); resolve it before restoring"
             )
         entry = found[0]
-        content = self._content(entry)
+        content = self.content(entry)
         if entry.sha256 is not None and hashlib.sha256(content).hexdigest() != entry.sha256:
             raise IntegrityError(
                 f"archived WAL {name} is damaged: its content does not match the checksum in "

@@ -1,0 +1,258 @@
+"""``chairside backup …``: take backups, list them, show their status, prune them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TransferSpeedColumn,
+)
+from rich.table import Table
+
+from chairside.checks import CheckStatus
+from chairside.cli.output import (
+    CommandKind,
+    DryRunOption,
+    JsonOption,
+    Output,
+    YesOption,
+    confirm,
+    guarded,
+    render_checks,
+    status_style,
+)
+from chairside.config import get_settings
+from chairside.ops.backup import access
+from chairside.ops.backup.basebackup import take_full_backup
+from chairside.ops.backup.dumps import take_logical_backup, take_schema_backup
+from chairside.ops.backup.incremental import take_incremental_backup
+from chairside.ops.backup.retention import PrunePlan, prune_backups
+from chairside.ops.backup.runner import BackupProgress, BackupResult, SilentProgress
+from chairside.ops.backup.status import backup_status
+
+app = typer.Typer(help="Take, list, check and prune backups.", no_args_is_help=True)
+
+DatabaseOption = Annotated[
+    str | None, typer.Option("--database", "-d", help="Database to dump (default: the app's).")
+]
+
+
+class RichProgress:
+    """A progress bar per step on the operator's terminal."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+        self.task: TaskID | None = None
+        self.label = ""
+
+    def phase(self, label: str, total: int | None) -> None:
+        if self.task is not None and label == self.label:
+            self.progress.update(self.task, total=total)
+            return
+        if self.task is not None:
+            self.progress.update(self.task, completed=self.progress.tasks[-1].total or 0)
+        self.label = label
+        self.task = self.progress.add_task(label, total=total)
+
+    def advance(self, amount: int) -> None:
+        if self.task is not None:
+            self.progress.advance(self.task, amount)
+
+    def update(self, completed: int) -> None:
+        if self.task is not None:
+            self.progress.update(self.task, completed=completed)
+
+
+@contextmanager
+def progress_for(out: Output) -> Iterator[BackupProgress]:
+    """Bars on a terminal; nothing with --json or when piped."""
+    if not out.interactive:
+        yield SilentProgress()
+        return
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=out.err, transient=False) as progress:
+        yield RichProgress(progress)
+
+
+def _render_result(result: BackupResult) -> Callable[[Console], None]:
+    def render(console: Console) -> None:
+        m = result.manifest
+        console.print(f"[bold green]{m.type} backup {m.id} complete[/] in {result.seconds:.1f} s")
+        console.print(f"  stored    {_size(m.stored_size)} in {result.repository}")
+        if m.start_wal:
+            console.print(f"  WAL       {m.start_wal} .. {m.stop_wal} (timeline {m.timeline})")
+        if m.database:
+            console.print(f"  database  {m.database}")
+        console.print(f"  encrypted {'yes' if m.encryption else 'no'}")
+
+    return render
+
+
+@app.command()
+def full(json_output: JsonOption = False) -> None:
+    """Physical base backup (pg_basebackup, server-side zstd) plus the WAL it needs."""
+    out = Output(json_mode=json_output)
+    with guarded(out), progress_for(out) as progress:
+        result = take_full_backup(get_settings(), progress=progress)
+    out.result(result.to_dict(), _render_result(result))
+
+
+@app.command()
+def logical(database: DatabaseOption = None, json_output: JsonOption = False) -> None:
+    """pg_dump -Fc of one database (single-table restores, migrations)."""
+    out = Output(json_mode=json_output)
+    with guarded(out), progress_for(out) as progress:
+        result = take_logical_backup(get_settings(), database=database, progress=progress)
+    out.result(result.to_dict(), _render_result(result))
+
+
+@app.command()
+def schema(database: DatabaseOption = None, json_output: JsonOption = False) -> None:
+    """pg_dump --schema-only of one database, as zstd-compressed SQL."""
+    out = Output(json_mode=json_output)
+    with guarded(out), progress_for(out) as progress:
+        result = take_schema_backup(get_settings(), database=database, progress=progress)
+    out.result(result.to_dict(), _render_result(result))
+
+
+@app.command()
+def incremental(
+    timeout: Annotated[
+        float | None, typer.Option(help="Seconds to wait for the segment (default: setting).")
+    ] = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Switch WAL and confirm everything committed until now is in the repository."""
+    out = Output(json_mode=json_output)
+    with guarded(out):
+        result = take_incremental_backup(get_settings(), timeout=timeout)
+
+    def render(console: Console) -> None:
+        console.print(
+            f"[bold green]WAL up to {result.segment} is in {result.repository}[/] "
+            f"(confirmed in {result.waited_seconds:.1f} s)"
+        )
+        before = result.rpo_before_seconds
+        console.print(
+            "  RPO now 0 s; before this run: "
+            + ("no WAL archived yet" if before is None else f"{before:.0f} s")
+        )
+
+    out.result(result.to_dict(), render)
+
+
+@app.command("list")
+def list_backups(
+    all_backups: Annotated[
+        bool, typer.Option("--all", help="Also show incomplete (never usable) backups.")
+    ] = False,
+    json_output: JsonOption = False,
+) -> None:
+    """Backups in the repository, oldest first; only complete ones unless --all."""
+    out = Output(json_mode=json_output)
+    with guarded(out):
+        catalog = access.catalog(get_settings())
+        catalog.require_identity()
+        entries = catalog.list_backups(include_incomplete=all_backups)
+    data = {"repository": catalog.repository.url, "backups": [e.to_dict() for e in entries]}
+
+    def render(console: Console) -> None:
+        table = Table(title=f"Backups in {catalog.repository.url}", title_justify="left")
+        for column in ("id", "type", "state", "size", "WAL / database"):
+            table.add_column(column)
+        for entry in entries:
+            row = entry.to_dict()
+            state = "[green]complete[/]" if entry.complete else f"[red]{entry.problem}[/]"
+            where = row["database"] or (
+                f"{row['start_wal']}..{row['stop_wal']}" if row["start_wal"] else ""
+            )
+            size = _size(row["stored_size"]) if row["stored_size"] is not None else "-"
+            table.add_row(entry.id, row["type"], state, size, where)
+        console.print(table if entries else "no backups yet: run `chairside backup full`")
+
+    out.result(data, render)
+
+
+@app.command()
+def status(json_output: JsonOption = False) -> None:
+    """Last backup, RPO, PITR window, last validation. Exit 0 ok, 1 warn, 2 crit, 3 unknown."""
+    out = Output(json_mode=json_output)
+    with guarded(out, kind=CommandKind.CHECK):
+        report = backup_status(get_settings())
+
+    def render(console: Console) -> None:
+        style = status_style(report.status)
+        console.print(f"Backups in {report.repository}: [{style}]{report.status.value}[/]")
+        for window in report.pitr:
+            data = window.to_dict()
+            console.print(
+                f"  PITR timeline {window.timeline}: {data['earliest'] or '-'} .. "
+                f"{data['latest'] or '-'}"
+            )
+        validation = report.last_validation
+        if validation:
+            console.print(
+                f"  last validation: {validation.get('backup_id')} "
+                f"{validation.get('status')} at {validation.get('at')}"
+            )
+        render_checks(console, report.checks, "Backup status")
+
+    out.result(report.to_dict(), render)
+    out.exit_check(report.status if report.checks else CheckStatus.UNKNOWN)
+
+
+@app.command()
+def prune(
+    dry_run: DryRunOption = False, yes: YesOption = False, json_output: JsonOption = False
+) -> None:
+    """Delete backups and WAL the retention policy no longer needs (refused while locked)."""
+    out = Output(json_mode=json_output)
+
+    def ask(plan: PrunePlan) -> None:
+        out.info(plan.describe())
+        confirm(out, f"Prune: {plan.describe()}?", yes=yes)
+
+    with guarded(out):
+        result = prune_backups(get_settings(), dry_run=dry_run, confirm=ask)
+
+    def render(console: Console) -> None:
+        plan = result.plan
+        verb = "would" if result.dry_run else "did"
+        console.print(f"Prune {verb}: {plan.describe()}")
+        for backup_id, reasons in sorted(plan.keep.items()):
+            console.print(f"  keep   {backup_id}: {'; '.join(reasons)}")
+        for manifest in plan.delete:
+            console.print(f"  delete {manifest.id}")
+        for backup_id in plan.incomplete:
+            console.print(f"  delete {backup_id} (incomplete)")
+        if plan.wal:
+            console.print(f"  delete WAL {plan.wal[0].name} .. {plan.wal[-1].name}")
+        if result.dry_run and result.lock_held:
+            console.print("[yellow]the repository is in use right now: prune would be refused[/]")
+
+    out.result(result.to_dict(), render)
+
+
+def _size(value: int) -> str:
+    amount = float(value)
+    for unit in ("B", "kB", "MB", "GB"):
+        if amount < 1024 or unit == "GB":
+            return f"{amount:.0f} {unit}" if unit == "B" else f"{amount:.1f} {unit}"
+        amount /= 1024
+    return f"{amount:.1f} TB"

@@ -1,0 +1,355 @@
+"""``backup status``: how much data could be lost now, and how far back we can go.
+
+Read from the repository alone (it is the catalog), plus the server when it answers:
+
+- the last good backup of each type, and its age;
+- the newest archived WAL and its age; the RPO is that age while the server has WAL
+  not yet archived (``pending_bytes`` > 0), and 0 when everything written is archived
+  (an idle server produces no WAL, and that is not data at risk);
+- the PITR window per timeline: from the end of the oldest full backup whose WAL chain
+  is unbroken, to when the last segment of that unbroken chain was archived;
+- the newest validation result stored with a backup.
+
+Thresholds are settings: no full backup within ``backup_critical_hours`` or an RPO over
+``wal_critical_minutes`` is critical.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from chairside.checks import CheckResult, CheckStatus, worst
+from chairside.config import Settings
+from chairside.errors import ChairsideError
+from chairside.ops.backup import access
+from chairside.ops.backup.catalog import BackupCatalog, BackupEntry
+from chairside.ops.backup.manifest import Manifest
+from chairside.ops.backup.source import source_cluster
+from chairside.ops.backup.walarchive import (
+    ArchivedWal,
+    WalArchive,
+    parse_lsn,
+    segment_name,
+    segment_number,
+)
+
+
+@dataclass(frozen=True)
+class PitrWindow:
+    """The recoverable span of one timeline."""
+
+    timeline: int
+    earliest: datetime | None
+    latest: datetime | None
+    from_backup: str | None
+    newest_wal: str | None
+    missing: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "timeline": self.timeline,
+            "earliest": self.earliest.isoformat() if self.earliest else None,
+            "latest": self.latest.isoformat() if self.latest else None,
+            "from_backup": self.from_backup,
+            "newest_wal": self.newest_wal,
+            "missing_wal": self.missing[:20],
+            "missing_wal_count": len(self.missing),
+        }
+
+
+@dataclass(frozen=True)
+class BackupStatusReport:
+    """Everything ``backup status`` shows; ``to_dict`` is the documented JSON contract."""
+
+    checked_at: datetime
+    repository: str
+    system_identifier: str | None
+    last_backups: dict[str, BackupEntry | None]
+    complete_count: int
+    incomplete: list[str]
+    wal: dict[str, Any]
+    pitr: list[PitrWindow]
+    last_validation: dict[str, Any] | None
+    checks: list[CheckResult]
+
+    @property
+    def status(self) -> CheckStatus:
+        return worst(c.status for c in self.checks)
+
+    def _backup(self, entry: BackupEntry | None) -> dict[str, Any] | None:
+        if entry is None or entry.manifest is None:
+            return None
+        data = entry.to_dict()
+        data["age_seconds"] = round((self.checked_at - entry.manifest.stop_time).total_seconds())
+        return data
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "status": self.status.value,
+            "checked_at": self.checked_at.isoformat(),
+            "repository": self.repository,
+            "system_identifier": self.system_identifier,
+            "last_backup": self._backup(self.last_backups.get("full")),
+            "last_backups": {k: self._backup(v) for k, v in self.last_backups.items()},
+            "backups": {"complete": self.complete_count, "incomplete": self.incomplete},
+            "wal": self.wal,
+            "pitr": [w.to_dict() for w in self.pitr],
+            "last_validation": self.last_validation,
+            "checks": [c.to_dict() for c in self.checks],
+        }
+
+
+def backup_status(settings: Settings, *, now: datetime | None = None) -> BackupStatusReport:
+    """Collect the backup status of the configured repository."""
+    now = now or datetime.now(UTC)
+    catalog = access.catalog(settings)
+    archive = access.wal_archive(settings)
+    identity = catalog.require_identity()
+    entries = catalog.list_backups(include_incomplete=True)
+    complete = [e for e in entries if e.complete and e.manifest]
+    last: dict[str, BackupEntry | None] = {"full": None, "logical": None, "schema": None}
+    for entry in complete:
+        assert entry.manifest is not None
+        last[entry.manifest.type] = entry
+    segments = archive.segments_by_timeline()
+    wal = _wal_facts(settings, archive, segments, now)
+    fulls = [e.manifest for e in complete if e.manifest and e.manifest.type == "full"]
+    pitr = pitr_windows(archive, fulls, segments)
+    validation = _last_validation(catalog, complete)
+    checks = [
+        _backup_check(settings, last["full"], now),
+        _wal_check(settings, wal),
+        _pitr_check(pitr),
+    ]
+    incomplete = [e.id for e in entries if not e.complete]
+    if incomplete:
+        checks.append(
+            CheckResult(
+                "incomplete_backups",
+                CheckStatus.OK,
+                f"{len(incomplete)} incomplete backup(s) ignored (interrupted or running); "
+                "`backup prune` removes them",
+                details={"ids": incomplete},
+            )
+        )
+    if validation is not None and str(validation.get("status")) in {"failed", "critical"}:
+        checks.append(
+            CheckResult(
+                "last_validation",
+                CheckStatus.WARNING,
+                f"the last validation ({validation.get('backup_id')}) failed",
+            )
+        )
+    return BackupStatusReport(
+        checked_at=now,
+        repository=catalog.repository.url,
+        system_identifier=identity.system_identifier,
+        last_backups=last,
+        complete_count=len(complete),
+        incomplete=incomplete,
+        wal=wal,
+        pitr=pitr,
+        last_validation=validation,
+        checks=checks,
+    )
+
+
+def _wal_facts(
+    settings: Settings,
+    archive: WalArchive,
+    segments: dict[int, list[ArchivedWal]],
+    now: datetime,
+) -> dict[str, Any]:
+    newest = max((s[-1] for s in segments.values() if s), key=lambda e: e.name, default=None)
+    age = (now - newest.modified).total_seconds() if newest and newest.modified else None
+    pending: int | None = None
+    try:
+        source = source_cluster(settings)
+        facts = source.facts()
+        with source.connect() as conn:
+            row = conn.execute(
+                "SELECT CASE WHEN pg_is_in_recovery() THEN NULL ELSE pg_current_wal_lsn()::text END"
+            ).fetchone()
+        if row and row[0] and newest is not None:
+            size = facts.wal_segment_size
+            archived_end = (segment_number(newest.name, size) + 1) * size
+            pending = max(0, parse_lsn(str(row[0])) - archived_end)
+    except ChairsideError:
+        pending = None  # the server does not answer: judge by the archive alone
+    rpo = 0.0 if pending == 0 else age
+    return {
+        "mode": settings.wal_mode,
+        "newest": newest.name if newest else None,
+        "archived_at": newest.modified.isoformat() if newest and newest.modified else None,
+        "age_seconds": None if age is None else round(age, 1),
+        "pending_bytes": pending,
+        "rpo_seconds": None if rpo is None else round(rpo, 1),
+        "segments": sum(len(s) for s in segments.values()),
+    }
+
+
+def pitr_windows(
+    archive: WalArchive,
+    fulls: list[Manifest],
+    segments: dict[int, list[ArchivedWal]],
+) -> list[PitrWindow]:
+    """The recoverable window of every timeline that has backups or archived WAL."""
+    windows: dict[int, PitrWindow] = {}
+    parents = _timeline_parents(archive)
+    for timeline in sorted(set(segments) | {m.timeline for m in fulls if m.timeline}):
+        own = sorted(
+            (m for m in fulls if m.timeline == timeline and m.start_wal and m.wal_segment_size),
+            key=lambda m: m.start_time,
+        )
+        archived = segments.get(timeline, [])
+        by_name = {e.name: e for e in archived}
+        window: PitrWindow | None = None
+        for manifest in own:
+            assert manifest.start_wal is not None and manifest.wal_segment_size is not None
+            size = manifest.wal_segment_size
+            end = _chain_end(by_name, timeline, manifest.start_wal, size)
+            newest_name = archived[-1].name if archived else None
+            missing = _missing(by_name, timeline, manifest.start_wal, newest_name, size)
+            last = by_name.get(end) if end else None
+            latest = last.modified if last and last.modified else manifest.stop_time
+            window = PitrWindow(timeline, manifest.stop_time, latest, manifest.id, end, missing)
+            break  # the oldest backup with its own WAL sets the window's start
+        if window is None and timeline in parents and parents[timeline] in windows:
+            parent = windows[parents[timeline]]
+            newest = archived[-1] if archived else None
+            window = PitrWindow(
+                timeline,
+                parent.earliest,
+                newest.modified if newest else parent.latest,
+                parent.from_backup,
+                newest.name if newest else None,
+            )
+        if window is None:
+            newest = archived[-1] if archived else None
+            window = PitrWindow(timeline, None, None, None, newest.name if newest else None)
+        windows[timeline] = window
+    return [windows[t] for t in sorted(windows)]
+
+
+def _chain_end(by_name: dict[str, ArchivedWal], timeline: int, start: str, size: int) -> str | None:
+    segno = segment_number(start, size)
+    last = None
+    while (name := segment_name(timeline, segno, size)) in by_name:
+        last = name
+        segno += 1
+    return last
+
+
+def _missing(
+    by_name: dict[str, ArchivedWal], timeline: int, start: str, newest: str | None, size: int
+) -> list[str]:
+    if newest is None:
+        return []
+    first, final = segment_number(start, size), segment_number(newest, size)
+    names = (segment_name(timeline, n, size) for n in range(first, final + 1))
+    return [n for n in names if n not in by_name]
+
+
+def _timeline_parents(archive: WalArchive) -> dict[int, int]:
+    """Each timeline's parent, from the archived ``.history`` files."""
+    parents = {}
+    for entry in archive.entries():
+        if entry.kind != "history":
+            continue
+        try:
+            text = archive.content(entry).decode(errors="replace")
+        except ChairsideError:
+            continue
+        lines = [ln.split() for ln in text.splitlines() if ln.strip() and ln[0].isdigit()]
+        if lines:
+            parents[entry.timeline] = int(lines[-1][0])
+    return parents
+
+
+def _last_validation(catalog: BackupCatalog, complete: list[BackupEntry]) -> dict[str, Any] | None:
+    newest: tuple[str, dict[str, Any]] | None = None
+    for entry in complete:
+        result = catalog.read_validation(entry.id)
+        if result is None:
+            continue
+        at = str(result.get("finished_at") or result.get("validated_at") or result.get("at") or "")
+        if newest is None or at >= newest[0]:
+            newest = (at, {"backup_id": entry.id, **result})
+    if newest is None:
+        return None
+    data = newest[1]
+    data.setdefault("status", "unknown")
+    data["at"] = newest[0] or None
+    return data
+
+
+def _backup_check(settings: Settings, entry: BackupEntry | None, now: datetime) -> CheckResult:
+    if entry is None or entry.manifest is None:
+        return CheckResult("last_full_backup", CheckStatus.CRITICAL, "no complete full backup")
+    hours = (now - entry.manifest.stop_time).total_seconds() / 3600
+    status = CheckStatus.OK
+    if hours > settings.backup_critical_hours:
+        status = CheckStatus.CRITICAL
+    elif hours > settings.backup_warning_hours:
+        status = CheckStatus.WARNING
+    return CheckResult(
+        "last_full_backup",
+        status,
+        f"{entry.id}, {hours:.1f} h old (critical over {settings.backup_critical_hours:g} h)",
+        details={"age_hours": round(hours, 2)},
+    )
+
+
+def _wal_check(settings: Settings, wal: dict[str, Any]) -> CheckResult:
+    if settings.wal_mode == "off":
+        return CheckResult(
+            "wal_archive", CheckStatus.WARNING, "WAL archiving is off: no point-in-time recovery"
+        )
+    if wal["newest"] is None:
+        return CheckResult("wal_archive", CheckStatus.CRITICAL, "no WAL archived yet")
+    rpo = wal["rpo_seconds"]
+    minutes = (rpo or 0) / 60
+    status = CheckStatus.OK
+    if rpo is None:
+        status = CheckStatus.UNKNOWN
+    elif minutes > settings.wal_critical_minutes:
+        status = CheckStatus.CRITICAL
+    elif minutes > settings.wal_warning_minutes:
+        status = CheckStatus.WARNING
+    pending = wal["pending_bytes"]
+    summary = (
+        f"newest {wal['newest']}, archived {wal['age_seconds']:.0f} s ago; RPO {minutes:.1f} min"
+    )
+    if pending == 0:
+        summary += " (nothing written since: RPO 0)"
+    elif pending is None:
+        summary += " (server not reachable: judged by the archive alone)"
+    return CheckResult("wal_archive", status, summary, details={"rpo_seconds": rpo})
+
+
+def _pitr_check(windows: list[PitrWindow]) -> CheckResult:
+    usable = [w for w in windows if w.earliest is not None]
+    if not usable:
+        return CheckResult("pitr_window", CheckStatus.CRITICAL, "no recoverable window")
+    current = max(windows, key=lambda w: w.timeline)
+    if current.missing:
+        return CheckResult(
+            "pitr_window",
+            CheckStatus.CRITICAL,
+            f"timeline {current.timeline} misses {len(current.missing)} WAL segment(s) "
+            f"from {current.missing[0]}: recovery stops there",
+        )
+    if current.earliest is None:
+        return CheckResult(
+            "pitr_window",
+            CheckStatus.WARNING,
+            f"timeline {current.timeline} has no full backup to start from; take one",
+        )
+    return CheckResult(
+        "pitr_window",
+        CheckStatus.OK,
+        f"timeline {current.timeline}: {current.earliest:%Y-%m-%d %H:%M:%S} .. "
+        f"{current.latest:%Y-%m-%d %H:%M:%S} UTC",
+    )
