@@ -89,7 +89,11 @@ def run_health(
     if kind in (HealthKind.ALL, HealthKind.SMOKE):
         from chairside.ops.health.smoke import run_smoke
 
-        run.smoke = run_smoke(settings, base_url=run.api_url).steps
+        smoke = run_smoke(settings, base_url=run.api_url)
+        run.smoke = smoke.steps
+        status_file.write_smoke_result(
+            settings, smoke.steps, duration_seconds=smoke.duration_seconds
+        )
     run.duration_seconds = time.perf_counter() - started
     run.output = output or status_file.default_status_file(settings)
     status_file.write_json(run.output, run.to_dict())
