@@ -189,41 +189,6 @@ class Settings(BaseSettings):
     alert_smtp_smarthost: str = "localhost:25"
     alert_webhook_url: str | None = None  # every severity, e.g. an incident tool
     notify_urls: SecretStr | None = None  # apprise URLs, separated by spaces or commas
-    # Defaults are the runbooks' "critical thresholds" (docs/monitoring.md lists them).
-    health_api_url: str | None = None  # the running API; default: `chairside up`'s address
-    health_db_latency_warning_ms: float = Field(default=500.0, gt=0)
-    health_connections_warning_percent: float = Field(default=80.0, gt=0, le=100)
-    health_connections_critical_percent: float = Field(default=95.0, gt=0, le=100)
-    health_disk_path: Path | None = None  # default: CHAIRSIDE_HOME
-    health_disk_warning_percent: float = Field(default=75.0, gt=0, le=100)
-    health_disk_critical_percent: float = Field(default=85.0, gt=0, le=100)
-    health_memory_warning_percent: float = Field(default=80.0, gt=0, le=100)
-    health_memory_critical_percent: float = Field(default=90.0, gt=0, le=100)
-    health_backup_warning_hours: float = Field(default=26.0, gt=0)
-    health_backup_critical_hours: float = Field(default=8 * 24.0, gt=0)
-    health_wal_lag_warning_seconds: float = Field(default=15 * 60.0, gt=0)
-    health_wal_lag_critical_seconds: float = Field(default=60 * 60.0, gt=0)
-    health_tls_endpoints: list[str] = []  # "host:port" (or https:// URLs) to watch
-    health_tls_warning_days: float = Field(default=30.0, gt=0)
-    health_tls_critical_days: float = Field(default=7.0, gt=0)
-    health_error_rate_percent: float = Field(default=5.0, gt=0, le=100)
-    health_p95_seconds: float = Field(default=2.0, gt=0)
-    health_window_seconds: float = Field(default=300.0, gt=0)
-    health_min_requests: int = Field(default=20, ge=1)  # fewer: too few to judge a rate
-    health_cache_seconds: float = Field(default=15.0, ge=0)  # reuse results on /metrics
-    smoke_timeout_seconds: float = Field(default=10.0, gt=0)
-    smoke_stale_hours: float = Field(default=2.0, gt=0)
-    metrics_job: str = "chairside"
-    metrics_targets: list[str] = []  # host:port scraped by Prometheus; default host:port
-    alertmanager_url: str = "http://127.0.0.1:9093"
-    alert_pagerduty_routing_key: SecretStr | None = None  # P0/P1 (critical) page
-    alert_slack_webhook_url: SecretStr | None = None  # P2 (warning) chat
-    alert_slack_channel: str = "#ops-alerts"
-    alert_email_to: str | None = None  # P3 (info) ticket queue
-    alert_email_from: str = "alertmanager@localhost"
-    alert_smtp_smarthost: str = "localhost:25"
-    alert_webhook_url: str | None = None  # every severity, e.g. an incident tool
-    notify_urls: SecretStr | None = None  # apprise URLs, separated by spaces or commas
 
     @field_validator("home")
     @classmethod
