@@ -5,11 +5,13 @@ from __future__ import annotations
 import typer
 
 from chairside.ops.backup.cli import app as backup_app
+from chairside.ops.backup.validation.cli import validate
 from chairside.ops.backup.wal_cli import app as wal_app
 from chairside.ops.database.cli import app as db_app
 from chairside.ops.deploy.cli import maintenance_mode
 from chairside.ops.health.cli import health
 from chairside.ops.monitoring.cli import alerts_app, monitoring_app
+from chairside.ops.restore.cli import app as restore_app
 from chairside.runtime.cli import status, up
 
 app = typer.Typer(
@@ -26,6 +28,8 @@ app.add_typer(db_app, name="db")
 # backups and restores:
 app.add_typer(backup_app, name="backup")
 app.add_typer(wal_app, name="wal")
+backup_app.command("validate")(validate)
+app.add_typer(restore_app, name="restore")
 # disaster recovery:
 # health, metrics, alerts, notifications:
 app.command()(health)

@@ -34,7 +34,8 @@ from chairside.runtime.osuser import server_user
 from chairside.runtime.ports import free_port
 
 StepReporter = Callable[[str], None]
-UnpackedHook = Callable[[RestoredCluster], None]
+UnpackedHook = Callable[[RestoredCluster, Path], None]
+"""Called with the unpacked, untouched copy and the fetched files (e.g. to verify them)."""
 
 
 @dataclass(frozen=True)
@@ -77,9 +78,9 @@ def build_recovered_cluster(
         catalog.fetch_files(plan.backup.id, layout.files_dir)
         report(f"unpacking into {layout.data_dir}")
         unpack_backup(layout.files_dir, layout.data_dir, user=user)
-        shutil.rmtree(layout.files_dir, ignore_errors=True)
         if after_unpack is not None:
-            after_unpack(cluster)
+            after_unpack(cluster, layout.files_dir)
+        shutil.rmtree(layout.files_dir, ignore_errors=True)
         stager.prepare(history_files=plan.history_files)
         prepare_recovery(
             cluster, restore_script=stager.script, target=plan.target, timeline=plan.timeline

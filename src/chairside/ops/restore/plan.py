@@ -150,7 +150,7 @@ def read_archive(archive: WalArchive, *, segment_size: int) -> ArchiveView:
             segments.setdefault(entry.timeline, {})[segno] = entry
         elif entry.kind == "history":
             history_files.append(entry.name)
-            content = archive._content(entry)  # noqa: SLF001 - history files are tiny
+            content = archive.content(entry)
             histories[entry.timeline] = parse_history(content.decode(errors="replace"))
     return ArchiveView(segments, histories, tuple(history_files))
 
