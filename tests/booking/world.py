@@ -184,7 +184,9 @@ def book(
     )
 
 
-def pay(client: TestClient, account: Account, booking_id: str, card: str = "4242424242424242") -> Any:
+def pay(
+    client: TestClient, account: Account, booking_id: str, card: str = "4242424242424242"
+) -> Any:
     """POST /api/v1/bookings/{id}/pay with a simulated test card."""
     return client.post(
         f"/api/v1/bookings/{booking_id}/pay",
@@ -193,7 +195,9 @@ def pay(client: TestClient, account: Account, booking_id: str, card: str = "4242
     )
 
 
-def sql(database_url: str, statement: str, params: dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
+def sql(
+    database_url: str, statement: str, params: dict[str, Any] | None = None
+) -> list[tuple[Any, ...]]:
     """Run SQL on the test database (for simulating elapsed time and for checks)."""
     conninfo = database_url.replace("postgresql+psycopg://", "postgresql://")
     with psycopg.connect(conninfo, autocommit=True) as conn:

@@ -53,6 +53,15 @@ def snapshot(booking: Booking) -> dict[str, Any]:
     return {name: getattr(booking, name) for name in AUDITED}
 
 
+def ensure_allowed(booking: Booking, to: str) -> None:
+    """Raise a 409 naming the current status when ``to`` cannot follow it."""
+    if to not in ALLOWED[booking.status]:
+        raise ConflictError(
+            f"booking {booking.id} is {booking.status}; it cannot become {to}",
+            details={"current_status": booking.status},
+        )
+
+
 def change_status(
     *,
     session: Session,
@@ -63,11 +72,7 @@ def change_status(
     values: dict[str, Any] | None = None,
 ) -> Booking:
     """Move ``booking`` to status ``to`` if it is still as loaded; 409 otherwise."""
-    if to not in ALLOWED[booking.status]:
-        raise ConflictError(
-            f"booking {booking.id} is {booking.status}; it cannot become {to}",
-            details={"current_status": booking.status},
-        )
+    ensure_allowed(booking, to)
     before = snapshot(booking)
     statement = (
         update(Booking)
