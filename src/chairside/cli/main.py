@@ -5,10 +5,12 @@ from __future__ import annotations
 import typer
 
 from chairside.ops.backup.cli import app as backup_app
+from chairside.ops.backup.sync.cli import sync
 from chairside.ops.backup.validation.cli import validate
 from chairside.ops.backup.wal_cli import app as wal_app
 from chairside.ops.database.cli import app as db_app
 from chairside.ops.deploy.cli import maintenance_mode
+from chairside.ops.drill.cli import app as drill_app
 from chairside.ops.health.cli import health
 from chairside.ops.monitoring.cli import alerts_app, monitoring_app
 from chairside.ops.restore.cli import app as restore_app
@@ -31,6 +33,8 @@ app.add_typer(wal_app, name="wal")
 backup_app.command("validate")(validate)
 app.add_typer(restore_app, name="restore")
 # disaster recovery:
+backup_app.command("sync")(sync)
+app.add_typer(drill_app, name="drill")
 # health, metrics, alerts, notifications:
 app.command()(health)
 app.add_typer(monitoring_app, name="monitoring")

@@ -40,7 +40,11 @@ InPlaceOption = Annotated[
 ]
 RepositoryOption = Annotated[
     str | None,
-    typer.Option("--repository", help="Restore from this repository (default: configured)."),
+    typer.Option(
+        "--repository",
+        "--from",
+        help="Restore from this repository, e.g. a DR copy (default: configured).",
+    ),
 ]
 
 

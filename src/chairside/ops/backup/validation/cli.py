@@ -26,7 +26,10 @@ def validate(
         typer.Option("--full-test", help="Also restore into a scratch cluster and check it."),
     ] = False,
     repository: Annotated[
-        str | None, typer.Option("--repository", help="Validate this repository instead.")
+        str | None,
+        typer.Option(
+            "--repository", "--from", help="Validate this repository (e.g. a DR copy) instead."
+        ),
     ] = None,
     json_output: JsonOption = False,
 ) -> None:
