@@ -30,6 +30,8 @@ def fast_settings(settings: Settings, **overrides: Any) -> Settings:
         "password_hash_time_cost": 1,
         "simulated_webhook_delivery": "manual",
         "simulated_webhook_delay_seconds": 0.0,
+        # Tests register many accounts from one address; the limit has its own tests.
+        "rate_limit_register": 1000,
     }
     values.update(overrides)
     return settings.model_copy(update=values)
@@ -210,8 +212,8 @@ def shift_booking(database_url: str, booking_id: str, delta: timedelta) -> None:
     sql(
         database_url,
         "UPDATE bookings SET starts_at = starts_at + %(d)s, ends_at = ends_at + %(d)s, "
-        "buffered_starts_at = buffered_starts_at + %(d)s, buffered_ends_at = buffered_ends_at + %(d)s "
-        "WHERE id = %(id)s",
+        "buffered_starts_at = buffered_starts_at + %(d)s, "
+        "buffered_ends_at = buffered_ends_at + %(d)s WHERE id = %(id)s",
         {"d": delta, "id": booking_id},
     )
 
