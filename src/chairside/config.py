@@ -163,10 +163,6 @@ class Settings(BaseSettings):
     health_disk_critical_percent: float = Field(default=85.0, gt=0, le=100)
     health_memory_warning_percent: float = Field(default=80.0, gt=0, le=100)
     health_memory_critical_percent: float = Field(default=90.0, gt=0, le=100)
-    health_backup_warning_hours: float = Field(default=26.0, gt=0)
-    health_backup_critical_hours: float = Field(default=8 * 24.0, gt=0)
-    health_wal_lag_warning_seconds: float = Field(default=15 * 60.0, gt=0)
-    health_wal_lag_critical_seconds: float = Field(default=60 * 60.0, gt=0)
     health_tls_endpoints: list[str] = []  # "host:port" (or https:// URLs) to watch
     health_tls_warning_days: float = Field(default=30.0, gt=0)
     health_tls_critical_days: float = Field(default=7.0, gt=0)

@@ -13,6 +13,7 @@ from chairside.audit.router import router as audit_router
 from chairside.booking.router import router as booking_router
 from chairside.config import Settings, get_settings
 from chairside.ops.health.router import router as health_router
+from chairside.ops.metrics.business import BusinessMetricsMiddleware
 from chairside.ops.metrics.router import router as metrics_router
 from chairside.payments.router import router as payments_router
 from chairside.shops.router import router as shops_router
@@ -28,6 +29,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan_for(settings),
     )
     app.add_middleware(RequestContextMiddleware)
+    app.add_middleware(BusinessMetricsMiddleware)
     problems.install(app)
     app.include_router(health_router)
     app.include_router(metrics_router)

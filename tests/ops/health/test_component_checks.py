@@ -44,6 +44,11 @@ def test_health_reports_every_component_with_a_status_file(
         assert checks[name]["status"] == "ok", checks[name]
     assert checks["error_rate"]["status"] == "ok"
     assert checks["database"]["latency_ms"] > 0
+    # Nothing was ever backed up here: that alone makes the service critical.
+    assert checks["backup_age"]["status"] == "critical"
+    assert "no backup yet" in checks["backup_age"]["summary"]
+    assert checks["wal_archive_lag"]["status"] == "critical"
+    assert result.exit_code == 2
     assert checks["connections"]["details"]["max"] >= 10
     status_file = settings.home / "health" / "status.json"
     assert status_file.exists()
@@ -171,5 +176,6 @@ def test_health_without_json_prints_a_table_and_exits_by_status(
 ) -> None:
     result = cli("health", "health", env=_env(settings, live_url))
     assert "database" in result.stdout
-    assert "overall:" in result.stdout
-    assert result.exit_code in (0, 1)
+    assert "overall: critical" in result.stdout
+    assert "no backup yet" in result.stdout
+    assert result.exit_code == 2

@@ -1,7 +1,7 @@
 """``promtool test rules`` fixtures: for every alert, a series that fires and one that does not.
 
 Thresholds here are written out from the runbooks (error rate 5 %, p95 2 s, disk 75/85 %,
-memory 80/90 %, connections 80/95 %, backup 26 h / 8 d, WAL 15 min / 1 h, certificates
+memory 80/90 %, connections 80/95 %, backup 25 / 26 h, WAL 5 / 15 min, certificates
 30 / 7 days, smoke stale 2 h), not read from the rule code, so a rule that drifts from
 them fails. "fires" sits at (for >=) or just above (for >) the threshold; "quiet" sits
 just below (or exactly at, for >).
@@ -177,27 +177,27 @@ CASES: list[Case] = [
         "P2",
         "backup",
         "chairside_backup_last_success_timestamp_seconds",
-        NOW - 26 * 3600 - 3600,
-        NOW - 26 * 3600,
+        NOW - 25 * 3600 - 3600,
+        NOW - 25 * 3600,
     ),
     _gauge_case(
         "ChairsideBackupTooOldCritical",
         "P1",
         "backup",
         "chairside_backup_last_success_timestamp_seconds",
-        NOW - 8 * 86400 - 3600,
-        NOW - 8 * 86400,
+        NOW - 26 * 3600 - 3600,
+        NOW - 26 * 3600,
     ),
     _gauge_case(
-        "ChairsideWalArchiveLag", "P2", "wal", "chairside_wal_archive_lag_seconds", 901, 900
+        "ChairsideWalArchiveLag", "P2", "wal", "chairside_wal_archive_lag_seconds", 301, 300
     ),
     _gauge_case(
         "ChairsideWalArchiveLagCritical",
         "P1",
         "wal",
         "chairside_wal_archive_lag_seconds",
-        3601,
-        3600,
+        901,
+        900,
     ),
     _gauge_case(
         "ChairsideBackupValidationFailed",

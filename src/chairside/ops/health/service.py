@@ -27,6 +27,7 @@ from chairside.db import database_url, make_engine, redis_url
 from chairside.errors import ChairsideError, DependencyDownError
 from chairside.ops.deploy.modes import ModeSwitch
 from chairside.ops.health import status_file
+from chairside.ops.health.backups import check_backups
 from chairside.ops.health.probe import HealthProbe
 from chairside.ops.health.report import health_payload
 from chairside.ops.health.traffic import TrafficWindow
@@ -120,7 +121,7 @@ def component_checks(settings: Settings, *, api_url: str) -> list[CheckResult]:
                 settings.health_window_seconds,
                 path=status_file.health_dir(settings) / "traffic.json",
             ),
-            backup_checks=None,
+            backup_checks=lambda: check_backups(settings),
         )
         return [check_api(client), *probe.run()]
     finally:

@@ -13,8 +13,10 @@ from sqlalchemy import Engine
 
 from chairside.config import Settings
 from chairside.ops.deploy.modes import ModeSwitch
+from chairside.ops.health.backups import check_backups
 from chairside.ops.health.probe import HealthProbe
 from chairside.ops.health.traffic import TrafficWindow
+from chairside.ops.metrics.business import BusinessMetrics, BusinessStateCollector
 from chairside.ops.metrics.exposition import MetricsExposition
 from chairside.ops.metrics.health import HealthCollector, SmokeCollector
 from chairside.ops.metrics.http import HttpMetrics
@@ -28,6 +30,7 @@ class Monitoring:
     probe: HealthProbe
     exposition: MetricsExposition
     pool: PoolMetrics
+    business: BusinessMetrics
 
 
 def build_monitoring(
@@ -50,10 +53,15 @@ def build_monitoring(
             [http_metrics.requests, http_metrics.duration]
         ),
         traffic_window=TrafficWindow(settings.health_window_seconds),
-        backup_checks=None,
+        backup_checks=lambda: check_backups(settings),
     )
     pool = PoolMetrics(registry)
     pool.watch(engine)
     exposition.add_state_collector(HealthCollector(probe))
     exposition.add_state_collector(SmokeCollector(settings))
-    return Monitoring(probe=probe, exposition=exposition, pool=pool)
+    exposition.add_state_collector(
+        BusinessStateCollector(engine, cache_seconds=settings.health_cache_seconds)
+    )
+    return Monitoring(
+        probe=probe, exposition=exposition, pool=pool, business=BusinessMetrics(registry)
+    )

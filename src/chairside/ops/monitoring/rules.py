@@ -145,27 +145,27 @@ def alert_rules(settings: Settings) -> list[AlertRule]:
         AlertRule(
             "ChairsideBackupTooOld",
             f"time() - chairside_backup_last_success_timestamp_seconds{{{job}}}"
-            f" > {s.health_backup_warning_hours * 3600:g}",
+            f" > {s.backup_warning_hours * 3600:g}",
             "15m",
             "P2",
             "backup",
-            f"No good base backup for {s.health_backup_warning_hours:g} hours",
+            f"No good base backup for {s.backup_warning_hours:g} hours",
             "The newest complete backup is {{ $value | humanizeDuration }} old.",
         ),
         AlertRule(
             "ChairsideBackupTooOldCritical",
             f"time() - chairside_backup_last_success_timestamp_seconds{{{job}}}"
-            f" > {s.health_backup_critical_hours * 3600:g}",
+            f" > {s.backup_critical_hours * 3600:g}",
             "15m",
             "P1",
             "backup",
-            f"No good base backup for {s.health_backup_critical_hours / 24:g} days",
+            f"No good base backup for {s.backup_critical_hours:g} hours",
             "The newest complete backup is {{ $value | humanizeDuration }} old: the recovery "
             "window is at risk.",
         ),
         AlertRule(
             "ChairsideWalArchiveLag",
-            f"chairside_wal_archive_lag_seconds{{{job}}} > {s.health_wal_lag_warning_seconds:g}",
+            f"chairside_wal_archive_lag_seconds{{{job}}} > {s.wal_warning_minutes * 60:g}",
             "5m",
             "P2",
             "wal",
@@ -174,7 +174,7 @@ def alert_rules(settings: Settings) -> list[AlertRule]:
         ),
         AlertRule(
             "ChairsideWalArchiveLagCritical",
-            f"chairside_wal_archive_lag_seconds{{{job}}} > {s.health_wal_lag_critical_seconds:g}",
+            f"chairside_wal_archive_lag_seconds{{{job}}} > {s.wal_critical_minutes * 60:g}",
             "5m",
             "P1",
             "wal",
