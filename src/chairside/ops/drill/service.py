@@ -30,12 +30,15 @@ from chairside.db import database_url
 from chairside.errors import ChairsideError
 from chairside.ops.backup import access
 from chairside.ops.backup.locks import repository_lock
+from chairside.ops.backup.manifest import Manifest
+from chairside.ops.backup.validation.invariants import check_invariants
+from chairside.ops.backup.walarchive import segment_number
 from chairside.ops.drill import probes
 from chairside.ops.drill.report import DrillReport, save_report
 from chairside.ops.locks import named_lock
 from chairside.ops.restore.build import BuiltCluster, build_recovered_cluster, discard
 from chairside.ops.restore.layout import RestoreLayout, stamp, under_root
-from chairside.ops.restore.plan import plan_restore
+from chairside.ops.restore.plan import DEFAULT_SEGMENT_SIZE, plan_restore
 from chairside.ops.restore.recovery import RestoredCluster
 from chairside.ops.restore.targets import LATEST, RecoveryTarget
 
@@ -130,6 +133,8 @@ def _restore(
     report.recovery = {
         **built.outcome.to_dict(),
         "wal_fetched": built.wal_fetched,
+        "newest_wal": plan.chain.newest_segment,
+        "replayed_through_lsn": _segment_end(plan.chain.newest_segment, plan.backup),
         "port": built.cluster.port,
     }
     return built
@@ -171,6 +176,7 @@ def _check(
             CheckResult("smoke", CheckStatus.OK, "skipped: the backup has no booking schema")
         )
     else:
+        report.checks.extend(check_invariants(cluster.conninfo(database)))
         facts, checks = probes.smoke_check(_restored_url(cluster, database))
         report.smoke = {"database": database, **facts}
         report.checks.extend(checks)
@@ -183,8 +189,11 @@ def _measure_rpo(
     if primary is None:
         return
     report.rpo_method = primary.method
-    if primary.lsn is not None and restored.lsn is not None:
-        report.rpo_wal_bytes = max(0, primary.lsn - restored.lsn)
+    # The end of the newest segment replayed, not the copy's current LSN: promotion
+    # writes WAL of its own. What the primary wrote beyond it never reached the archive.
+    replayed = report.recovery.get("replayed_through_lsn")
+    if primary.lsn is not None and isinstance(replayed, int):
+        report.rpo_wal_bytes = max(0, primary.lsn - replayed)
     if primary.at is None:
         report.rpo_seconds = 0.0  # nothing was ever committed: nothing to lose
     elif restored.at is not None:
@@ -214,6 +223,13 @@ def _target_checks(report: DrillReport) -> list[CheckResult]:
                 )
             )
     return results
+
+
+def _segment_end(segment: str | None, manifest: Manifest) -> int | None:
+    if segment is None:
+        return None
+    size = manifest.wal_segment_size or DEFAULT_SEGMENT_SIZE
+    return (segment_number(segment, size) + 1) * size
 
 
 def _app_database_name(settings: Settings) -> str | None:
