@@ -33,7 +33,7 @@ def test_archive_command_puts_each_finished_segment_in_the_repository(
         assert identity["system_identifier"] == str(sysid)
         # the command names the program and its settings explicitly
         command = env.cluster.read_config()["archive_command"]
-        assert "CHAIRSIDE_BACKUP_REPOSITORY=" in command and "wal push %p" in command
+        assert "CHAIRSIDE_BACKUP_REPOSITORY=" in command and "wal_cli push %p" in command
 
 
 def test_pushing_a_segment_again_succeeds_and_different_content_fails_loudly(

@@ -2,41 +2,44 @@
 
 ``archive_command`` runs as the server's OS user (``postgres`` when Chairside runs as
 root), from the data directory, with the server's environment, not the operator's. So
-the command carries everything it needs explicitly: the absolute path of the
-``chairside`` program and, as ``env VAR=value`` assignments, the repository, the key
-file and the compression level. :func:`configure_archiving` checks, as that user, that
-the program is executable and the key readable, and hands a local repository to that
-user, so a misconfiguration fails when it is set up rather than silently at 3 a.m.
-(docs/backup.md, "Why archive_command looks like this").
+the command carries everything it needs explicitly: the absolute path of the Python
+that runs Chairside (``-m chairside.ops.backup.wal_cli``, which is ``chairside wal``)
+and, as ``env VAR=value`` assignments, the repository, the key file and the compression
+level. :func:`configure_archiving` checks, as that user, that the program is executable
+and the key readable, and hands a local repository to that user, so a misconfiguration
+fails when it is set up rather than silently at 3 a.m. (docs/backup.md, "Why
+archive_command looks like this").
 """
 
 from __future__ import annotations
 
 import shlex
-import shutil
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from chairside.config import Settings
 from chairside.errors import ConfigError
 from chairside.ops.backup import access
 from chairside.ops.backup.repository.local import LocalRepository
 from chairside.runtime.osuser import OsUser, hand_over, run_as
-from chairside.runtime.postgres import PostgresCluster
+
+if TYPE_CHECKING:  # psycopg is slow to import, and `wal push` never needs it
+    from chairside.runtime.postgres import PostgresCluster
 
 
 def chairside_program() -> Path:
-    """The ``chairside`` executable of this installation (next to this Python)."""
-    beside = Path(sys.executable).parent / "chairside"
-    if beside.exists():
-        return beside.absolute()
-    found = shutil.which("chairside")
-    if found:
-        return Path(found).absolute()
-    raise ConfigError(
-        f"no 'chairside' program next to {sys.executable} or on PATH; install the package "
-        "(pip install -e .) so PostgreSQL's archive_command can call it"
-    )
+    """The Python that runs this installation (archive_command runs WAL commands with it)."""
+    program = Path(sys.executable)
+    if not program.is_absolute() or not program.exists():
+        raise ConfigError(
+            f"cannot tell which Python runs chairside ({sys.executable!r}); run chairside "
+            "from its installed environment so archive_command can call it"
+        )
+    return program
+
+
+WAL_MODULE = "chairside.ops.backup.wal_cli"
 
 
 def archive_environment(settings: Settings) -> dict[str, str]:
@@ -52,12 +55,14 @@ def archive_environment(settings: Settings) -> dict[str, str]:
 
 
 def wal_command(settings: Settings, action: str, *args: str) -> str:
-    """A shell command for postgresql.conf: ``env VARS… /path/chairside wal ACTION ARGS``.
+    """A shell command for postgresql.conf: ``env VARS… PYTHON -m …wal_cli ACTION ARGS``.
 
     ``%`` in values is doubled because PostgreSQL expands ``%p``/``%f`` in the string.
     """
     assignments = [f"{k}={v}" for k, v in sorted(archive_environment(settings).items())]
-    words = ["env", *assignments, str(chairside_program()), "wal", action]
+    # `python -m …wal_cli` is `chairside wal`, minus loading every other command group:
+    # PostgreSQL starts it once per segment, so start-up time is archiving throughput.
+    words = ["env", *assignments, str(chairside_program()), "-m", WAL_MODULE, action]
     quoted = " ".join(shlex.quote(word).replace("%", "%%") for word in words)
     return quoted + "".join(f" {arg}" for arg in args)
 
@@ -80,8 +85,8 @@ def check_server_user_can_archive(settings: Settings, user: OsUser) -> None:
         if probe.returncode != 0:
             raise ConfigError(
                 f"the '{user.name}' user cannot execute {program}, so archive_command would "
-                "fail; install chairside where that user can reach it (every parent "
-                "directory needs o+x, e.g. not under /root)"
+                "fail; install chairside (its virtualenv) where that user can reach it "
+                "(every parent directory needs o+x, e.g. not under /root)"
             )
     access.backup_key(settings)  # refuses a configured but missing key right away
     key_file = settings.backup_key_file

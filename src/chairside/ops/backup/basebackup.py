@@ -166,6 +166,8 @@ def _run_with_progress(argv: list[str], source: SourceCluster, progress: BackupP
     reader.start()
     code = process.wait()
     reader.join(timeout=5)
+    if process.stderr is not None:
+        process.stderr.close()
     if code != 0:
         raise OperationFailedError(
             f"pg_basebackup failed with exit code {code}: " + " | ".join(tail)

@@ -30,6 +30,7 @@ from chairside.ops.backup.manifest import (
     parse_backup_id,
 )
 from chairside.ops.backup.repository import ObjectNotFoundError, Repository
+from chairside.ops.backup.repository.local import LocalRepository
 
 IDENTITY_KEY = "repository.json"
 BACKUPS_PREFIX = "backups/"
@@ -359,6 +360,9 @@ class BackupCatalog:
         for info in list(self.repository.list(prefix)):
             self.repository.delete(info.key)
             removed += info.size
+        if isinstance(self.repository, LocalRepository):
+            # A write killed mid-way leaves a hidden temp file that listing skips.
+            shutil.rmtree(self.repository.root / BACKUPS_PREFIX / backup_id, ignore_errors=True)
         return removed
 
 

@@ -1,4 +1,9 @@
-"""``chairside wal …``: PostgreSQL's archive_command / restore_command, and WAL streaming."""
+"""``chairside wal …``: PostgreSQL's archive_command / restore_command, and WAL streaming.
+
+PostgreSQL runs ``push`` once per WAL segment, so this module is also an entry point of
+its own (``python -m chairside.ops.backup.wal_cli push %p``, what archive_command uses):
+it loads only what WAL needs, not every command group of ``chairside``.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +15,7 @@ from rich.console import Console
 
 from chairside.cli.output import JsonOption, Output, guarded
 from chairside.config import get_settings
-from chairside.ops.backup import access, archiving, streaming
+from chairside.ops.backup import access, archiving
 
 app = typer.Typer(
     help="Archive and fetch WAL (PostgreSQL calls these), or stream it with pg_receivewal.",
@@ -83,10 +88,13 @@ def stream(
             help="Make commits wait until pg_receivewal has flushed them (no loss).",
         ),
     ] = False,
-    slot: Annotated[str, typer.Option(help="Replication slot name.")] = streaming.DEFAULT_SLOT,
+    slot: Annotated[str, typer.Option(help="Replication slot name.")] = "chairside",
     json_output: JsonOption = False,
 ) -> None:
     """Stream WAL with pg_receivewal (RPO ~1 s) and archive each finished segment; Ctrl-C stops."""
+    # Imported here: push and fetch run once per WAL segment and must start fast.
+    from chairside.ops.backup import streaming
+
     out = Output(json_mode=json_output)
     with guarded(out):
         settings = get_settings()
@@ -98,3 +106,7 @@ def stream(
         )
         summary = streamer.run()
         out.result(summary.to_dict(), lambda c: c.print(summary.describe()))
+
+
+if __name__ == "__main__":
+    app(prog_name="chairside wal")
