@@ -72,7 +72,7 @@ def build_recovered_cluster(
         user=user,
     )
     _check_reachable(layout.data_dir.parent)
-    stager = WalStager(archive, layout.wal_dir, plan.chain.segments)
+    stager = WalStager(archive, layout.wal_dir, plan.chain.to_fetch)
     try:
         report(f"fetching backup {plan.backup.id} ({plan.backup.stored_size} bytes)")
         catalog.fetch_files(plan.backup.id, layout.files_dir)
@@ -117,12 +117,12 @@ def discard(layout: RestoreLayout, cluster: RestoredCluster | None = None) -> No
 
 
 def _check_reached(plan: RestorePlan, stager: WalStager, outcome: RecoveryOutcome) -> None:
-    if plan.target.kind is not TargetKind.LATEST or not plan.chain.segments:
+    if plan.target.kind is not TargetKind.LATEST or not plan.chain.to_fetch:
         return
     # Replaying to "latest" must have used the whole planned chain; stopping short
     # would be a quiet restore to an earlier point.
     asked = {p.name.removeprefix(".requested-") for p in stager.directory.glob(".requested-*")}
-    last = plan.chain.segments[-1]
+    last = plan.chain.to_fetch[-1]
     if last not in asked:
         raise OperationFailedError(
             f"recovery ended before reaching the newest archived WAL segment {last} (it ended "

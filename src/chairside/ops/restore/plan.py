@@ -16,7 +16,7 @@ moment passes this check and is then refused by PostgreSQL itself.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from chairside.errors import ConflictError, InputError, NotFoundError
@@ -165,31 +165,42 @@ def backup_range(manifest: Manifest, view: ArchiveView) -> BackupRange | None:
     if manifest.type != "full" or manifest.start_lsn is None or manifest.stop_lsn is None:
         return None
     size = manifest.wal_segment_size or DEFAULT_SEGMENT_SIZE
+    timeline = manifest.timeline or 1
+    start_lsn, stop_lsn = parse_lsn(manifest.start_lsn), parse_lsn(manifest.stop_lsn)
+    archived = {tli: set(segs) for tli, segs in view.segments.items()}
+    bundled: set[int] = set()
+    if any(f.name.startswith("pg_wal.tar") for f in manifest.files):
+        # The backup carries the WAL from its start to its end (pg_basebackup -X stream):
+        # recovery reads those from pg_wal, so the archive need not hold them.
+        bundled = set(range(segment_of(start_lsn, size), segment_of(stop_lsn, size) + 1))
     chain = plan_chain(
-        timeline=manifest.timeline or 1,
-        start_lsn=parse_lsn(manifest.start_lsn),
+        timeline=timeline,
+        start_lsn=start_lsn,
         segment_size=size,
-        archived={tli: list(segs) for tli, segs in view.segments.items()},
+        archived={**archived, timeline: archived.get(timeline, set()) | bundled},
         histories=view.histories,
     )
-    stop_lsn = parse_lsn(manifest.stop_lsn)
+    in_archive = tuple(
+        name
+        for name in chain.segments
+        if parse_lsn_of_segment(name, size) in archived.get(int(name[:8], 16), set())
+    )
     if not chain.segments:
         return None
     last = chain.segments[-1]
-    last_tli = int(last[:8], 16)
-    last_segno = parse_lsn_of_segment(last, size)
+    last_tli, last_segno = int(last[:8], 16), parse_lsn_of_segment(last, size)
     end_lsn = (last_segno + 1) * size
     if end_lsn < stop_lsn:
         return None  # the WAL the backup needs to become consistent is not all there
-    entry = view.segments[last_tli][last_segno]
-    end_time = entry.modified or manifest.stop_time
+    entry = view.segments.get(last_tli, {}).get(last_segno)
+    end_time = entry.modified if entry is not None and entry.modified else manifest.stop_time
     return BackupRange(
         manifest=manifest,
-        chain=chain,
+        chain=replace(chain, staged=in_archive),
         begin_time=manifest.stop_time,
         begin_lsn=stop_lsn,
         end_time=max(end_time, manifest.stop_time),
-        end_lsn=end_lsn,
+        end_lsn=max(end_lsn, stop_lsn),
     )
 
 

@@ -57,6 +57,12 @@ class WalChain:
     segments: tuple[str, ...]  # every segment name, in replay order, up to any gap
     segment_size: int
     missing: str | None = None  # the first segment the archive lacks, if any
+    staged: tuple[str, ...] | None = None  # the ones to fetch (None: all of ``segments``)
+
+    @property
+    def to_fetch(self) -> tuple[str, ...]:
+        """The segments to fetch from the archive (the rest come with the backup)."""
+        return self.segments if self.staged is None else self.staged
 
     def require_complete(self) -> None:
         """Raise :class:`WalGapError` naming the first missing segment, if there is one."""

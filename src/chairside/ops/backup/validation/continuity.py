@@ -51,7 +51,7 @@ def check_continuity(manifest: Manifest, view: ArchiveView) -> tuple[CheckResult
             f"{chain.newest_segment}",
             began,
             details,
-        ), list(chain.segments)
+        ), list(chain.to_fetch)
     timelines = sorted({s.timeline for s in chain.stretches})
     return _result(
         CheckStatus.OK,
@@ -59,7 +59,7 @@ def check_continuity(manifest: Manifest, view: ArchiveView) -> tuple[CheckResult
         f"to {chain.newest_segment} without a gap (timelines {', '.join(map(str, timelines))})",
         began,
         details,
-    ), list(chain.segments)
+    ), list(chain.to_fetch)
 
 
 def _result(
