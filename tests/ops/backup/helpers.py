@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import struct
 import subprocess
 import sys
 import time
@@ -100,3 +101,10 @@ def backup_env(factory: ClusterFactory, **overrides: object) -> Iterator[BackupE
     finally:
         cluster.stop(mode="immediate")
         remove_tree(root)
+
+
+def fake_segment(sysid: int, filler: bytes, size: int = 64 * 1024) -> bytes:
+    """Bytes shaped like a WAL segment: a long page header naming ``sysid``."""
+    header = struct.pack("<HHIQI4xQII", 0xD110, 0x0002 | 0x0004, 1, 0, 0, sysid, 1 << 20, 8192)
+    body = (filler * (size // max(len(filler), 1) + 1))[: size - len(header)]
+    return header + body

@@ -28,16 +28,10 @@ from chairside.ops.backup.walarchive import (
     segment_number,
     segment_of_lsn,
 )
+from tests.ops.backup.helpers import fake_segment
 
 KEY = BackupKey(b"k" * 32)
 OTHER_KEY = BackupKey(b"o" * 32)
-
-
-def fake_segment(sysid: int, filler: bytes, size: int = 64 * 1024) -> bytes:
-    """Bytes shaped like a WAL segment: a long page header naming ``sysid``."""
-    header = struct.pack("<HHIQI4xQII", 0xD110, 0x0002 | 0x0004, 1, 0, 0, sysid, 1 << 20, 8192)
-    body = (filler * (size // max(len(filler), 1) + 1))[: size - len(header)]
-    return header + body
 
 
 def test_an_encrypted_stream_round_trips_across_chunks_and_empty_input() -> None:
