@@ -27,6 +27,7 @@ from chairside.ops.backup import access
 from chairside.ops.backup.catalog import BackupCatalog, BackupEntry
 from chairside.ops.backup.manifest import Manifest
 from chairside.ops.backup.source import source_cluster
+from chairside.ops.backup.sync.lag import repositories_overview
 from chairside.ops.backup.walarchive import (
     ArchivedWal,
     WalArchive,
@@ -73,6 +74,8 @@ class BackupStatusReport:
     pitr: list[PitrWindow]
     last_validation: dict[str, Any] | None
     checks: list[CheckResult]
+    # Every repository (the primary, then DR copies) with its newest backup/WAL and lag.
+    repositories: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def status(self) -> CheckStatus:
@@ -98,6 +101,7 @@ class BackupStatusReport:
             "pitr": [w.to_dict() for w in self.pitr],
             "last_validation": self.last_validation,
             "checks": [c.to_dict() for c in self.checks],
+            "repositories": self.repositories,
         }
 
 
@@ -142,6 +146,8 @@ def backup_status(settings: Settings, *, now: datetime | None = None) -> BackupS
                 f"the last validation ({validation.get('backup_id')}) failed",
             )
         )
+    repositories = repositories_overview(settings, primary_url=catalog.repository.url, now=now)
+    checks.extend(r.to_check() for r in repositories if r.role == "dr")
     return BackupStatusReport(
         checked_at=now,
         repository=catalog.repository.url,
@@ -153,6 +159,7 @@ def backup_status(settings: Settings, *, now: datetime | None = None) -> BackupS
         pitr=pitr,
         last_validation=validation,
         checks=checks,
+        repositories=[r.to_dict() for r in repositories],
     )
 
 

@@ -53,10 +53,12 @@ class RepositoryLag:
     backups_behind: int = 0
     wal_behind: int = 0
     last_sync: str | None = None
+    role: str = "dr"
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "url": self.url,
+            "role": self.role,
             "status": self.status.value,
             "summary": self.summary,
             "newest_backup": self.newest_backup,
@@ -156,14 +158,38 @@ def known_dr_repositories(settings: Settings) -> dict[str, str | None]:
     return urls
 
 
-def dr_repository_lags(
+def repositories_overview(
     settings: Settings, *, primary_url: str | None = None, now: datetime | None = None
+) -> list[RepositoryLag]:
+    """The primary repository (lag 0) followed by every known DR repository."""
+    url = primary_url or settings.backup_repository_url
+    primary = snapshot(open_repository(url, settings))
+    head = RepositoryLag(
+        url=url,
+        status=CheckStatus.OK,
+        summary="primary repository",
+        newest_backup=primary.newest_backup,
+        newest_wal=primary.newest_wal,
+        lag_seconds=0.0,
+        role="primary",
+    )
+    return [head, *dr_repository_lags(settings, primary=primary, now=now)]
+
+
+def dr_repository_lags(
+    settings: Settings,
+    *,
+    primary_url: str | None = None,
+    primary: RepositorySnapshot | None = None,
+    now: datetime | None = None,
 ) -> list[RepositoryLag]:
     """Every known DR repository's newest backup and WAL and its lag behind the primary."""
     repositories = known_dr_repositories(settings)
     if not repositories:
         return []
-    primary = snapshot(open_repository(primary_url or settings.backup_repository_url, settings))
+    if primary is None:
+        url = primary_url or settings.backup_repository_url
+        primary = snapshot(open_repository(url, settings))
     lags = []
     for url, last_sync in repositories.items():
         try:
