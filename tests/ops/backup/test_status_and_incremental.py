@@ -1,0 +1,94 @@
+"""`backup incremental` confirms WAL reached the repository; `backup status` judges it."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from chairside.checks import CheckStatus
+from chairside.errors import ConfigError
+from chairside.ops.backup import access
+from chairside.ops.backup.basebackup import take_full_backup
+from chairside.ops.backup.incremental import take_incremental_backup
+from chairside.ops.backup.status import backup_status
+from tests.ops.backup.helpers import backup_env, make_settings
+from tests.support.servers import ClusterFactory, remove_tree, scratch_dir
+
+pytestmark = pytest.mark.slow
+
+
+def test_incremental_confirms_the_switched_segment_and_status_reports_the_window(
+    cluster_factory: ClusterFactory,
+) -> None:
+    with backup_env(cluster_factory) as env:
+        # Before any full backup: WAL is archived, but there is nothing to restore from.
+        env.switch_and_wait()
+        early = env.cli("backup", "status", "--json")
+        assert early.returncode == 2
+        assert json.loads(early.stdout)["last_backup"] is None
+
+        full = take_full_backup(env.settings)
+        env.sql("CREATE TABLE marker AS SELECT 1 AS id")
+        result = env.cli("backup", "incremental", "--json")
+        assert result.returncode == 0, result.stderr
+        report = json.loads(result.stdout)
+        assert access.wal_archive(env.settings).find(report["segment"])
+        assert report["rpo_seconds"] == 0
+
+        status = env.cli("backup", "status", "--json")
+        assert status.returncode == 0, status.stdout
+        data = json.loads(status.stdout)
+        assert data["status"] == "ok"
+        assert data["last_backup"]["id"] == full.manifest.id
+        assert data["last_backup"]["age_seconds"] < 120
+        assert data["wal"]["newest"] >= report["segment"]
+        assert data["wal"]["pending_bytes"] == 0 and data["wal"]["rpo_seconds"] == 0
+        [window] = data["pitr"]
+        assert window["timeline"] == 1 and window["from_backup"] == full.manifest.id
+        assert window["earliest"] == full.manifest.stop_time.isoformat()
+        assert window["missing_wal_count"] == 0
+        assert data["last_validation"] is None
+
+        # A day and more later, the same repository is critical (thresholds from settings).
+        later = backup_status(env.settings, now=datetime.now(UTC) + timedelta(hours=27))
+        assert later.status is CheckStatus.CRITICAL
+        checks = {c.name: c.status for c in later.checks}
+        assert checks["last_full_backup"] is CheckStatus.CRITICAL
+
+        # A validation result stored with the backup shows up as the last validation.
+        access.catalog(env.settings).write_validation(
+            full.manifest.id, {"status": "ok", "finished_at": datetime.now(UTC).isoformat()}
+        )
+        validated = backup_status(env.settings)
+        assert validated.last_validation is not None
+        assert validated.last_validation["backup_id"] == full.manifest.id
+
+
+def test_status_is_critical_when_a_segment_is_missing_from_the_chain(
+    cluster_factory: ClusterFactory,
+) -> None:
+    with backup_env(cluster_factory) as env:
+        take_full_backup(env.settings)
+        env.sql("CREATE TABLE t AS SELECT 1 AS id")
+        hole = env.switch_and_wait()
+        env.sql("INSERT INTO t VALUES (2)")
+        env.switch_and_wait()
+        [entry] = access.wal_archive(env.settings).find(hole)
+        (env.repo / entry.key).unlink()
+        report = backup_status(env.settings)
+        assert report.status is CheckStatus.CRITICAL
+        assert hole in report.pitr[-1].missing
+
+
+def test_incremental_refuses_when_nothing_archives_wal(cluster_factory: ClusterFactory) -> None:
+    root = scratch_dir()
+    cluster = cluster_factory.make()
+    try:
+        settings = make_settings(root, cluster)
+        with pytest.raises(ConfigError, match="archive_mode=off"):
+            take_incremental_backup(settings)
+    finally:
+        cluster.stop(mode="immediate")
+        remove_tree(root)
