@@ -33,4 +33,7 @@ def get_session(context: ContextDep) -> Iterator[Session]:
         yield session
 
 
-SessionDep = Annotated[Session, Depends(get_session)]
+# scope="function": commit before the response is sent. With the default ("request") the
+# commit runs after the client already has its 201, so a client that registers and logs
+# in at once over a real socket can be told its new account does not exist.
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
