@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-from pathlib import Path
 
 import psycopg
 import pytest
@@ -106,30 +105,3 @@ def test_the_database_comes_back_from_the_dr_copy_alone(
     assert drill["rpo_seconds"] is None  # no primary left to compare with
     assert "did not answer" in json.dumps(drill["checks"])
     assert drill["cleaned_up"] is True
-
-
-def test_sync_refuses_a_dr_repository_of_another_cluster_with_exit_3(
-    primary: BackupEnv, seaweed: SeaweedServer, tmp_path: Path
-) -> None:
-    take_full_backup(primary.settings)
-    bucket = seaweed.new_bucket("other")
-    seaweed.client().put_object(
-        Bucket=bucket,
-        Key="dr/repository.json",
-        Body=json.dumps(
-            {
-                "format": 1,
-                "system_identifier": "7000000000000000042",
-                "pg_version": 150000,
-                "created": "2026-01-01T00:00:00+00:00",
-            }
-        ).encode(),
-    )
-
-    code, refused = chairside(primary, seaweed, "backup", "sync", "--to", f"s3://{bucket}/dr")
-
-    assert code == 3
-    message = refused["error"]["message"]  # type: ignore[index]
-    assert "7000000000000000042" in message and "refusing" in message
-    listing = seaweed.client().list_objects_v2(Bucket=bucket)
-    assert [o["Key"] for o in listing["Contents"]] == ["dr/repository.json"]
