@@ -207,7 +207,7 @@ def plan_sync(
     target_entries = {e.id: e for e in target_catalog.list_backups(include_incomplete=True)}
     target_complete = {i for i, e in target_entries.items() if e.complete}
     candidates = [
-        (e.id, e.manifest.type, e.manifest.start_time)
+        e.manifest
         for e in [*source_entries.values(), *(target_entries[i] for i in target_complete)]
         if e.manifest is not None
     ]
