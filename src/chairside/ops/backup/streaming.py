@@ -116,9 +116,11 @@ class WalStreamer:
         self._create_slot()
         restore_signals = self._install_signal_handlers()
         try:
-            if self.synchronous:
-                self._set_synchronous_standby(APPLICATION_NAME)
             self._start_receiver()
+            if self.synchronous:
+                # After the receiver starts: naming a standby that is not there yet would
+                # hold every commit until it connects.
+                self._set_synchronous_standby(APPLICATION_NAME)
             while not self.stop_event.is_set():
                 summary.archived.extend(self.archive_finished())
                 if self.process is not None and self.process.poll() is not None:
@@ -210,10 +212,20 @@ class WalStreamer:
             process.wait(timeout=10)
 
     def _set_synchronous_standby(self, name: str) -> None:
+        """Name (or un-name) the receiver as the synchronous standby.
+
+        ``synchronous_commit`` is forced on with it: with it off, commits would not wait
+        for the receiver and the no-loss promise would be false.
+        """
         with self.source.connect() as conn:
-            conn.execute(f"ALTER SYSTEM SET synchronous_standby_names = '{name}'".encode())
+            if name:
+                conn.execute(f"ALTER SYSTEM SET synchronous_standby_names = '{name}'".encode())
+                conn.execute("ALTER SYSTEM SET synchronous_commit = 'on'")
+            else:
+                conn.execute("ALTER SYSTEM RESET synchronous_standby_names")
+                conn.execute("ALTER SYSTEM RESET synchronous_commit")
             conn.execute("SELECT pg_reload_conf()")
-        time.sleep(0.1)  # the postmaster applies a reload asynchronously
+        time.sleep(0.2)  # the postmaster applies a reload asynchronously
 
     def _install_signal_handlers(self) -> Callable[[], None]:
         if threading.current_thread() is not threading.main_thread():
