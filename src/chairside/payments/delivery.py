@@ -8,13 +8,17 @@ to ``CHAIRSIDE_SIMULATED_WEBHOOK_URL`` (default: this server's
 
 from __future__ import annotations
 
+import logging
+import threading
 import time
-
-from fastapi import BackgroundTasks
 
 from chairside.api.context import AppContext
 from chairside.config import Settings
 from chairside.payments import registry, simulated
+
+log = logging.getLogger("chairside.payments.delivery")
+POLL_SECONDS = 0.2
+POLL_GRACE_SECONDS = 3.0
 
 
 def webhook_url(settings: Settings) -> str:
@@ -24,18 +28,30 @@ def webhook_url(settings: Settings) -> str:
     return f"http://{settings.host}:{settings.port}/api/v1/webhooks/simulated"
 
 
-def schedule_simulated_delivery(*, context: AppContext, background: BackgroundTasks) -> None:
-    """After the response, deliver the due simulated webhooks (now and after the delay)."""
+def schedule_simulated_delivery(*, context: AppContext, payment_ref: str) -> None:
+    """Deliver the simulated webhooks this request queued, once its transaction commits."""
     settings = context.settings
     if settings.simulated_webhook_delivery != "http":
         return
-    background.add_task(_deliver_soon, context)
+    # A thread, not a response background task: those run before the request's session
+    # commits, when the queued events are not visible yet.
+    threading.Thread(target=_deliver_for_a_while, args=(context, payment_ref), daemon=True).start()
 
 
-def _deliver_soon(context: AppContext) -> None:
+def _deliver_for_a_while(context: AppContext, payment_ref: str) -> None:
     settings = context.settings
     url = webhook_url(settings)
     secret = registry.simulated_secret(settings)
-    simulated.deliver_due(sessions=context.sessions, url=url, secret=secret)
-    time.sleep(settings.simulated_webhook_delay_seconds + 0.05)
-    simulated.deliver_due(sessions=context.sessions, url=url, secret=secret)
+    deadline = time.monotonic() + settings.simulated_webhook_delay_seconds + POLL_GRACE_SECONDS
+    while time.monotonic() < deadline:
+        time.sleep(POLL_SECONDS)
+        try:
+            simulated.deliver_due(sessions=context.sessions, url=url, secret=secret)
+            with context.sessions() as session:
+                queued, waiting = simulated.outbox_state(session=session, payment_ref=payment_ref)
+            # Nothing queued yet means the charging transaction has not committed: wait.
+            if queued and not waiting:
+                return
+        except Exception as exc:  # noqa: BLE001 - a delivery thread must never die loudly
+            log.warning("simulated webhook delivery failed", extra={"error": str(exc)})
+            return

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, BackgroundTasks, Depends, Request, status
+from fastapi import APIRouter, Depends, Request, status
 from fastapi.responses import JSONResponse
 
 from chairside.accounts.deps import CurrentUser
@@ -34,7 +34,6 @@ def pay_booking(
     user: CurrentUser,
     session: SessionDep,
     context: ContextDep,
-    background: BackgroundTasks,
 ) -> object:
     """Pay a pending_payment booking; success confirms it."""
     outcome = service.pay_booking(
@@ -57,7 +56,10 @@ def pay_booking(
             extra={"booking": rendered.model_dump(mode="json")},
         )
     if outcome.payment.status == "pending":
-        delivery.schedule_simulated_delivery(context=context, background=background)
+        if outcome.payment.provider == "simulated":
+            delivery.schedule_simulated_delivery(
+                context=context, payment_ref=outcome.payment.provider_ref
+            )
         return JSONResponse(rendered.model_dump(mode="json"), status_code=status.HTTP_202_ACCEPTED)
     return rendered
 

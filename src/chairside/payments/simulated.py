@@ -28,7 +28,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 
 import httpx
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from chairside.errors import AuthError, InputError
@@ -193,6 +193,19 @@ def due_webhooks(*, session: Session, now: datetime | None = None) -> list[Simul
             .with_for_update(skip_locked=True)
         )
     )
+
+
+def outbox_state(*, session: Session, payment_ref: str) -> tuple[int, int]:
+    """(queued, still undelivered) webhooks of one simulated charge."""
+    mentions = SimulatedWebhook.body.contains(f'"payment_ref":"{payment_ref}"')
+    queued = session.scalar(select(func.count()).where(mentions)) or 0
+    waiting = (
+        session.scalar(
+            select(func.count()).where(mentions, SimulatedWebhook.delivered_at.is_(None))
+        )
+        or 0
+    )
+    return int(queued), int(waiting)
 
 
 def deliver_due(*, sessions: sessionmaker[Session], url: str, secret: str) -> int:
