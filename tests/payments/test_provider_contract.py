@@ -14,7 +14,6 @@ import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from chairside.api.app import create_app
 from chairside.config import Settings
