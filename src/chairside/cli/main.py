@@ -13,6 +13,7 @@ from chairside.ops.deploy.cli import maintenance_mode
 from chairside.ops.drill.cli import app as drill_app
 from chairside.ops.health.cli import health
 from chairside.ops.monitoring.cli import alerts_app, monitoring_app
+from chairside.ops.notify.cli import notify_app
 from chairside.ops.restore.cli import app as restore_app
 from chairside.runtime.cli import status, up
 
@@ -39,6 +40,7 @@ app.add_typer(drill_app, name="drill")
 app.command()(health)
 app.add_typer(monitoring_app, name="monitoring")
 app.add_typer(alerts_app, name="alerts")
+app.add_typer(notify_app, name="notify")
 
 
 def main() -> None:

@@ -21,12 +21,15 @@ def health(
         Path | None,
         typer.Option(help="Status file to write (default $CHAIRSIDE_HOME/health/status.json)."),
     ] = None,
+    notify: Annotated[
+        bool, typer.Option("--notify", help="Notify CHAIRSIDE_NOTIFY_URLS when not ok.")
+    ] = False,
     json_output: JsonOption = False,
 ) -> None:
     """Is it healthy, and does a booking still go through? Exit 0 ok, 1 warn, 2 crit, 3 unknown."""
     out = Output(json_mode=json_output)
     with guarded(out, CommandKind.CHECK):
-        run = run_health(get_settings(), kind=kind, output=output)
+        run = run_health(get_settings(), kind=kind, output=output, notify=notify)
         out.result(run.to_dict(), lambda console: _render(console, run))
         out.exit_check(run.status)
 

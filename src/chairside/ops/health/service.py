@@ -31,6 +31,8 @@ from chairside.ops.health.backups import check_backups
 from chairside.ops.health.probe import HealthProbe
 from chairside.ops.health.report import health_payload
 from chairside.ops.health.traffic import TrafficWindow
+from chairside.ops.notify.service import health_notification, notifier_from_settings
+from chairside.ops.timeline.store import open_ops_store
 from chairside.redis_client import make_redis
 
 
@@ -50,6 +52,7 @@ class HealthRun:
     smoke: list[CheckResult] = field(default_factory=list)
     output: Path | None = None
     duration_seconds: float = 0.0
+    notified: dict[str, Any] | None = None
 
     @property
     def status(self) -> CheckStatus:
@@ -64,6 +67,7 @@ class HealthRun:
             smoke=[r.to_dict() for r in self.smoke],
             duration_seconds=round(self.duration_seconds, 4),
             output=str(self.output) if self.output else None,
+            notified=self.notified,
         )
         return body
 
@@ -80,9 +84,13 @@ def api_base_url(settings: Settings) -> str:
 
 
 def run_health(
-    settings: Settings, *, kind: HealthKind = HealthKind.ALL, output: Path | None = None
+    settings: Settings,
+    *,
+    kind: HealthKind = HealthKind.ALL,
+    output: Path | None = None,
+    notify: bool = False,
 ) -> HealthRun:
-    """Run the component checks and/or the smoke test, and write the status file."""
+    """Run the checks and/or the smoke test, write the status file, tell people if asked."""
     started = time.perf_counter()
     run = HealthRun(kind=kind, api_url=api_base_url(settings))
     if kind in (HealthKind.ALL, HealthKind.HEALTH):
@@ -97,8 +105,27 @@ def run_health(
         )
     run.duration_seconds = time.perf_counter() - started
     run.output = output or status_file.default_status_file(settings)
+    if notify and run.status is not CheckStatus.OK:
+        # Only when something is wrong: a cron job every 15 minutes must not page "ok".
+        notifier = notifier_from_settings(settings)
+        message = health_notification([*run.results, *run.smoke], source=run.api_url)
+        run.notified = notifier.send(message).to_dict()
     status_file.write_json(run.output, run.to_dict())
+    _record(settings, run)
     return run
+
+
+def _record(settings: Settings, run: HealthRun) -> None:
+    # Smoke runs and bad results go on the ops timeline; routine "ok" runs would bury it.
+    if run.status is CheckStatus.OK and not run.smoke:
+        return
+    bad = [r.name for r in [*run.results, *run.smoke] if r.status is not CheckStatus.OK]
+    open_ops_store(settings).record(
+        f"health.{run.kind.value}",
+        f"health {run.status.value}" + (f": {', '.join(bad)}" if bad else ""),
+        status=run.status.value,
+        details={"output": str(run.output), "not_ok": bad, "notified": run.notified},
+    )
 
 
 def component_checks(settings: Settings, *, api_url: str) -> list[CheckResult]:

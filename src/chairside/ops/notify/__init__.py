@@ -1,0 +1,1 @@
+"""Notifications to people: one Notifier protocol, apprise behind it, a fake for tests."""

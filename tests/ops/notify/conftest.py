@@ -1,0 +1,3 @@
+"""The health tests' CLI fixture, for `chairside health --notify`."""
+
+from tests.ops.health.conftest import cli  # noqa: F401 - a fixture, used by name
