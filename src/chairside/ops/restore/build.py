@@ -21,6 +21,7 @@ from chairside.ops.backup.walarchive import WalArchive
 from chairside.ops.restore.layout import RestoreLayout
 from chairside.ops.restore.plan import RestorePlan
 from chairside.ops.restore.recovery import (
+    RecoveryFailedError,
     RecoveryOutcome,
     RestoredCluster,
     prepare_recovery,
@@ -90,7 +91,11 @@ def build_recovered_cluster(
             f"({len(plan.chain.segments)} WAL segments available) on port {cluster.port}"
         )
         stager.start()
-        outcome = run_recovery(cluster, timeout=timeout)
+        try:
+            outcome = run_recovery(cluster, timeout=timeout)
+        except RecoveryFailedError as exc:
+            stager.check()  # a damaged segment is the real cause, when there is one
+            raise RecoveryFailedError(exc.message + _gap_note(plan)) from None
         stager.stop()
         stager.check()
         _check_reached(plan, stager, outcome)
@@ -128,6 +133,15 @@ def _check_reached(plan: RestorePlan, stager: WalStager, outcome: RecoveryOutcom
             f"recovery ended before reaching the newest archived WAL segment {last} (it ended "
             f"at LSN {outcome.end_lsn}); the restore is discarded"
         )
+
+
+def _gap_note(plan: RestorePlan) -> str:
+    if not plan.chain.missing:
+        return ""
+    return (
+        f"; WAL segment {plan.chain.missing} is missing from the archive, so recovery cannot "
+        f"go past {plan.chain.newest_segment}"
+    )
 
 
 def _check_reachable(path: Path) -> None:

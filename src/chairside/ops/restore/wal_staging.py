@@ -92,7 +92,8 @@ class WalStager:
     def stop(self) -> None:
         """Stop fetching; waiting ``restore_command`` calls answer "not here"."""
         self._stop.set()
-        (self.directory / ".stopped").touch()
+        if self.directory.is_dir():
+            (self.directory / ".stopped").touch()
         if self._thread is not None:
             self._thread.join(timeout=60)
 
