@@ -96,6 +96,8 @@ class Settings(BaseSettings):
     # nothing is written or restored (never plaintext by accident).
     backup_key_file: Path | None = None
     backup_compression_level: int = Field(default=3, ge=1, le=19)
+    # zstd threads the server uses to compress a full backup (0: the backend alone).
+    backup_compression_workers: int = Field(default=2, ge=0, le=64)
     # Retention: keep the newest N full backups and every full backup needed to
     # recover to any moment in the window; never fewer than the minimum.
     backup_retention_count: int = Field(default=7, ge=0)

@@ -40,11 +40,12 @@ def take_full_backup(
 ) -> BackupResult:
     """Take a full (physical) backup of the configured cluster into the repository."""
     level = settings.backup_compression_level
+    workers = settings.backup_compression_workers
 
     def produce(
         staging: Path, source: SourceCluster, facts: ServerFacts, progress: BackupProgress
     ) -> Produced:
-        return run_pg_basebackup(staging, source, facts, progress, level=level)
+        return run_pg_basebackup(staging, source, facts, progress, level=level, workers=workers)
 
     return run_backup(settings, "full", produce, progress=progress, store=store)
 
@@ -56,6 +57,7 @@ def run_pg_basebackup(
     progress: BackupProgress,
     *,
     level: int,
+    workers: int = 0,
 ) -> Produced:
     """Run pg_basebackup into ``staging`` and describe what it produced."""
     if facts.in_recovery:
@@ -68,7 +70,7 @@ def run_pg_basebackup(
         "-d", source.conninfo(),
         "-D", str(target),
         "-Ft",
-        f"--compress=server-zstd:level={level}",
+        f"--compress=server-zstd:level={level}" + (f",workers={workers}" if workers else ""),
         "-X", "stream",
         "--checkpoint=fast",
         "--label", f"chairside {staging.name} ({label_note})",
