@@ -159,9 +159,12 @@ class S3Repository:
                 **extra,
             )
 
-    def put_file(self, key: str, path: Path) -> None:
-        """Upload ``path`` (multipart above the threshold; a failed upload is aborted)."""
-        extra = self._extra_args(_file_sha256(path))
+    def put_file(self, key: str, path: Path, *, sha256: str | None = None) -> None:
+        """Upload ``path`` (multipart above the threshold; a failed upload is aborted).
+
+        ``sha256``: the file's checksum when the caller already computed it.
+        """
+        extra = self._extra_args(sha256 or _file_sha256(path))
         with self._errors(f"cannot write {key}"):
             self.client.upload_file(
                 Filename=str(path),

@@ -17,6 +17,9 @@ from pathlib import Path
 from chairside.ops.backup import codec
 from chairside.ops.backup.codec import BackupKey, IntegrityError
 from chairside.ops.backup.repository import ObjectNotFoundError, Repository
+from chairside.ops.backup.repository.base import validate_key
+from chairside.ops.backup.repository.local import LocalRepository
+from chairside.ops.backup.repository.s3 import S3Repository
 from chairside.ops.backup.walarchive import parse_wal_key, wal_kind
 
 
@@ -61,7 +64,15 @@ def is_intact(repository: Repository, key: str, expected: Expected, scratch: Pat
 def copy_file_object(
     source: Repository, target: Repository, key: str, *, expected: Expected, scratch: Path
 ) -> int:
-    """Copy one (possibly large) object through a temp file, verified; returns bytes sent."""
+    """Copy one (possibly large) object, verified against ``expected``; returns bytes sent.
+
+    A local source is read in place; any other is first downloaded to a temp file.
+    """
+    if isinstance(source, LocalRepository):
+        path = source.root / validate_key(key)
+        if not path.is_file():
+            raise IntegrityError(f"{key} is missing from the source repository {source.url}")
+        return _verified_put(source, target, key, path, expected)
     tmp = scratch / f"copy-{secrets.token_hex(6)}"
     try:
         try:
@@ -70,18 +81,27 @@ def copy_file_object(
             raise IntegrityError(
                 f"{key} is missing from the source repository {source.url}"
             ) from None
-        size, digest = codec.sha256_file(tmp)
-        if size != expected.size or (expected.sha256 and digest != expected.sha256):
-            raise IntegrityError(
-                f"{key} in the source repository {source.url} is damaged: {size} bytes with "
-                f"SHA-256 {digest[:16]}…, expected {expected.size} bytes"
-                + (f", {expected.sha256[:16]}…" if expected.sha256 else "")
-                + "; not copied"
-            )
-        target.put_file(key, tmp)
-        return size
+        return _verified_put(source, target, key, tmp, expected)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _verified_put(
+    source: Repository, target: Repository, key: str, path: Path, expected: Expected
+) -> int:
+    size, digest = codec.sha256_file(path)
+    if size != expected.size or (expected.sha256 and digest != expected.sha256):
+        raise IntegrityError(
+            f"{key} in the source repository {source.url} is damaged: {size} bytes with "
+            f"SHA-256 {digest[:16]}…, expected {expected.size} bytes"
+            + (f", {expected.sha256[:16]}…" if expected.sha256 else "")
+            + "; not copied"
+        )
+    if isinstance(target, S3Repository):
+        target.put_file(key, path, sha256=digest)  # already hashed: skip a second pass
+    else:
+        target.put_file(key, path)
+    return size
 
 
 def copy_small_object(
