@@ -39,6 +39,16 @@ def expire_overlapping(
     return _expire(session, stale)
 
 
+def stale_holds(*, session: Session, limit: int = 1000) -> Sequence[Booking]:
+    """Run-out holds still marked pending_payment, oldest first (read only)."""
+    return session.scalars(
+        select(Booking)
+        .where(Booking.status == "pending_payment", Booking.hold_expires_at <= func.now())
+        .order_by(Booking.hold_expires_at)
+        .limit(limit)
+    ).all()
+
+
 def expire_stale_holds(*, session: Session, limit: int = 1000) -> int:
     """Expire every run-out hold (up to ``limit``); returns how many."""
     stale = session.scalars(

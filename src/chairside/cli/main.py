@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from chairside.booking.cli import app as bookings_app
 from chairside.ops.backup.cli import app as backup_app
 from chairside.ops.backup.sync.cli import sync
 from chairside.ops.backup.validation.cli import validate
@@ -28,6 +29,8 @@ app.command()(up)
 app.command()(status)
 app.command("maintenance-mode")(maintenance_mode)
 app.add_typer(db_app, name="db")
+# booking side:
+app.add_typer(bookings_app, name="bookings")
 # backups and restores:
 app.add_typer(backup_app, name="backup")
 app.add_typer(wal_app, name="wal")
