@@ -5,10 +5,13 @@ Called once by the app's lifespan; the result lives on ``AppContext.monitoring``
 
 from __future__ import annotations
 
+import atexit
+import os
 from dataclasses import dataclass
 
 import redis
 from prometheus_client import CollectorRegistry
+from prometheus_client.multiprocess import mark_process_dead
 from sqlalchemy import Engine
 
 from chairside.config import Settings
@@ -44,6 +47,9 @@ def build_monitoring(
 ) -> Monitoring:
     """Register every collector of one app on ``registry`` and build its probe."""
     exposition = MetricsExposition(registry)
+    if exposition.multiprocess:
+        # livesum gauges count only live workers: a worker that exits removes its files.
+        atexit.register(mark_process_dead, os.getpid())
     probe = HealthProbe(
         settings,
         engine=engine,
