@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from chairside.errors import ConflictError, NotFoundError
+from chairside.errors import ConflictError, InputError, NotFoundError
 from chairside.ops.backup import codec
 from chairside.ops.backup.codec import BackupKey, IntegrityError
 from chairside.ops.backup.manifest import (
@@ -175,7 +175,7 @@ class BackupCatalog:
         for backup_id in sorted(ids):
             try:
                 parse_backup_id(backup_id)
-            except Exception:  # noqa: BLE001 - a foreign directory is not a backup
+            except InputError:  # a foreign directory is not a backup
                 continue
             entry = self._entry(backup_id, ids[backup_id])
             if entry.complete or include_incomplete:
