@@ -13,7 +13,7 @@ import uuid
 from datetime import UTC, datetime
 
 import redis
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import Exists, delete, exists, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
@@ -63,6 +63,11 @@ def cached_revoked(cache: redis.Redis | None, jti: str) -> bool:
         return bool(cache.exists(_jti_key(jti)))
     except redis.RedisError:
         return False
+
+
+def revoked_clause(jti: str) -> Exists:
+    """A SQL ``EXISTS`` that is true when PostgreSQL records ``jti`` as revoked."""
+    return exists().where(TokenRevocation.jti == jti)
 
 
 def revoked_in_database(*, session: Session, jti: str) -> bool:

@@ -190,15 +190,20 @@ def _check_claims(
 ) -> User:
     if revocation.cached_revoked(cache, claims.jti):
         raise AuthError("token revoked (logged out); log in again")
-    user = session.get(User, claims.user_id)
-    if user is None:
+    # The user and the token's revocation in one round trip: this runs on every request.
+    row = session.execute(
+        select(User, revocation.revoked_clause(claims.jti)).where(User.id == claims.user_id)
+    ).first()
+    if row is None:
         raise AuthError("the account of this token no longer exists")
+    user: User = row[0]
+    revoked = bool(row[1])
     if (
         user.tokens_valid_after is not None
         and claims.issued_at <= user.tokens_valid_after.timestamp()
     ):
         raise AuthError("token revoked (logged out everywhere); log in again")
-    if revocation.revoked_in_database(session=session, jti=claims.jti):
+    if revoked:
         raise AuthError("token revoked (logged out); log in again")
     if user.role != claims.role:
         raise AuthError("the account's role changed since this token was issued; log in again")

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, literal, or_, select, union_all
 from sqlalchemy.orm import Session
 
 from chairside.booking.models import Booking
@@ -55,23 +55,27 @@ def load_schedule(
     ignore_booking: uuid.UUID | None = None,
 ) -> Schedule:
     """Hours, breaks, time off and busy intervals of a provider around ``window``."""
+    # Two round trips rather than four: this runs on every availability query and booking.
     hours: dict[int, list[tuple[time, time]]] = {}
-    for row in session.scalars(select(WorkingHours).where(WorkingHours.provider_id == provider.id)):
-        hours.setdefault(row.weekday, []).append((row.starts, row.ends))
     breaks: dict[int, list[tuple[time, time]]] = {}
-    for brk in session.scalars(select(WorkingBreak).where(WorkingBreak.provider_id == provider.id)):
-        breaks.setdefault(brk.weekday, []).append((brk.starts, brk.ends))
+    weekly = session.execute(
+        union_all(
+            select(
+                literal("h"), WorkingHours.weekday, WorkingHours.starts, WorkingHours.ends
+            ).where(WorkingHours.provider_id == provider.id),
+            select(
+                literal("b"), WorkingBreak.weekday, WorkingBreak.starts, WorkingBreak.ends
+            ).where(WorkingBreak.provider_id == provider.id),
+        )
+    )
+    for kind, weekday, starts, ends in weekly:
+        (hours if kind == "h" else breaks).setdefault(weekday, []).append((starts, ends))
     # A day's slots may reach a few hours beyond the window (buffers), so widen it.
     lo, hi = window[0] - timedelta(days=1), window[1] + timedelta(days=1)
-    time_off = [
-        (t.starts_at, t.ends_at)
-        for t in session.scalars(
-            select(TimeOff).where(
-                TimeOff.provider_id == provider.id, TimeOff.starts_at < hi, TimeOff.ends_at > lo
-            )
-        )
-    ]
-    query = select(Booking.buffered_starts_at, Booking.buffered_ends_at).where(
+    off = select(literal("o"), TimeOff.starts_at, TimeOff.ends_at).where(
+        TimeOff.provider_id == provider.id, TimeOff.starts_at < hi, TimeOff.ends_at > lo
+    )
+    live = select(literal("b"), Booking.buffered_starts_at, Booking.buffered_ends_at).where(
         Booking.provider_id == provider.id,
         Booking.buffered_starts_at < hi,
         Booking.buffered_ends_at > lo,
@@ -82,8 +86,12 @@ def load_schedule(
         ),
     )
     if ignore_booking is not None:
-        query = query.where(Booking.id != ignore_booking)
-    busy = sorted((row[0], row[1]) for row in session.execute(query))
+        live = live.where(Booking.id != ignore_booking)
+    time_off: list[Interval] = []
+    busy: list[Interval] = []
+    for kind, starts_at, ends_at in session.execute(union_all(off, live)):
+        (time_off if kind == "o" else busy).append((starts_at, ends_at))
+    busy.sort()
     return Schedule(
         shop=shop, provider=provider, hours=hours, breaks=breaks, time_off=time_off, busy=busy
     )
@@ -153,14 +161,21 @@ def free_slots(
     """Free start times (UTC) from ``first_day`` to ``last_day`` (local dates, inclusive)."""
     step = timedelta(minutes=schedule.shop.slot_step_minutes)
     duration = timedelta(minutes=service.duration_minutes)
+    before = timedelta(minutes=service.buffer_before_minutes)
+    after = duration + timedelta(minutes=service.buffer_after_minutes)
     earliest = now + timedelta(minutes=schedule.shop.min_notice_minutes)
+    busy_starts = [b[0] for b in schedule.busy]
+    busy_ends = [b[1] for b in schedule.busy]
     day = first_day
     while day <= last_day:
         for window_start, window_end in working_windows(schedule, day):
             start = window_start
             while start + duration <= window_end:
-                if start >= earliest and overlaps_busy(schedule, buffered(service, start)) is None:
-                    yield start
+                if start >= earliest:
+                    # Same rule as overlaps_busy(), inlined: this loop runs per slot.
+                    index = bisect.bisect_left(busy_starts, start + after)
+                    if not index or busy_ends[index - 1] <= start - before:
+                        yield start
                 start += step
         day += timedelta(days=1)
 

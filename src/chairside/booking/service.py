@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select, update
+from sqlalchemy import exists, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
@@ -28,7 +28,7 @@ from chairside.config import Settings
 from chairside.errors import ConflictError, InputError, NotFoundError
 from chairside.payments import service as payments
 from chairside.shops import service as shops
-from chairside.shops.models import Provider, Service, Shop
+from chairside.shops.models import Provider, Service, Shop, provider_services
 
 
 @dataclass(frozen=True)
@@ -42,15 +42,30 @@ class Created:
 def _bookable(
     *, session: Session, provider_id: uuid.UUID, service_id: uuid.UUID
 ) -> tuple[Shop, Provider, Service]:
-    provider = shops.get_provider(session=session, provider_id=provider_id)
-    service = shops.get_service(session=session, service_id=service_id)
-    if service.shop_id != provider.shop_id or service_id not in shops.service_ids_of(
-        session=session, provider_id=provider.id
-    ):
-        raise InputError(
-            f"provider {provider_id} does not offer service {service_id}", field="service_id"
+    # One round trip for the common case; the precise error is worked out only on a miss.
+    offered = exists().where(
+        provider_services.c.provider_id == Provider.id,
+        provider_services.c.service_id == Service.id,
+    )
+    found = session.execute(
+        select(Shop, Provider, Service)
+        .join(Provider, Provider.shop_id == Shop.id)
+        .join(Service, Service.shop_id == Shop.id)
+        .where(
+            Provider.id == provider_id,
+            Service.id == service_id,
+            Provider.active,
+            Service.active,
+            offered,
         )
-    return shops.get_shop(session=session, shop_id=provider.shop_id), provider, service
+    ).first()
+    if found is not None:
+        return found[0], found[1], found[2]
+    shops.get_provider(session=session, provider_id=provider_id)
+    shops.get_service(session=session, service_id=service_id)
+    raise InputError(
+        f"provider {provider_id} does not offer service {service_id}", field="service_id"
+    )
 
 
 def list_availability(
