@@ -179,3 +179,19 @@ def test_health_without_json_prints_a_table_and_exits_by_status(
     assert "overall: critical" in result.stdout
     assert "no backup yet" in result.stdout
     assert result.exit_code == 2
+
+
+def test_a_broken_backup_repository_never_takes_health_or_metrics_down(
+    settings: Settings, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    not_a_directory = tmp_path_factory.mktemp("repo") / "repository"
+    not_a_directory.write_bytes(b"\x00 this is a file, not a repository")
+    own = settings.model_copy(update={"backup_repository": str(not_a_directory)})
+    with TestClient(create_app(own)) as client:
+        detailed = client.get("/health/detailed")
+        scrape = client.get("/metrics")
+    checks = {c["name"]: c for c in detailed.json()["checks"]}
+    assert checks["backup_age"]["status"] in ("critical", "unknown")
+    assert checks["database"]["status"] == "ok"
+    assert scrape.status_code == 200
+    assert 'chairside_health_status{check="database"} 0.0' in scrape.text

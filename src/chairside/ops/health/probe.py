@@ -10,10 +10,12 @@ polling ``/health/detailed`` do not multiply the work.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from functools import partial
 
 import redis
 from prometheus_client.metrics_core import Metric
@@ -29,6 +31,8 @@ TrafficSource = Callable[[], Iterable[Metric]]
 """Returns the HTTP metric families; raises a ChairsideError when they cannot be read."""
 
 BackupChecks = Callable[[], Sequence[CheckResult]]
+
+log = logging.getLogger("chairside.health")
 
 
 @dataclass(frozen=True)
@@ -122,11 +126,12 @@ class HealthProbe:
             )
         )
         if self.backup_checks is not None:
-            results.extend(self.backup_checks())
-        results.extend(self._certificates())
+            results.extend(_guarded("backup_age", self.backup_checks))
+        results.extend(_guarded("tls", self._certificates))
         results.append(check_modes(self.modes))
-        results.extend(self._traffic())
-        results.extend(check() for check in self.extra_checks)
+        results.extend(_guarded("error_rate", self._traffic))
+        for check in self.extra_checks:
+            results.extend(_guarded("extra", partial(_as_list, check)))
         return results
 
     def _certificates(self) -> list[CheckResult]:
@@ -165,6 +170,27 @@ class HealthProbe:
             traffic.check_latency(
                 delta, p95_seconds=s.health_p95_seconds, min_requests=s.health_min_requests
             ),
+        ]
+
+
+def _as_list(check: Callable[[], CheckResult]) -> list[CheckResult]:
+    return [check()]
+
+
+def _guarded(name: str, checks: Callable[[], Sequence[CheckResult]]) -> list[CheckResult]:
+    """Run checks that reach outside (repositories, networks); a bug there is ``unknown``.
+
+    One broken check must not take ``/health/detailed`` and ``/metrics`` down with it:
+    those are what an operator needs while something is broken.
+    """
+    try:
+        return list(checks())
+    except ChairsideError as exc:
+        return [CheckResult(name, CheckStatus.UNKNOWN, exc.message)]
+    except Exception as exc:  # noqa: BLE001 - reported, logged, never raised to the caller
+        log.exception("health check %s failed", name)
+        return [
+            CheckResult(name, CheckStatus.UNKNOWN, f"check failed: {type(exc).__name__}: {exc}")
         ]
 
 
