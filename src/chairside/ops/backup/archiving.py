@@ -51,6 +51,12 @@ def archive_environment(settings: Settings) -> dict[str, str]:
     }
     if settings.backup_key_file is not None:
         env["CHAIRSIDE_BACKUP_KEY_FILE"] = str(settings.backup_key_file.absolute())
+    if settings.backup_repository_url.startswith("s3://"):
+        # Imported here: boto3 costs ~0.1 s, and `wal push` into a local repository
+        # (once per segment) never needs it.
+        from chairside.ops.backup.repository.s3 import s3_environment
+
+        env.update(s3_environment(settings))
     return env
 
 
@@ -143,4 +149,10 @@ def configure_archiving(cluster: PostgresCluster, settings: Settings) -> None:
         return
     check_server_user_can_archive(settings, cluster.user)
     prepare_local_repository(settings, cluster.user)
+    if settings.backup_repository_url.startswith("s3://"):
+        from chairside.ops.backup.repository.s3 import write_credentials_file
+
+        user = cluster.user
+        owner = None if user.is_current or user.uid is None else (user.uid, user.gid or 0)
+        write_credentials_file(settings, owner=owner)
     cluster.configure(archiving_settings(settings))

@@ -363,3 +363,49 @@ def _redacted(url: str) -> str:
     parts = urlsplit(url)
     host = parts.hostname or ""
     return f"{parts.scheme}://***@{host}{parts.path}"
+
+
+# ---- handing S3 settings to other processes (archive_command runs as the server user) ----
+
+CREDENTIALS_FILE = "s3-credentials"
+
+
+def s3_environment(settings: Settings) -> dict[str, str]:
+    """The S3 settings a child process needs, as environment variables, without secrets.
+
+    A configured secret key is not put in the environment (it would show in
+    ``postgresql.conf`` and ``ps``): it is named through ``AWS_SHARED_CREDENTIALS_FILE``,
+    written by :func:`write_credentials_file`.
+    """
+    env = {
+        "CHAIRSIDE_S3_ADDRESSING_STYLE": settings.s3_addressing_style,
+        "CHAIRSIDE_S3_SSE": settings.s3_sse,
+        "CHAIRSIDE_S3_MAX_ATTEMPTS": str(settings.s3_max_attempts),
+    }
+    optional = {
+        "CHAIRSIDE_S3_ENDPOINT_URL": settings.s3_endpoint_url,
+        "CHAIRSIDE_S3_REGION": settings.s3_region,
+        "CHAIRSIDE_S3_PROFILE": settings.s3_profile,
+        "CHAIRSIDE_S3_SSE_KMS_KEY_ID": settings.s3_sse_kms_key_id,
+    }
+    env.update({k: v for k, v in optional.items() if v})
+    if settings.s3_access_key_id and settings.s3_secret_access_key is not None:
+        env["AWS_SHARED_CREDENTIALS_FILE"] = str(settings.home.absolute() / CREDENTIALS_FILE)
+    return env
+
+
+def write_credentials_file(settings: Settings, *, owner: tuple[int, int] | None = None) -> None:
+    """Write the configured key pair as an AWS credentials file (0600, for ``owner``)."""
+    if not settings.s3_access_key_id or settings.s3_secret_access_key is None:
+        return
+    path = settings.home.absolute() / CREDENTIALS_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(
+            "[default]\n"
+            f"aws_access_key_id = {settings.s3_access_key_id}\n"
+            f"aws_secret_access_key = {settings.s3_secret_access_key.get_secret_value()}\n"
+        )
+    if owner is not None:
+        os.chown(path, *owner)
