@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ from chairside.ops.backup import access
 from chairside.ops.backup.basebackup import take_full_backup
 from chairside.ops.drill.report import load_report, render_markdown
 from chairside.ops.drill.service import drill_root, run_drill
+from chairside.ops.restore.targets import RecoveryTarget, TargetKind
 from tests.ops.backup.helpers import BackupEnv
 
 from .conftest import add_booking
@@ -49,6 +51,17 @@ def test_a_drill_restores_checks_measures_and_removes_its_scratch_cluster(
     stored = load_report(primary.settings)
     assert stored.details["backup_id"] == report.backup_id
     assert "PASSED" in render_markdown(stored.details)
+
+    # A point-in-time drill: just before the second booking committed.
+    [(second_commit,)] = primary.sql(
+        "SELECT pg_xact_commit_timestamp(xmin) FROM bookings ORDER BY created_at OFFSET 1 LIMIT 1"
+    )
+    assert isinstance(second_commit, datetime)
+    target = RecoveryTarget(TargetKind.TIME, time=second_commit, inclusive=False)
+    pitr = run_drill(primary.settings, target=target)
+    assert pitr.passed, pitr.to_dict()
+    assert pitr.smoke["bookings_rows"] == 1
+    assert pitr.target.startswith("time ")
 
 
 def test_the_drill_report_command_prints_the_newest_drill(
