@@ -22,6 +22,7 @@ from chairside.config import Settings
 from chairside.db import database_url, redis_url
 from chairside.errors import PortInUseError
 from chairside.ops.database import migrations
+from chairside.ops.metrics.exposition import prepare_multiprocess
 from chairside.runtime.embedded import ClusterConfigurer, EmbeddedStack, embedded_stack
 from chairside.runtime.ports import port_in_use
 
@@ -89,6 +90,7 @@ def run_service(
         state_file.parent.mkdir(parents=True, exist_ok=True)
         state_file.write_text(json.dumps({"pid": os.getpid(), "host": host, "port": port}))
         announce(info)
+        prepare_multiprocess(settings.run_dir, workers=workers)
         uvicorn.run(
             "chairside.api.factory:create_app_from_env",
             factory=True,

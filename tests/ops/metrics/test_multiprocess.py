@@ -14,6 +14,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from chairside.config import Settings
+from chairside.ops.metrics.exposition import prepare_multiprocess
 from chairside.runtime.ports import free_port
 
 UVICORN = str(Path(sys.executable).parent / "uvicorn")
@@ -86,3 +87,22 @@ def test_two_workers_report_every_request_whichever_worker_is_scraped(
         process.wait(timeout=20)
     assert len(pid_files) >= 2, "both workers should have written their counters"
     assert {_requests_to(text, SEARCH) for text in scrapes} == {20.0}
+
+
+def test_up_with_several_workers_gets_an_emptied_shared_metrics_directory(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
+    monkeypatch.delenv("prometheus_multiproc_dir", raising=False)
+    assert prepare_multiprocess(tmp_path / "run", workers=1) is None
+    assert "PROMETHEUS_MULTIPROC_DIR" not in os.environ
+    stale = tmp_path / "run" / "prometheus" / "counter_4242.db"
+    stale.parent.mkdir(parents=True)
+    stale.write_bytes(b"values of a worker that died")
+    # monkeypatch restores the variable afterwards; prepare_multiprocess sets it.
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", "")
+    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR")
+    path = prepare_multiprocess(tmp_path / "run", workers=3)
+    assert path == stale.parent
+    assert os.environ["PROMETHEUS_MULTIPROC_DIR"] == str(path)
+    assert not stale.exists()

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Iterator
+from pathlib import Path
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.metrics_core import Metric
@@ -64,3 +65,22 @@ class MetricsExposition:
         for collector in self._state_collectors:
             registry.register(collector)
         return generate_latest(registry)
+
+
+def prepare_multiprocess(run_dir: Path, *, workers: int) -> Path | None:
+    """Before starting several workers: an empty shared metrics directory, in the env.
+
+    Called by ``chairside up --workers N`` in the parent, so the worker processes it
+    spawns see the variable before they import prometheus_client. An operator's own
+    ``PROMETHEUS_MULTIPROC_DIR`` is respected (and emptied, as values of dead processes
+    would otherwise be summed forever). One worker needs nothing.
+    """
+    configured = multiprocess_dir()
+    if workers <= 1 and configured is None:
+        return None
+    path = Path(configured) if configured else run_dir / "prometheus"
+    path.mkdir(parents=True, exist_ok=True)
+    for stale in path.glob("*.db"):
+        stale.unlink()
+    os.environ[MULTIPROC_ENV] = str(path)
+    return path
