@@ -167,9 +167,11 @@ def create_booking(
 
     transitions.run_guarded(session, booking, insert_booking)
     if idempotency_key is not None:
-        key_row = session.get(IdempotencyKey, (actor.id, idempotency_key))
-        assert key_row is not None
-        key_row.booking_id = booking.id
+        session.execute(
+            update(IdempotencyKey)
+            .where(IdempotencyKey.user_id == actor.id, IdempotencyKey.key == idempotency_key)
+            .values(booking_id=booking.id)
+        )
     audit.record(
         session=session,
         actor=actor,
