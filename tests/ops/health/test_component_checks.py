@@ -195,3 +195,23 @@ def test_a_broken_backup_repository_never_takes_health_or_metrics_down(
     assert checks["database"]["status"] == "ok"
     assert scrape.status_code == 200
     assert 'chairside_health_status{check="database"} 0.0' in scrape.text
+
+
+def test_the_error_rate_recovers_once_a_window_of_good_traffic_has_passed(
+    cli: CliCall, settings: Settings
+) -> None:
+    env = _env(settings, CHAIRSIDE_HEALTH_WINDOW_SECONDS="0.5")
+    with serve(_failing_app(settings)) as url:
+        env["CHAIRSIDE_HEALTH_API_URL"] = url
+        for _ in range(25):
+            httpx.get(f"{url}/api/v1/broken")
+        first = cli("health", "health", "--json", env=env).checks()["error_rate"]
+        time.sleep(0.6)
+        for _ in range(25):
+            httpx.get(f"{url}/docs")
+        second = cli("health", "health", "--json", env=env).checks()["error_rate"]
+    assert first["status"] == "critical"
+    # Measured between the two runs (kept in health/traffic.json), not since the start.
+    assert second["status"] == "ok", second
+    assert second["details"]["requests"] == 25
+    assert second["details"]["errors"] == 0

@@ -85,3 +85,13 @@ def test_an_api_that_is_not_there_fails_the_first_step(cli: CliCall, settings: S
     assert steps["register"]["status"] == "critical"
     assert "no answer" in steps["register"]["summary"]
     assert steps["cleanup"]["status"] == "ok"
+
+
+def test_health_all_runs_the_components_and_the_smoke_test(
+    cli: CliCall, settings: Settings, live_url: str
+) -> None:
+    body = cli("health", "all", "--json", env=_env(settings, live_url)).json()
+    assert body["kind"] == "all"
+    assert {c["name"] for c in body["health"]} >= {"api", "database", "redis", "disk"}
+    assert [s["name"] for s in body["smoke"]] == [*FLOW, "cleanup"]
+    assert len(body["checks"]) == len(body["health"]) + len(body["smoke"])

@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 from chairside.cli.main import app
 from chairside.config import get_settings, load_settings
 from chairside.ops.monitoring.render import render_monitoring
+from chairside.ops.timeline.store import open_ops_store
 from chairside.runtime.ports import free_port
 
 BINARY = "prometheus-alertmanager"
@@ -103,7 +104,7 @@ def chairside(
 
 
 def test_a_silence_suppresses_the_matching_alert_and_only_that_one(
-    alertmanager: str, chairside: Callable[..., tuple[int, str]]
+    alertmanager: str, chairside: Callable[..., tuple[int, str]], tmp_path: Path
 ) -> None:
     _post_alert(alertmanager, "ChairsideDiskUsageHigh", severity="warning", component="disk")
     _post_alert(alertmanager, "ChairsideRedisDegraded", severity="warning", component="redis")
@@ -133,6 +134,9 @@ def test_a_silence_suppresses_the_matching_alert_and_only_that_one(
     _wait_for(lambda: _states(alertmanager)["ChairsideDiskUsageHigh"]["state"] == "suppressed")
     states = _states(alertmanager)
     assert states["ChairsideDiskUsageHigh"]["silencedBy"] == [silence["id"]]
+    event = open_ops_store(load_settings(home=tmp_path / "home")).recent(kind_prefix="alerts.")[0]
+    assert event.kind == "alerts.silence"
+    assert "disk cleanup in progress" in event.summary
     assert states["ChairsideRedisDegraded"]["state"] == "active"
 
     code, out = chairside("alerts", "list", "--json")

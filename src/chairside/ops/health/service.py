@@ -30,6 +30,7 @@ from chairside.ops.health import status_file
 from chairside.ops.health.backups import check_backups
 from chairside.ops.health.probe import HealthProbe
 from chairside.ops.health.report import health_payload
+from chairside.ops.health.smoke import run_smoke
 from chairside.ops.health.traffic import TrafficWindow
 from chairside.ops.notify.service import health_notification, notifier_from_settings
 from chairside.ops.timeline.store import open_ops_store
@@ -96,8 +97,6 @@ def run_health(
     if kind in (HealthKind.ALL, HealthKind.HEALTH):
         run.results = component_checks(settings, api_url=run.api_url)
     if kind in (HealthKind.ALL, HealthKind.SMOKE):
-        from chairside.ops.health.smoke import run_smoke
-
         smoke = run_smoke(settings, base_url=run.api_url)
         run.smoke = smoke.steps
         status_file.write_smoke_result(
