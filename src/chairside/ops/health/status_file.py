@@ -20,6 +20,7 @@ from chairside.config import Settings
 
 
 def health_dir(settings: Settings) -> Path:
+    """Where health keeps its files: ``$CHAIRSIDE_HOME/health``."""
     return settings.home / "health"
 
 
@@ -29,6 +30,7 @@ def default_status_file(settings: Settings) -> Path:
 
 
 def smoke_file(settings: Settings) -> Path:
+    """The newest smoke run, read by ``/metrics``."""
     return health_dir(settings) / "smoke.json"
 
 

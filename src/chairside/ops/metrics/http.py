@@ -26,5 +26,6 @@ class HttpMetrics:
         )
 
     def observe(self, *, method: str, route: str, status: int, seconds: float) -> None:
+        """Count one answered request and its duration."""
         self.requests.labels(method=method, route=route, status=str(status)).inc()
         self.duration.labels(method=method, route=route).observe(seconds)

@@ -13,6 +13,7 @@ router = APIRouter(tags=["operations"])
 
 @router.get("/metrics", include_in_schema=False)
 async def metrics(context: ContextDep) -> Response:
+    """Every metric of the service, in the Prometheus text format."""
     # Scrape-time collectors touch the database and the disk: keep them off the loop.
     body = await run_in_threadpool(context.monitoring.exposition.render)
     return Response(body, media_type=CONTENT_TYPE)

@@ -38,6 +38,7 @@ class Removed:
 
 
 def canary_email(run_id: str, role: str) -> str:
+    """The marked e-mail of one run's canary account."""
     return f"smoke-{run_id}-{role}@{CANARY_DOMAIN}"
 
 
