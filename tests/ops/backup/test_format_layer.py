@@ -232,3 +232,20 @@ def test_streams_never_load_whole_files(tmp_path: Path) -> None:
     buffer = io.BytesIO()
     codec.encrypt_stream(io.BytesIO(b""), buffer, KEY)
     assert len(buffer.getvalue()) == 7 + 16 + 4 + 12 + 16
+
+
+def test_wal_push_refuses_when_the_configured_key_is_missing(tmp_path: Path) -> None:
+    from chairside.config import load_settings
+    from chairside.ops.backup import access
+
+    settings = load_settings(
+        env="test",
+        home=tmp_path / "home",
+        backup_repository=str(tmp_path / "repo"),
+        backup_key_file=tmp_path / "lost.key",
+    )
+    segment = tmp_path / "000000010000000000000003"
+    segment.write_bytes(fake_segment(7, b"plain"))
+    with pytest.raises(KeyMissingError, match="lost.key"):
+        access.wal_archive(settings).push(segment)
+    assert not (tmp_path / "repo").exists()  # nothing, and certainly no plaintext, written

@@ -13,12 +13,13 @@ from pathlib import Path
 import pytest
 import zstandard
 
-from chairside.errors import NotFoundError
+from chairside.errors import LockHeldError, NotFoundError
 from chairside.ops.backup import access, codec
 from chairside.ops.backup.basebackup import take_full_backup
 from chairside.ops.backup.catalog import RepositoryMismatchError
 from chairside.ops.backup.codec import KeyMissingError, WrongKeyError
 from chairside.ops.backup.dumps import take_logical_backup, take_schema_backup
+from chairside.ops.backup.locks import backup_type_lock
 from chairside.ops.timeline.store import open_ops_store
 from tests.ops.backup.helpers import CHAIRSIDE, backup_env, make_settings
 from tests.support.servers import ClusterFactory
@@ -60,6 +61,12 @@ def test_a_full_backup_is_complete_self_contained_and_recorded(
 
         listed = json.loads(env.cli("backup", "list", "--json", check=True).stdout)
         assert [b["id"] for b in listed["backups"]] == [entry.id]
+        shown = json.loads(env.cli("backup", "show", entry.id, "--json", check=True).stdout)
+        assert shown["manifest"]["stop_wal"] == manifest.stop_wal
+        unknown = env.cli("backup", "show", "20200101T000000Z-full", "--json")
+        assert unknown.returncode == 2
+        assert entry.id in json.loads(unknown.stdout)["error"]["message"]  # names known ids
+        assert env.cli("backup", "show", "yesterday").returncode == 2
         [event] = open_ops_store(env.settings).recent(kind_prefix="backup.full")
         assert event.status == "ok" and entry.id in event.summary
 
@@ -151,6 +158,10 @@ def test_a_repository_of_another_cluster_is_refused(cluster_factory: ClusterFact
             with pytest.raises(RepositoryMismatchError, match="system identifier"):
                 take_full_backup(settings)
             assert len(access.catalog(env.settings).list_backups()) == 1
+            # A second full backup of the same home while one runs is refused, not queued.
+            with backup_type_lock(env.settings.home, "full"):
+                with pytest.raises(LockHeldError, match="backup-full"):
+                    take_full_backup(env.settings)
         finally:
             stranger.stop(mode="immediate")
 

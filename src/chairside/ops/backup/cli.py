@@ -190,6 +190,40 @@ def list_backups(
 
 
 @app.command()
+def show(
+    backup_id: Annotated[str, typer.Argument(help="The backup id (see `backup list`).")],
+    json_output: JsonOption = False,
+) -> None:
+    """One complete backup's manifest (its marker verified); unknown or incomplete: exit 2."""
+    out = Output(json_mode=json_output)
+    with guarded(out):
+        catalog = access.catalog(get_settings())
+        catalog.require_identity()
+        manifest = catalog.read_manifest(backup_id)
+        validation = catalog.read_validation(backup_id)
+    data = {"manifest": manifest.to_dict(), "validation": validation}
+
+    def render(console: Console) -> None:
+        console.print(f"[bold]{manifest.id}[/] ({manifest.type}), complete")
+        console.print(
+            f"  {manifest.start_time:%Y-%m-%d %H:%M:%S} .. {manifest.stop_time:%H:%M:%S} UTC"
+        )
+        if manifest.start_wal:
+            console.print(
+                f"  WAL {manifest.start_wal} .. {manifest.stop_wal}, LSN "
+                f"{manifest.start_lsn} .. {manifest.stop_lsn}"
+            )
+        for entry in manifest.files:
+            console.print(f"  {entry.name:24} {_size(entry.stored_size):>10}  {entry.sha256[:16]}…")
+        if validation:
+            console.print(
+                f"  last validation: {validation.get('status')} ({validation.get('finished_at')})"
+            )
+
+    out.result(data, render)
+
+
+@app.command()
 def status(json_output: JsonOption = False) -> None:
     """Last backup, RPO, PITR window, last validation. Exit 0 ok, 1 warn, 2 crit, 3 unknown."""
     out = Output(json_mode=json_output)
