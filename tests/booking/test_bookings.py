@@ -325,3 +325,28 @@ def test_read_only_mode_refuses_booking_writes_but_serves_reads(booking_settings
     with TestClient(create_app(booking_settings)) as client:
         mine = client.get("/api/v1/bookings", headers=alice.headers).json()
         assert [b["status"] for b in mine] == ["pending_payment"]
+
+
+def test_a_provider_account_sees_and_closes_its_shops_bookings_but_not_other_shops(
+    client: TestClient, database_url: str
+) -> None:
+    shop = make_shop(client)
+    other_shop = make_shop(client)
+    staff = register(client, "provider")
+    linked = client.post(
+        f"/api/v1/shops/{shop.id}/providers",
+        headers=shop.owner.headers,
+        json={"name": "Sam", "user_email": staff.email, "service_ids": [shop.service_id]},
+    )
+    assert linked.status_code == 201
+    alice = register(client)
+    day = future_day()
+    here = book(client, alice, shop, local(day, "10:00")).json()  # booked with a colleague
+    there = book(client, alice, other_shop, local(day, "10:00")).json()
+    pay(client, alice, here["id"])
+    listed = client.get("/api/v1/bookings", headers=staff.headers).json()
+    assert [b["id"] for b in listed] == [here["id"]]
+    assert client.get(f"/api/v1/bookings/{there['id']}", headers=staff.headers).status_code == 404
+    shift_booking(database_url, here["id"], timedelta(days=-10))
+    done = client.post(f"/api/v1/bookings/{here['id']}/complete", headers=staff.headers)
+    assert done.json()["status"] == "completed"

@@ -1,5 +1,8 @@
 """Who sees which booking: clients their own, shop staff their shop's, admins all.
 
+Shop staff are the shop's owner and every provider account working in the shop (a
+provider covers for a colleague or runs the front desk).
+
 Anything else is "not found" rather than "forbidden", so booking ids leak nothing.
 """
 
@@ -22,12 +25,12 @@ def visible_bookings(actor: Principal) -> Select[tuple[Booking]]:
     if actor.is_admin:
         return query
     owned_shops = select(Shop.id).where(Shop.owner_id == actor.id)
-    own_provider = select(Provider.id).where(Provider.user_id == actor.id)
+    staffed_shops = select(Provider.shop_id).where(Provider.user_id == actor.id)
     return query.where(
         or_(
             Booking.client_id == actor.id,
             Booking.shop_id.in_(owned_shops),
-            Booking.provider_id.in_(own_provider),
+            Booking.shop_id.in_(staffed_shops),
         )
     )
 
@@ -41,11 +44,15 @@ def visible_booking(*, session: Session, actor: Principal, booking_id: uuid.UUID
 
 
 def is_staff(*, session: Session, actor: Principal, booking: Booking) -> bool:
-    """True for the shop's owner, the booked provider's account, and admins."""
+    """True for the shop's owner, provider accounts working in the shop, and admins."""
     if actor.is_admin:
         return True
     shop = session.get(Shop, booking.shop_id)
     if shop is not None and shop.owner_id == actor.id:
         return True
-    provider = session.get(Provider, booking.provider_id)
-    return provider is not None and provider.user_id == actor.id
+    works_here = session.scalar(
+        select(Provider.id)
+        .where(Provider.shop_id == booking.shop_id, Provider.user_id == actor.id)
+        .limit(1)
+    )
+    return works_here is not None
