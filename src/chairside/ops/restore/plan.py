@@ -304,7 +304,13 @@ def _outside(
     )
     if gap:
         message += f"; WAL segment {gap} is missing from the archive, which cuts the window"
-    return message + ". Pick a target inside it (see `chairside backup status`)."
+    latest = max((r.end_time for r in ranges), default=None)
+    if target.time is not None and latest is not None and target.time > latest:
+        message += (
+            "; WAL written after the window's end is not archived yet (`chairside backup "
+            "incremental` archives it now)"
+        )
+    return message + ". Pick a target inside it (see `chairside restore window`)."
 
 
 __all__ = [

@@ -277,12 +277,14 @@ def _restore_in_place(
     for action in cleanup.actions:
         report(action)
     sysid = inplace.control_system_identifier(live)
-    _plan(settings, request, sysid=sysid)  # refuse a bad target before stopping anything
     was_running = live.is_running()
     if was_running:
+        # Archive what the live cluster wrote last, so "latest" and recent times include it.
         segment = inplace.archive_pending_wal(live, timeout=settings.wal_confirm_timeout_seconds)
         if segment:
             report(f"archived the current WAL up to {segment}")
+    _plan(settings, request, sysid=sysid)  # refuse a bad target before stopping anything
+    if was_running:
         report(f"stopping the embedded PostgreSQL on port {live.port}")
         live.stop()
     when = stamp()

@@ -108,6 +108,16 @@ class WalStager:
         return max(indexes, default=0)
 
     def _run(self) -> None:
+        try:
+            self._fetch_all()
+        except BaseException as exc:  # noqa: BLE001 - a dead fetcher must not hang recovery
+            self._fail("(stager)", OperationFailedError(f"staging WAL failed: {exc!r}"))
+        finally:
+            # Every planned segment is here or never will be: waiting requests may end.
+            if self.directory.is_dir():
+                (self.directory / ".stopped").touch()
+
+    def _fetch_all(self) -> None:
         with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="wal-fetch") as pool:
             pending: list[tuple[str, Future[None]]] = []
             for index, name in enumerate(self.segments):
