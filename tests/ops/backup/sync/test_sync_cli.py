@@ -12,6 +12,7 @@ from pathlib import Path
 from chairside.config import Settings, load_settings
 from chairside.ops.backup.catalog import BackupCatalog
 from chairside.ops.backup.repository.s3 import S3Repository
+from chairside.ops.backup.sync.operation import execute_sync, prepare_sync
 from chairside.runtime.ports import free_port
 from tests.support.seaweed import SeaweedServer
 
@@ -124,5 +125,54 @@ def test_an_unreachable_dr_endpoint_fails_fast_with_exit_1_naming_it(
     assert time.monotonic() - started < 20
 
 
-def _settings(seaweed: SeaweedServer, tmp_path: Path) -> Settings:
-    return load_settings(env="test", home=tmp_path / "home", **seaweed.settings_overrides())
+def test_a_sync_killed_mid_way_is_finished_by_the_next_run_without_resending(
+    source: SourceBuilder, seaweed: SeaweedServer, dr_url: str, tmp_path: Path
+) -> None:
+    backups = [source.backup(size=6_000_000) for _ in range(4)]
+    bucket, prefix = dr_url.removeprefix("s3://").split("/", 1)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CHAIRSIDE_")}
+    env.update(seaweed.environment())
+    env.update(
+        CHAIRSIDE_ENV="test",
+        CHAIRSIDE_HOME=str(tmp_path / "home"),
+        CHAIRSIDE_BACKUP_REPOSITORY=source.repository.url,
+    )
+    with subprocess.Popen(
+        [CHAIRSIDE, "backup", "sync", "--to", dr_url, "--json"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    ) as syncing:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and syncing.poll() is None:
+            listing = seaweed.client().list_objects_v2(Bucket=bucket, Prefix=f"{prefix}/backups/")
+            if listing.get("KeyCount", 0) >= 2:
+                break
+            time.sleep(0.02)
+        syncing.kill()  # SIGKILL: no clean-up, no goodbye
+        syncing.wait(timeout=10)
+
+    dr = S3Repository.from_url(dr_url, _settings(seaweed, tmp_path))
+    arrived = {info.key: info.size for info in dr.list()}
+    for entry in BackupCatalog(dr).list_backups():  # complete means every file is there
+        assert entry.manifest is not None
+        for file in entry.manifest.files:
+            assert arrived[f"backups/{entry.id}/{file.name}"] == file.stored_size
+
+    resumed = execute_sync(
+        _settings(seaweed, tmp_path, backup_repository=source.repository.url),
+        prepare_sync(
+            _settings(seaweed, tmp_path, backup_repository=source.repository.url),
+            target_url=dr_url,
+        ),
+    )
+
+    assert [e.id for e in BackupCatalog(dr).list_backups()] == backups
+    everything = {info.key for info in dr.list()}
+    assert 0 < resumed.objects_sent == len(everything - set(arrived))
+
+
+def _settings(seaweed: SeaweedServer, tmp_path: Path, **overrides: object) -> Settings:
+    return load_settings(
+        env="test", home=tmp_path / "home", **seaweed.settings_overrides(), **overrides
+    )
