@@ -198,3 +198,44 @@ def test_the_simulated_provider_delivers_its_webhook_to_the_running_app(
                 "status"
             ]
     assert status == "confirmed"
+
+
+def test_two_simultaneous_payments_charge_the_card_once(
+    booking_settings: Settings, database_url: str
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from pydantic import SecretStr
+
+    from tests.payments.fake_stripe import PM_SUCCEEDS, fake_stripe
+
+    with fake_stripe() as stripe_server:
+        settings = booking_settings.model_copy(
+            update={
+                "payment_provider": "stripe",
+                "stripe_api_key": SecretStr("sk_test_" + "k" * 24),
+                "stripe_webhook_secret": SecretStr(stripe_server.webhook_secret),
+                "stripe_api_base": stripe_server.base_url,
+            }
+        )
+        with live_server(settings) as base_url, httpx.Client(base_url=base_url) as http:
+            client: Any = http
+            shop = make_shop(client)
+            alice = register(client)
+            booking = book(client, alice, shop, local(future_day(), "10:00")).json()
+
+            def attempt(_: int) -> int:
+                with httpx.Client(base_url=base_url, timeout=20) as own:
+                    response = own.post(
+                        f"/api/v1/bookings/{booking['id']}/pay",
+                        headers=alice.headers,
+                        json={"payment_method": PM_SUCCEEDS},
+                    )
+                return response.status_code
+
+            with ThreadPoolExecutor(max_workers=4) as pool:
+                statuses = sorted(pool.map(attempt, range(4)))
+        charges = [r for r in stripe_server.requests if r["path"] == "/v1/payment_intents"]
+    assert statuses == [200, 409, 409, 409]
+    assert len(charges) == 1
+    assert sql(database_url, "SELECT count(*) FROM payments") == [(1,)]

@@ -79,6 +79,15 @@ def pay_booking(
     booking = visible_booking(session=session, actor=actor, booking_id=booking_id)
     if booking.client_id != actor.id:
         raise NotFoundError(f"no booking {booking_id} of yours to pay")
+    # Lock the booking so two concurrent payment attempts cannot both charge the card.
+    locked = session.scalar(
+        select(Booking)
+        .where(Booking.id == booking.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    assert locked is not None
+    booking = locked
     if booking.status != "pending_payment":
         raise ConflictError(
             f"booking {booking.id} is {booking.status}; only pending_payment bookings are paid",
