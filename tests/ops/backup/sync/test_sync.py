@@ -219,3 +219,30 @@ def test_the_dr_copy_keeps_its_own_retention(
         middle,
         newest,
     ]
+
+
+def test_a_damaged_wal_segment_is_named_and_its_backup_never_completes_on_the_target(
+    source: SourceBuilder,
+    sync_settings: Settings,
+    dr_url: str,
+    open_dr: Callable[[str], S3Repository],
+) -> None:
+    backup_id = source.backup()
+    later = source.wal(3)
+    start = source_start(source, backup_id)
+    (damaged,) = [k for k in keys(source.repository, "wal/") if f"/{start}-" in k]
+    path = Path(source.repository.url) / damaged
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+    report = execute_sync(sync_settings, prepare_sync(sync_settings, target_url=dr_url))
+
+    assert not report.ok
+    failures = {f.get("object") or f.get("backup"): f["error"] for f in report.failed}
+    assert "damaged" in failures[damaged]
+    assert start in failures[backup_id]  # needs the damaged segment: not marked complete
+    assert report.wal_sent == len(later)  # the intact segments still went over
+    dr = open_dr(dr_url)
+    assert BackupCatalog(dr).list_backups() == []
+    assert damaged not in keys(dr, "wal/")

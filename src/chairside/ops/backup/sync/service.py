@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -400,26 +400,38 @@ def _send_wal(
     workers: int,
     progress: Progress | None,
 ) -> None:
-    """Copy WAL objects in parallel (they are many and small), oldest first."""
+    """Copy WAL objects in parallel (they are many and small), oldest first.
+
+    A damaged source object is recorded and the others go on; a store that fails stops
+    the sending (queued copies are cancelled) and the error ends the run.
+    """
+
+    def copy(info: ObjectInfo) -> tuple[ObjectInfo, int, IntegrityError | None]:
+        try:
+            return (
+                info,
+                copy_small_object(plan.source, plan.target, info.key, wal_key=wal_key),
+                None,
+            )
+        except IntegrityError as exc:
+            return info, 0, exc
+
+    failure: BaseException | None = None
     ordered = sorted(plan.wal, key=lambda info: info.key)
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sync-wal") as pool:
-        futures: dict[Future[int], ObjectInfo] = {
-            pool.submit(copy_small_object, plan.source, plan.target, info.key, wal_key=wal_key): (
-                info
-            )
-            for info in ordered
-        }
-        done, pending = wait(futures, return_when=FIRST_EXCEPTION)
-        for future in pending:
-            future.cancel()
-        for future in [*done, *pending]:
+        futures = [pool.submit(copy, info) for info in ordered]
+        for future in as_completed(futures):
             if future.cancelled():
                 continue
-            info = futures[future]
             try:
-                size = future.result()
-            except IntegrityError as exc:
-                report.failed.append({"object": info.key, "error": exc.message})
+                info, size, damaged = future.result()
+            except Exception as exc:  # noqa: BLE001 - re-raised below, once the pool is quiet
+                failure = failure or exc
+                for other in futures:
+                    other.cancel()
+                continue
+            if damaged is not None:
+                report.failed.append({"object": info.key, "error": damaged.message})
                 continue
             _send(report, size)
             report.wal_sent += 1
@@ -427,12 +439,10 @@ def _send_wal(
                 plan.target_wal_names.add(parsed[0])
             if progress:
                 progress(size)
-        errors = [f.exception() for f in done if not f.cancelled() and f.exception() is not None]
-        for error in errors:
-            if isinstance(error, RepositoryError):
-                raise error
-            if not isinstance(error, ChairsideError):
-                raise RepositoryError(f"repository {plan.target.url}: {error}") from error
+    if isinstance(failure, ChairsideError):
+        raise failure
+    if failure is not None:
+        raise RepositoryError(f"repository {plan.target.url}: {failure}") from failure
 
 
 def _send_backup(
