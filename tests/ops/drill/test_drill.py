@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import time
 from datetime import datetime
 from pathlib import Path
@@ -14,7 +15,7 @@ from chairside.ops.backup.basebackup import take_full_backup
 from chairside.ops.drill.report import load_report, render_markdown
 from chairside.ops.drill.service import drill_root, run_drill
 from chairside.ops.restore.targets import RecoveryTarget, TargetKind
-from tests.ops.backup.helpers import BackupEnv
+from tests.ops.backup.helpers import CHAIRSIDE, BackupEnv
 
 from .conftest import add_booking
 
@@ -64,22 +65,32 @@ def test_a_drill_restores_checks_measures_and_removes_its_scratch_cluster(
     assert pitr.target.startswith("time ")
 
 
-def test_the_drill_report_command_prints_the_newest_drill(
+def test_a_drill_over_its_rto_target_fails_and_the_report_command_says_so(
     primary: BackupEnv, tmp_path: Path
 ) -> None:
     take_full_backup(primary.settings)
-    ran = primary.cli("drill", "--json")
-    assert ran.returncode == 0, ran.stdout + ran.stderr
+    ran = subprocess.run(
+        [CHAIRSIDE, "drill", "--json"],
+        env={**primary.env(), "CHAIRSIDE_DRILL_RTO_TARGET_SECONDS": "0.01"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert ran.returncode == 1, ran.stdout + ran.stderr
     drilled = json.loads(ran.stdout)
+    assert drilled["passed"] is False and drilled["error"] is None
+    (rto,) = [c for c in drilled["checks"] if c["name"] == "rto"]
+    assert rto["status"] == "critical" and "OVER" in rto["summary"]
 
     markdown = primary.cli("drill", "report", "--output", str(tmp_path / "drill.md"))
     as_json = json.loads(primary.cli("drill", "report", "--json").stdout)
 
     assert markdown.returncode == 0
-    assert "Disaster-recovery drill" in (tmp_path / "drill.md").read_text()
+    assert "FAILED" in (tmp_path / "drill.md").read_text()
     assert "RTO" in markdown.stdout
     assert as_json["backup_id"] == drilled["backup_id"]
     assert as_json["rto_seconds"] == drilled["rto_seconds"]
+    assert as_json["rto_target_seconds"] == 0.01
 
 
 def test_a_failed_drill_is_reported_and_still_removes_the_scratch_cluster(
