@@ -85,6 +85,14 @@ def test_unknown_paths_are_counted_under_one_label(client: TestClient) -> None:
     assert counts[(("method", "GET"), ("route", "unmatched"), ("status", "404"))] == 2
 
 
+def test_the_api_docs_pages_are_counted_under_their_own_paths(client: TestClient) -> None:
+    client.get("/docs")
+    client.get("/openapi.json")
+    counts = _samples(client, "http_requests_total")
+    assert counts[(("method", "GET"), ("route", "/docs"), ("status", "200"))] == 1
+    assert counts[(("method", "GET"), ("route", "/openapi.json"), ("status", "200"))] == 1
+
+
 def test_errors_are_problem_json_with_the_request_id(client: TestClient) -> None:
     response = client.get("/probe/items/404", headers={"X-Request-ID": "req-42"})
     assert response.status_code == 404

@@ -65,8 +65,7 @@ class RequestContextMiddleware:
                 await problem_response(500, "internal error")(scope, receive, send_with_id)
         finally:
             elapsed = time.perf_counter() - started
-            route = scope.get("route")
-            template = getattr(route, "path", None) or "unmatched"
+            template = _route_template(scope)
             context.http_metrics.observe(
                 method=scope["method"], route=template, status=status, seconds=elapsed
             )
@@ -81,6 +80,21 @@ class RequestContextMiddleware:
                     },
                 )
             request_id_var.reset(token)
+
+
+def _route_template(scope: Scope) -> str:
+    """The matched route's template; plain Starlette routes (``/docs``) have fixed paths.
+
+    FastAPI routes put themselves in the scope; Starlette's own (the docs pages) only
+    leave their endpoint, and their paths have no parameters, so the path is the label.
+    Anything unmatched shares one label, so scanners cannot explode the series.
+    """
+    route = scope.get("route")
+    if route is not None:
+        return str(getattr(route, "path", "unmatched"))
+    if "endpoint" in scope:
+        return str(scope["path"])
+    return "unmatched"
 
 
 def _incoming_request_id(scope: Scope) -> str | None:
