@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import tempfile
@@ -132,8 +133,10 @@ class LocalRepository:
         self._path(key).unlink(missing_ok=True)
 
 
+@functools.cache
 def _umask() -> int:
-    # os.umask can only be read by setting it; set it straight back.
+    # os.umask can only be read by setting it; read it once, not around every write
+    # (another thread creating a file in between would get the wrong mode).
     current = os.umask(0o022)
     os.umask(current)
     return current
