@@ -14,7 +14,7 @@ creating request issues, see ``booking_transaction.sql``) on the same database a
 same client counts. Figures are printed as ratios against that pgbench anchor, measured
 in the same run.
 
-    .venv/bin/python bench/booking/run.py --workers 2 --clients 10,50 --seconds 10
+    .venv/bin/python -m bench.booking.bench_booking --workers 2 --clients 10,50 --seconds 10
 """
 
 from __future__ import annotations

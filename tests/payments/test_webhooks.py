@@ -239,3 +239,14 @@ def test_two_simultaneous_payments_charge_the_card_once(
     assert statuses == [200, 409, 409, 409]
     assert len(charges) == 1
     assert sql(database_url, "SELECT count(*) FROM payments") == [(1,)]
+
+
+def test_a_payment_settling_after_the_client_cancelled_is_refunded(
+    client: TestClient, booking_settings: Settings, database_url: str
+) -> None:
+    _, alice, booking = _pending_booking(client)
+    cancelled = client.post(f"/api/v1/bookings/{booking['id']}/cancel", headers=alice.headers)
+    assert cancelled.json()["status"] == "cancelled"
+    outcome = _deliver(client, booking_settings, _outbox(database_url, "payment.succeeded"))
+    assert outcome.json()["outcome"] == "refunded: booking cancelled"
+    assert sql(database_url, "SELECT status, refunded_minor FROM payments") == [("refunded", 2500)]

@@ -1,10 +1,9 @@
-"""Route dependencies of the booking side: the caller (``CurrentUser``), Redis, client address."""
+"""Route dependencies of the booking side: the caller (``CurrentUser``) and its address."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-import redis
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
@@ -14,13 +13,6 @@ from chairside.api.deps import ContextDep, SessionDep
 from chairside.errors import AuthError
 
 _bearer = HTTPBearer(auto_error=False, description="An access token from /api/v1/auth/login")
-
-
-def get_redis(context: ContextDep) -> redis.Redis | None:
-    return context.redis
-
-
-RedisDep = Annotated["redis.Redis | None", Depends(get_redis)]
 
 
 def get_current_user(
