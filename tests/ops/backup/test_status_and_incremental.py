@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -13,7 +14,7 @@ from chairside.ops.backup import access
 from chairside.ops.backup.basebackup import take_full_backup
 from chairside.ops.backup.incremental import take_incremental_backup
 from chairside.ops.backup.status import backup_status
-from tests.ops.backup.helpers import backup_env, make_settings
+from tests.ops.backup.helpers import backup_env, fake_segment, make_settings
 from tests.support.servers import ClusterFactory, remove_tree, scratch_dir
 
 pytestmark = pytest.mark.slow
@@ -92,3 +93,25 @@ def test_incremental_refuses_when_nothing_archives_wal(cluster_factory: ClusterF
     finally:
         cluster.stop(mode="immediate")
         remove_tree(root)
+
+
+def test_status_of_a_repository_alone_judges_by_the_archive_and_creates_nothing(
+    tmp_path: Path,
+) -> None:
+    from chairside.config import load_settings
+
+    settings = load_settings(
+        env="test", home=tmp_path / "home", backup_repository=str(tmp_path / "repo")
+    )
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    segment = spool / "000000010000000000000003"
+    segment.write_bytes(fake_segment(7, b"x"))
+    access.wal_archive(settings).push(segment)
+    report = backup_status(settings, now=datetime.now(UTC) + timedelta(minutes=20))
+    data = report.to_dict()
+    assert data["wal"]["pending_bytes"] is None
+    assert data["wal"]["rpo_seconds"] > 15 * 60  # unreachable server: age is the RPO
+    assert {c.name: c.status for c in report.checks}["wal_archive"] is CheckStatus.CRITICAL
+    home = tmp_path / "home"
+    assert not (home / "runtime.json").exists() and not (home / "secrets").exists()

@@ -106,6 +106,15 @@ class SourceCluster:
         )
 
 
+def has_source(settings: Settings) -> bool:
+    """Whether there is a cluster to ask: DATABASE_URL, or an embedded one already created.
+
+    Read-only commands (``backup status``) check this first, so that asking about a
+    repository from another host never creates an embedded home as a side effect.
+    """
+    return not settings.embedded or (settings.home / "pg" / "data" / "PG_VERSION").exists()
+
+
 def source_cluster(settings: Settings, *, dbname: str | None = None) -> SourceCluster:
     """The cluster ``settings`` point at (DATABASE_URL, or the embedded one)."""
     url = make_url(database_url(settings))

@@ -22,11 +22,11 @@ from typing import Any
 
 from chairside.checks import CheckResult, CheckStatus, worst
 from chairside.config import Settings
-from chairside.errors import ChairsideError
+from chairside.errors import ChairsideError, DependencyDownError
 from chairside.ops.backup import access
 from chairside.ops.backup.catalog import BackupCatalog, BackupEntry
 from chairside.ops.backup.manifest import Manifest
-from chairside.ops.backup.source import source_cluster
+from chairside.ops.backup.source import has_source, source_cluster
 from chairside.ops.backup.sync.lag import repositories_overview
 from chairside.ops.backup.walarchive import (
     ArchivedWal,
@@ -173,6 +173,8 @@ def _wal_facts(
     age = (now - newest.modified).total_seconds() if newest and newest.modified else None
     pending: int | None = None
     try:
+        if not has_source(settings):
+            raise DependencyDownError("no cluster here")
         source = source_cluster(settings)
         facts = source.facts()
         with source.connect() as conn:
