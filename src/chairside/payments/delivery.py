@@ -8,6 +8,7 @@ to ``CHAIRSIDE_SIMULATED_WEBHOOK_URL`` (default: this server's
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -15,6 +16,7 @@ import time
 from chairside.api.context import AppContext
 from chairside.config import Settings
 from chairside.payments import registry, simulated
+from chairside.runtime.serve import api_state_file
 
 log = logging.getLogger("chairside.payments.delivery")
 POLL_SECONDS = 0.2
@@ -22,10 +24,17 @@ POLL_GRACE_SECONDS = 3.0
 
 
 def webhook_url(settings: Settings) -> str:
-    """Where simulated webhooks are posted."""
+    """Where simulated webhooks are posted: configured, else this server's own endpoint."""
     if settings.simulated_webhook_url:
         return settings.simulated_webhook_url
-    return f"http://{settings.host}:{settings.port}/api/v1/webhooks/simulated"
+    host, port = settings.host, settings.port
+    # `chairside up --port P` tells its workers nothing but records where it listens.
+    try:
+        state = json.loads(api_state_file(settings).read_text())
+        host, port = str(state["host"]), int(state["port"])
+    except (OSError, ValueError, KeyError):
+        pass
+    return f"http://{host}:{port}/api/v1/webhooks/simulated"
 
 
 def schedule_simulated_delivery(*, context: AppContext, payment_ref: str) -> None:
