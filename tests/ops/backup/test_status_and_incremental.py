@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -115,3 +116,31 @@ def test_status_of_a_repository_alone_judges_by_the_archive_and_creates_nothing(
     assert {c.name: c.status for c in report.checks}["wal_archive"] is CheckStatus.CRITICAL
     home = tmp_path / "home"
     assert not (home / "runtime.json").exists() and not (home / "secrets").exists()
+
+
+def test_a_failing_archive_command_is_named_by_status_and_incremental(
+    cluster_factory: ClusterFactory,
+) -> None:
+    with backup_env(cluster_factory) as env:
+        take_full_backup(env.settings)
+        [(current,)] = env.sql("SELECT pg_walfile_name(pg_current_wal_lsn())")
+        name = str(current)
+        # Another file already sits under the name the archiver will push next.
+        impostor = env.root / name
+        impostor.write_bytes(b"not this cluster's segment")
+        access.wal_archive(env.settings).push(impostor)
+        env.sql("CREATE TABLE t AS SELECT 1 AS id")
+        env.sql("SELECT pg_switch_wal()")
+        deadline = time.monotonic() + 30
+        while not env.sql("SELECT failed_count FROM pg_stat_archiver")[0][0]:
+            assert time.monotonic() < deadline, "archive_command never failed"
+            time.sleep(0.1)
+        report = backup_status(env.settings)
+        wal_check = next(c for c in report.checks if c.name == "wal_archive")
+        assert wal_check.status in (CheckStatus.WARNING, CheckStatus.CRITICAL)
+        assert name in wal_check.summary and report.wal["archiver"]["failing"]
+
+        result = env.cli("backup", "incremental", "--timeout", "2", "--json")
+        assert result.returncode == 1
+        message = json.loads(result.stdout)["error"]["message"]
+        assert name in message and "archive_command has failed" in message

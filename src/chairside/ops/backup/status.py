@@ -172,6 +172,7 @@ def _wal_facts(
     newest = max((s[-1] for s in segments.values() if s), key=lambda e: e.name, default=None)
     age = (now - newest.modified).total_seconds() if newest and newest.modified else None
     pending: int | None = None
+    archiver: dict[str, Any] | None = None
     try:
         if not has_source(settings):
             raise DependencyDownError("no cluster here")
@@ -181,6 +182,21 @@ def _wal_facts(
             row = conn.execute(
                 "SELECT CASE WHEN pg_is_in_recovery() THEN NULL ELSE pg_current_wal_lsn()::text END"
             ).fetchone()
+            stats = conn.execute(
+                "SELECT failed_count, last_failed_wal, last_failed_time, last_archived_wal,"
+                " last_archived_time, coalesce(last_failed_time > last_archived_time"
+                " OR (last_archived_time IS NULL AND last_failed_time IS NOT NULL), false)"
+                " FROM pg_stat_archiver"
+            ).fetchone()
+        if stats is not None:
+            archiver = {
+                "failed_count": stats[0],
+                "last_failed_wal": stats[1],
+                "last_failed_time": _iso(stats[2]),
+                "last_archived_wal": stats[3],
+                "last_archived_time": _iso(stats[4]),
+                "failing": bool(stats[5]),
+            }
         if row and row[0] and newest is not None:
             size = facts.wal_segment_size
             archived_end = (segment_number(newest.name, size) + 1) * size
@@ -196,7 +212,12 @@ def _wal_facts(
         "pending_bytes": pending,
         "rpo_seconds": None if rpo is None else round(rpo, 1),
         "segments": sum(len(s) for s in segments.values()),
+        "archiver": archiver,
     }
+
+
+def _iso(value: object) -> str | None:
+    return value.isoformat() if isinstance(value, datetime) else None
 
 
 def pitr_windows(
@@ -328,6 +349,10 @@ def _wal_check(settings: Settings, wal: dict[str, Any]) -> CheckResult:
     elif minutes > settings.wal_warning_minutes:
         status = CheckStatus.WARNING
     pending = wal["pending_bytes"]
+    archiver = wal.get("archiver") or {}
+    if archiver.get("failing") and status is CheckStatus.OK:
+        # Failing now: the RPO is still small, but it grows from here on.
+        status = CheckStatus.WARNING
     summary = (
         f"newest {wal['newest']}, archived {wal['age_seconds']:.0f} s ago; RPO {minutes:.1f} min"
     )
@@ -335,6 +360,11 @@ def _wal_check(settings: Settings, wal: dict[str, Any]) -> CheckResult:
         summary += " (nothing written since: RPO 0)"
     elif pending is None:
         summary += " (server not reachable: judged by the archive alone)"
+    if archiver.get("failing"):
+        summary += (
+            f"; archive_command is failing on {archiver['last_failed_wal']} "
+            f"({archiver['failed_count']} failures; see the PostgreSQL log)"
+        )
     return CheckResult("wal_archive", status, summary, details={"rpo_seconds": rpo})
 
 
