@@ -73,3 +73,33 @@ def test_exactly_one_client_wins_each_contested_interval(
     )
     assert overlapping == [(0,)]
     assert sql(database_url, "SELECT count(*) FROM bookings") == [(len(CONTESTED),)]
+
+
+def test_concurrent_retries_with_one_idempotency_key_make_one_booking(
+    booking_settings: Settings, client: TestClient, database_url: str
+) -> None:
+    shop = make_shop(client)
+    alice = register(client)
+    body = {
+        "provider_id": shop.provider_id,
+        "service_id": shop.service_id,
+        "starts_at": local(future_day(6), "10:00").isoformat(),
+    }
+    barrier = threading.Barrier(8)
+    with live_server(booking_settings) as base_url:
+
+        def attempt(_: int) -> tuple[int, str]:
+            with httpx.Client(base_url=base_url, timeout=30) as http:
+                barrier.wait()
+                response = http.post(
+                    "/api/v1/bookings",
+                    headers={**alice.headers, "Idempotency-Key": "retry-storm"},
+                    json=body,
+                )
+            return response.status_code, response.json()["id"]
+
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            results = list(pool.map(attempt, range(8)))
+    assert sorted(status for status, _ in results) == [200] * 7 + [201]
+    assert len({booking_id for _, booking_id in results}) == 1
+    assert sql(database_url, "SELECT count(*) FROM bookings") == [(1,)]
