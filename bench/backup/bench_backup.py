@@ -32,6 +32,7 @@ sys.path.insert(0, str(ROOT / "src"))
 from chairside.config import Settings, load_settings  # noqa: E402
 from chairside.ops.backup.archiving import archive_command, configure_archiving  # noqa: E402
 from chairside.ops.backup.basebackup import take_full_backup  # noqa: E402
+from chairside.ops.backup.codec import generate_key_file  # noqa: E402
 from chairside.runtime.osuser import hand_over, run_as  # noqa: E402
 from chairside.runtime.ports import free_port  # noqa: E402
 from chairside.runtime.postgres import PostgresCluster  # noqa: E402
@@ -146,6 +147,17 @@ def bench_chairside(cluster: PostgresCluster, settings: Settings) -> Measurement
     return Measurement("chairside backup full", seconds, result.manifest.stored_size)
 
 
+def bench_chairside_encrypted(cluster: PostgresCluster, settings: Settings) -> Measurement:
+    key_file = settings.home / "bench.key"
+    if not key_file.exists():
+        generate_key_file(key_file)
+    encrypted = settings.model_copy(update={"backup_key_file": key_file})
+    started = time.monotonic()
+    result = take_full_backup(encrypted)
+    seconds = time.monotonic() - started
+    return Measurement("chairside backup full (AES-256-GCM)", seconds, result.manifest.stored_size)
+
+
 def bench_pgbackrest(cluster: PostgresCluster, root: Path) -> Measurement:
     repo = root / "pgbackrest-repo"
     hand_over(repo, cluster.user, 0o750)
@@ -203,7 +215,7 @@ def bench_pg_basebackup(cluster: PostgresCluster, root: Path) -> Measurement:
 
 
 def report(results: list[Measurement]) -> None:
-    by_name = {m.name.split()[0]: m for m in results}
+    by_name = {m.name.split()[0]: m for m in reversed(results)}  # first of each tool wins
     anchor = by_name["pgBackRest"]
     plain = by_name["plain"]
     print()
@@ -243,6 +255,7 @@ def main() -> None:
         cluster, settings = prepare_cluster(root, args.scale)
         results = [
             bench_chairside(cluster, settings),
+            bench_chairside_encrypted(cluster, settings),
             bench_pgbackrest(cluster, root),
             bench_pg_basebackup(cluster, root),
         ]
