@@ -108,8 +108,11 @@ def test_a_backup_killed_mid_way_is_never_listed_as_good(
         status = json.loads(env.cli("backup", "status", "--json").stdout)
         assert status["last_backup"] is None and incomplete.id in status["backups"]["incomplete"]
 
-        # The next backup succeeds, and prune clears the debris.
+        # The next backup succeeds (clearing the killed run's staging), and prune clears
+        # the debris in the repository.
+        assert (env.settings.home / "staging" / incomplete.id).exists()
         env.cli("backup", "full", "--json", check=True)
+        assert not (env.settings.home / "staging" / incomplete.id).exists()
         pruned = env.cli("backup", "prune", "--yes", "--json", check=True)
         assert json.loads(pruned.stdout)["delete_incomplete"] == [incomplete.id]
         assert not (backups / incomplete.id).exists()

@@ -160,6 +160,9 @@ def _take(
     progress: BackupProgress,
 ) -> Manifest:
     backup_id, start_time = _fresh_id(catalog, backup_type)
+    # We hold this type's lock, so any staging directory of the type is a killed run's.
+    for leftover in (settings.home / "staging").glob(f"*-{backup_type}"):
+        remove_staging(leftover)
     staging = settings.home / "staging" / backup_id
     staging.mkdir(parents=True, exist_ok=True)
     try:
