@@ -96,3 +96,17 @@ def test_percent_signs_in_paths_survive_postgres_expansion(tmp_path: Path) -> No
     )
     command = archive_command(settings)
     assert "100%%repo" in command and command.endswith(" %p")
+
+
+def test_an_s3_archive_command_names_the_bucket_but_never_the_secret(tmp_path: Path) -> None:
+    settings = load_settings(
+        env="test",
+        home=tmp_path / "home",
+        backup_repository="s3://bucket/prefix",
+        s3_endpoint_url="http://127.0.0.1:9000",
+        s3_access_key_id="AKIAEXAMPLE",
+        s3_secret_access_key="very-secret-value",
+    )
+    command = archive_command(settings)
+    assert "CHAIRSIDE_S3_ENDPOINT_URL=http://127.0.0.1:9000" in command
+    assert "very-secret-value" not in command
