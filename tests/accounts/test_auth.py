@@ -36,9 +36,12 @@ def test_it_states_the_password_rules_when_they_are_unmet(client: TestClient) ->
     assert response.status_code == 422
     assert "at least 10" in response.json()["detail"]
     assert response.json()["errors"][0]["field"] == "password"
-    assert client.post(
-        "/api/v1/auth/login", json={"email": "short@example.com", "password": "abc"}
-    ).status_code == 401
+    assert (
+        client.post(
+            "/api/v1/auth/login", json={"email": "short@example.com", "password": "abc"}
+        ).status_code
+        == 401
+    )
 
 
 def test_it_refuses_a_second_account_with_the_same_email_in_other_case(client: TestClient) -> None:
@@ -61,7 +64,9 @@ def test_it_refuses_self_registration_as_admin(client: TestClient) -> None:
 
 def test_a_wrong_password_is_401_without_saying_which_part_was_wrong(client: TestClient) -> None:
     account = register(client)
-    bad = client.post("/api/v1/auth/login", json={"email": account.email, "password": "nope1234567"})
+    bad = client.post(
+        "/api/v1/auth/login", json={"email": account.email, "password": "nope1234567"}
+    )
     unknown = client.post("/api/v1/auth/login", json={"email": "x@example.com", "password": "nope"})
     assert bad.status_code == unknown.status_code == 401
     assert bad.json()["detail"] == unknown.json()["detail"]
@@ -73,7 +78,9 @@ def test_a_tampered_token_is_refused(client: TestClient) -> None:
     forged_claims = jwt.decode(account.token, options={"verify_signature": False})
     forged_claims["role"] = "admin"
     forged = jwt.encode(forged_claims, "not-the-secret-" * 3, algorithm="HS256")
-    flipped = f"{header}.{payload}.{signature[:-2]}{'A' if signature[-2] != 'A' else 'B'}{signature[-1]}"
+    flipped = (
+        f"{header}.{payload}.{signature[:-2]}{'A' if signature[-2] != 'A' else 'B'}{signature[-1]}"
+    )
     for token in (forged, flipped, "garbage"):
         response = client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"})
         assert response.status_code == 401, token
@@ -93,7 +100,9 @@ def test_an_expired_token_is_refused(client: TestClient, booking_settings: Setti
 
 def test_a_refresh_token_is_not_an_access_token(client: TestClient) -> None:
     account = register(client)
-    response = client.get("/api/v1/me", headers={"Authorization": f"Bearer {account.refresh_token}"})
+    response = client.get(
+        "/api/v1/me", headers={"Authorization": f"Bearer {account.refresh_token}"}
+    )
     assert response.status_code == 401
 
 
@@ -132,7 +141,10 @@ def test_logout_everywhere_revokes_every_device_but_a_new_login_works(client: Te
     response = client.post("/api/v1/auth/logout-all", headers=account.headers)
     assert response.status_code == 200
     for token in (account.token, other_device["access_token"]):
-        assert client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"}).status_code == 401
+        assert (
+            client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"}).status_code
+            == 401
+        )
     refreshed = client.post(
         "/api/v1/auth/refresh", json={"refresh_token": other_device["refresh_token"]}
     )
@@ -163,7 +175,9 @@ def test_too_many_logins_get_429_with_retry_after(booking_settings: Settings) ->
             for _ in range(3)
         ]
         assert statuses == [401, 401, 429]
-        blocked = client.post("/api/v1/auth/login", json={"email": account.email, "password": PASSWORD})
+        blocked = client.post(
+            "/api/v1/auth/login", json={"email": account.email, "password": PASSWORD}
+        )
         assert blocked.status_code == 429
         assert 1 <= int(blocked.headers["retry-after"]) <= 60
 

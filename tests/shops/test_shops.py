@@ -115,12 +115,18 @@ def test_a_provider_account_manages_its_own_time_off(client: TestClient) -> None
     entry = client.post(
         f"/api/v1/providers/{pid}/time-off",
         headers=staff.headers,
-        json={"starts_at": "2030-01-01T00:00:00Z", "ends_at": "2030-01-08T00:00:00Z", "reason": "ski"},
+        json={
+            "starts_at": "2030-01-01T00:00:00Z",
+            "ends_at": "2030-01-08T00:00:00Z",
+            "reason": "ski",
+        },
     )
     assert entry.status_code == 201
     listed = client.get(f"/api/v1/providers/{pid}/time-off", headers=shop.owner.headers).json()
     assert [e["reason"] for e in listed] == ["ski"]
-    gone = client.delete(f"/api/v1/providers/{pid}/time-off/{entry.json()['id']}", headers=staff.headers)
+    gone = client.delete(
+        f"/api/v1/providers/{pid}/time-off/{entry.json()['id']}", headers=staff.headers
+    )
     assert gone.status_code == 204
 
 
