@@ -1,0 +1,230 @@
+"""Restore benchmark: Chairside full restore, PITR and validation against pgBackRest's.
+
+One run, one cluster, one data set (``bench_backup.prepare_cluster``: pgbench with a
+random-text column). Both tools archive the same WAL (``archive_command`` pushes to
+both), both take a full backup, then pgbench writes more WAL and a target time is noted
+in the middle of it. Measured, each from the command's start until the copy has finished
+recovery and accepts writes (``pg_is_in_recovery()`` is false):
+
+- full restore to the latest archived WAL: ``chairside restore full`` vs ``pgbackrest
+  restore`` + start + recovery;
+- PITR to the noted time: ``chairside restore pitr --target-time`` vs ``pgbackrest
+  restore --type=time --target-action=promote``;
+- validation: ``chairside backup validate`` (every checksum, decryption, WAL chain) vs
+  ``pgbackrest verify``.
+
+Ratios are against pgBackRest in the same run. Goals (issue 4): restore and PITR at most
+1.0x pgBackRest's time.
+
+    .venv/bin/python bench/backup/bench_restore.py --scale 10 --seconds 20
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import psycopg
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_backup import STANZA, _set_archive_command, prepare_cluster  # noqa: E402
+
+from chairside.config import Settings  # noqa: E402
+from chairside.ops.backup.archiving import archive_command  # noqa: E402
+from chairside.ops.backup.basebackup import take_full_backup  # noqa: E402
+from chairside.ops.backup.validation.service import ValidationLevel, validate_backups  # noqa: E402
+from chairside.ops.restore import service  # noqa: E402
+from chairside.ops.restore.recovery import RestoredCluster  # noqa: E402
+from chairside.ops.restore.targets import LATEST, build_target  # noqa: E402
+from chairside.runtime.osuser import hand_over, run_as  # noqa: E402
+from chairside.runtime.ports import free_port  # noqa: E402
+from chairside.runtime.postgres import PostgresCluster  # noqa: E402
+
+
+@dataclass
+class Pair:
+    what: str
+    chairside: float
+    pgbackrest: float
+
+
+def pgbackrest_setup(cluster: PostgresCluster, root: Path) -> list[str]:
+    """A pgBackRest stanza on the cluster (zst, 2 processes); its base command."""
+    repo = root / "pgbackrest-repo"
+    hand_over(repo, cluster.user, 0o750)
+    hand_over(root / "pgbackrest-log", cluster.user, 0o750)
+    conf = root / "pgbackrest.conf"
+    conf.write_text(
+        "[global]\n"
+        f"repo1-path={repo}\ncompress-type=zst\nprocess-max=2\n"
+        f"log-path={root / 'pgbackrest-log'}\nlog-level-console=warn\nstart-fast=y\n"
+        f"lock-path={root / 'pgbackrest-log'}\n"
+        f"[{STANZA}]\npg1-path={cluster.data_dir}\npg1-port={cluster.port}\n"
+        f"pg1-socket-path={cluster.socket_dir}\npg1-user=postgres\n"
+    )
+    conf.chmod(0o644)
+    return ["pgbackrest", f"--config={conf}", f"--stanza={STANZA}"]
+
+
+def archive_to_both(cluster: PostgresCluster, settings: Settings, pgbr: list[str]) -> None:
+    """Every WAL segment goes to both repositories, so both can roll forward."""
+    both = f"{archive_command(settings)} && {' '.join(pgbr)} archive-push %p"
+    _set_archive_command(cluster, both)
+
+
+def switch_and_wait(cluster: PostgresCluster, timeout: float = 900) -> None:
+    with psycopg.connect(cluster.conninfo(), autocommit=True) as conn:
+        row = conn.execute("SELECT pg_walfile_name(pg_switch_wal())").fetchone()
+        assert row is not None
+        segment = str(row[0])
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            done = conn.execute(
+                "SELECT last_archived_wal >= %s FROM pg_stat_archiver", (segment,)
+            ).fetchone()
+            if done and done[0]:
+                return
+            time.sleep(0.2)
+    raise SystemExit(f"{segment} was not archived in {timeout}s:\n{cluster.log_tail()}")
+
+
+def workload(cluster: PostgresCluster, seconds: int) -> datetime:
+    """pgbench for ``seconds``, split in two; the time between the halves is the target."""
+    env = dict(os.environ, PGPASSWORD=cluster.password)
+    argv = [
+        str(cluster.bin_dir / "pgbench"), "-n", "-c", "2", "-T", str(max(1, seconds // 2)),
+        "-h", cluster.host, "-p", str(cluster.port), "-U", "postgres", "bench",
+    ]  # fmt: skip
+    subprocess.run(argv, env=env, check=True, capture_output=True)
+    target = datetime.now(UTC)
+    time.sleep(0.2)
+    subprocess.run(argv, env=env, check=True, capture_output=True)
+    return target
+
+
+def chairside_restore(settings: Settings, root: Path, name: str, target: str | None) -> float:
+    request = service.RestoreRequest(
+        target=LATEST if target is None else build_target(time=target), to=root / name
+    )
+    started = time.monotonic()
+    t0 = time.monotonic()
+    result = service.restore_database(
+        settings, request=request, step=lambda m: print(f"  {time.monotonic() - t0:6.2f}s {m}")
+    )
+    seconds = time.monotonic() - started
+    _stop(Path(result.data_dir))
+    shutil.rmtree(result.data_dir, ignore_errors=True)
+    return seconds
+
+
+def pgbackrest_restore(
+    cluster: PostgresCluster, pgbr: list[str], root: Path, name: str, target: str | None
+) -> float:
+    data = root / name
+    copy = RestoredCluster(
+        data_dir=data, port=free_port(), password="", log_file=root / f"{name}.log",
+        socket_dir=root / f"{name}.run", bin_dir=cluster.bin_dir, user=cluster.user,
+    )  # fmt: skip
+    options = [f"--pg1-path={data}"]
+    if target is not None:
+        options += ["--type=time", f"--target={target}", "--target-action=promote"]
+    started = time.monotonic()
+    hand_over(data, cluster.user)
+    run_as(cluster.user, [*pgbr, *options, "restore"], timeout=7200)
+    # Same footing as Chairside's copy: its own port and socket, archiving off.
+    hand_over(copy.socket_dir, cluster.user)
+    copy.configure({
+        "port": str(copy.port), "unix_socket_directories": str(copy.socket_dir),
+        "archive_mode": "off",
+    })  # fmt: skip
+    copy.start(timeout=600)
+    copy.wait_recovery_done(timeout=7200)
+    seconds = time.monotonic() - started
+    copy.stop(mode="immediate")
+    shutil.rmtree(data, ignore_errors=True)
+    return seconds
+
+
+def _stop(data_dir: Path) -> None:
+    pg_ctl = shlex.quote(str(Path(shutil.which("pg_ctl") or "/usr/lib/postgresql/15/bin/pg_ctl")))
+    subprocess.run(
+        ["su", "postgres", "-c", f"{pg_ctl} -D {shlex.quote(str(data_dir))} -m immediate stop"],
+        capture_output=True, check=False,
+    )  # fmt: skip
+
+
+def report(pairs: list[Pair]) -> None:
+    print()
+    print(f"{'':34} {'chairside s':>12} {'pgBackRest s':>13} {'ratio':>7}  goal")
+    for pair in pairs:
+        ratio = pair.chairside / pair.pgbackrest
+        goal = "<= 1.00" if "restore" in pair.what or "PITR" in pair.what else "-"
+        verdict = "" if goal == "-" else (" met" if ratio <= 1.0 else " NOT met")
+        print(
+            f"{pair.what:34} {pair.chairside:12.2f} {pair.pgbackrest:13.2f} {ratio:7.2f}  "
+            f"{goal}{verdict}"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scale", type=int, default=100, help="pgbench scale (100 = ~2 GB)")
+    parser.add_argument("--seconds", type=int, default=60, help="pgbench time after backups")
+    parser.add_argument("--root", type=Path, default=None, help="work directory (default: /tmp)")
+    args = parser.parse_args()
+    root = args.root or Path(f"/tmp/chairside-bench-restore-{os.getpid()}")
+    root.mkdir(parents=True, exist_ok=True)
+    root.chmod(0o755)
+    cluster: PostgresCluster | None = None
+    try:
+        cluster, settings = prepare_cluster(root, args.scale)
+        pgbr = pgbackrest_setup(cluster, root)
+        archive_to_both(cluster, settings, pgbr)
+        run_as(cluster.user, [*pgbr, "stanza-create"], timeout=600)
+        switch_and_wait(cluster)
+        take_full_backup(settings)
+        run_as(cluster.user, [*pgbr, "backup", "--type=full"], timeout=7200)
+        target = workload(cluster, args.seconds).isoformat(sep=" ")
+        switch_and_wait(cluster)
+        print(f"backups taken; {args.seconds}s of pgbench after them; PITR target {target}")
+        pairs = [
+            Pair(
+                "full restore (latest WAL)",
+                chairside_restore(settings, root, "cs-full", None),
+                pgbackrest_restore(cluster, pgbr, root, "br-full", None),
+            ),
+            Pair(
+                "PITR restore (mid-workload time)",
+                chairside_restore(settings, root, "cs-pitr", target),
+                pgbackrest_restore(cluster, pgbr, root, "br-pitr", target),
+            ),
+        ]
+        started = time.monotonic()
+        run = validate_backups(settings, level=ValidationLevel.CONTINUITY)
+        validate_seconds = time.monotonic() - started
+        assert run.status.value == "ok", run.to_dict()
+        started = time.monotonic()
+        run_as(cluster.user, [*pgbr, "verify"], timeout=7200)
+        pairs.append(
+            Pair("validate vs pgbackrest verify", validate_seconds, time.monotonic() - started)
+        )
+        report(pairs)
+    finally:
+        if cluster is not None:
+            cluster.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
