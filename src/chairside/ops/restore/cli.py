@@ -15,7 +15,7 @@ from chairside.ops.backup import access
 from chairside.ops.restore import service
 from chairside.ops.restore.menu import run_menu
 from chairside.ops.restore.plan import recoverable_window
-from chairside.ops.restore.render import render_preview, render_result
+from chairside.ops.restore.render import render_preview, render_result, with_progress
 from chairside.ops.restore.targets import LATEST, build_target
 
 app = typer.Typer(
@@ -196,5 +196,7 @@ def _run(request: service.RestoreRequest, *, dry_run: bool, yes: bool, json_outp
                 f"{request.target.describe()}?",
                 yes=yes,
             )
-        result = service.restore_database(settings, request=request, step=out.info)
+        result = with_progress(
+            out, lambda step: service.restore_database(settings, request=request, step=step)
+        )
         out.result({"dry_run": False, **result.to_dict()}, lambda c: render_result(c, result))

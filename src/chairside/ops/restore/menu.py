@@ -18,7 +18,7 @@ from chairside.errors import ChairsideError, GuardRefusedError
 from chairside.ops.backup import access
 from chairside.ops.restore import service
 from chairside.ops.restore.plan import recoverable_window
-from chairside.ops.restore.render import render_preview, render_result
+from chairside.ops.restore.render import render_preview, render_result, with_progress
 from chairside.ops.restore.targets import IMMEDIATE, LATEST, RecoveryTarget, build_target
 
 
@@ -66,7 +66,9 @@ def run_menu(settings: Settings, *, out: Output, repository: str | None = None) 
     render_preview(console, preview)
     if not Confirm.ask("Proceed with this restore?", default=False, console=console):
         raise GuardRefusedError("cancelled at the prompt; nothing was changed")
-    result = service.restore_database(settings, request=request, step=out.info)
+    result = with_progress(
+        out, lambda step: service.restore_database(settings, request=request, step=step)
+    )
     render_result(console, result)
 
 

@@ -18,17 +18,21 @@ of every Chairside cluster trusts local connections, so no password is needed.
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
+import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import psycopg
+import zstandard
 
 from chairside.errors import ComponentError, OperationFailedError
 from chairside.ops.restore.targets import RecoveryTarget
-from chairside.runtime.osuser import OsUser, hand_over, run_as
+from chairside.runtime.osuser import OsUser, hand_over
 from chairside.runtime.postgres import CONF_FILE, SUPERUSER, PostgresCluster
 
 # Settings a restored copy must not inherit from the backed-up cluster's
@@ -52,6 +56,7 @@ _OVERRIDDEN = (
     "unix_socket_directories",
     "listen_addresses",
 )
+_CHUNK = 1024 * 1024
 RECOVERY_KEYS = tuple(k for k in _OVERRIDDEN if k.startswith(("recovery_", "restore_")))
 
 # What the startup process says when it gives up, and what that means for an operator.
@@ -267,14 +272,29 @@ def _strip_auto_conf(cluster: PostgresCluster) -> None:
 
 
 def _untar(archive: Path, directory: Path, *, user: OsUser) -> None:
-    argv = ["tar", "-xf", str(archive), "-C", str(directory)]
-    if archive.suffix == ".zst":
-        argv[1:1] = ["--use-compress-program=zstd -d -T0"]
-    result = run_as(user, argv, check=False, timeout=None)
-    if result.returncode != 0:
-        raise OperationFailedError(
-            f"unpacking {archive.name} failed: {result.stderr.strip()[-500:]}"
-        )
+    # tar runs as the server user, so every file is born with the right owner; a zstd
+    # archive is decompressed here and streamed in (no zstd program needed).
+    argv = ["tar", "-xf", "-" if archive.suffix == ".zst" else str(archive), "-C", str(directory)]
+    ids: dict[str, Any] = {}
+    if not user.is_current:
+        ids = {"user": user.uid, "group": user.gid, "extra_groups": []}
+    with subprocess.Popen(
+        argv, stdin=subprocess.PIPE, stderr=subprocess.PIPE, cwd="/", **ids
+    ) as process:
+        assert process.stdin is not None and process.stderr is not None
+        try:
+            if archive.suffix == ".zst":
+                with archive.open("rb") as raw:
+                    reader = zstandard.ZstdDecompressor().stream_reader(raw)
+                    while chunk := reader.read(_CHUNK):
+                        process.stdin.write(chunk)
+            process.stdin.close()
+        except (BrokenPipeError, zstandard.ZstdError) as exc:
+            process.kill()
+            raise OperationFailedError(f"unpacking {archive.name} failed: {exc}") from None
+        errors = process.stderr.read().decode(errors="replace")
+        if process.wait() != 0:
+            raise OperationFailedError(f"unpacking {archive.name} failed: {errors.strip()[-500:]}")
 
 
 def _one_of(directory: Path, names: tuple[str, ...]) -> Path | None:
@@ -285,8 +305,6 @@ def _one_of(directory: Path, names: tuple[str, ...]) -> Path | None:
 
 
 def _give(path: Path, user: OsUser) -> None:
-    import os
-
     if not user.is_current:
         assert user.uid is not None and user.gid is not None
         os.chown(path, user.uid, user.gid)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from rich.console import Console
 
+from chairside.cli.output import Output
 from chairside.ops.restore.service import RestorePreview, RestoreResult
 
 
@@ -31,3 +34,18 @@ def render_result(console: Console, result: RestoreResult) -> None:
     )
     for note in result.notes:
         console.print(f"  {note}")
+
+
+def with_progress(
+    out: Output, work: Callable[[Callable[[str], None]], RestoreResult]
+) -> RestoreResult:
+    """Run ``work`` with a spinner showing its current step on a terminal; quiet otherwise."""
+    if not out.interactive:
+        return work(out.info)
+    with out.console.status("starting the restore") as status:
+
+        def step(message: str) -> None:
+            out.info(message)
+            status.update(message)
+
+        return work(step)
