@@ -15,7 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
+from chairside.cli.main import app
+from chairside.config import get_settings
 from chairside.ops.backup import codec
 from chairside.ops.backup.basebackup import take_full_backup
 from chairside.ops.backup.manifest import Manifest
@@ -212,20 +215,33 @@ def _segment_of(lsn: str, timeline: int = 1, size: int = 1024 * 1024) -> str:
 def test_bad_input_is_refused_with_a_message_naming_it(
     world: World, args: tuple[str, ...], named: str
 ) -> None:
-    result = (
-        cli(world.env, *args, "--to", str(world.env.root / "bad"), "--json")
-        if (args[0] == "restore")
-        else cli(world.env, *args, "--json")
-    )
+    extra = ("--to", str(world.env.root / "bad")) if args[0] == "restore" else ()
+    code, output = in_process(world.env, *args, *extra, "--json")
     expected = 3 if args[0] == "backup" else 2  # a check that cannot run is "unknown"
-    assert result.returncode == expected, result.stdout + result.stderr
-    assert named in error_of(json.loads(result.stdout))
+    assert code == expected, output
+    assert named in error_of(json.loads(output))
     assert not (world.env.root / "bad").exists()
+
+
+def in_process(env: BackupEnv, *args: str) -> tuple[int, str]:
+    """The real command, run in this process (input errors need no second interpreter)."""
+    get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(app, list(args), env=env.env())
+    finally:
+        get_settings.cache_clear()
+    return result.exit_code, result.stdout
 
 
 def test_a_missing_repository_is_named(world: World) -> None:
     missing = world.env.root / "no-such-repo"
-    code, body = run(world, missing, "restore", "full", "--to", str(world.env.root / "m"))
-    assert code == 2 and str(missing) in error_of(body)
-    code, body = run(world, missing, "backup", "validate")
-    assert code == 3 and str(missing) in error_of(body)
+    env = world.env.env()
+    env["CHAIRSIDE_BACKUP_REPOSITORY"] = str(missing)
+    for args, expected in ((("restore", "full", "--to", str(world.env.root / "m")), 2),
+                           (("backup", "validate"), 3)):  # fmt: skip
+        get_settings.cache_clear()
+        try:
+            result = CliRunner().invoke(app, [*args, "--json"], env=env)
+        finally:
+            get_settings.cache_clear()
+        assert result.exit_code == expected and str(missing) in error_of(json.loads(result.stdout))

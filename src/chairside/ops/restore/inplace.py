@@ -136,6 +136,16 @@ def swap_in(
     return kept
 
 
+def swap_back(home: Path, *, live: PostgresCluster, kept: Path, when: str) -> Path:
+    """Undo :func:`swap_in`: the kept directory is live again; returns the set-aside copy."""
+    live.stop(mode="immediate")
+    failed = home / "pg" / f"data.failed-restore-{when}"
+    os.replace(live.data_dir, failed)
+    os.replace(kept, live.data_dir)
+    clear_state(home)
+    return failed
+
+
 def clean_interrupted(home: Path, *, template: PostgresCluster) -> CleanupReport:
     """Finish or undo what a killed in-place restore left; never touches a good pg/data."""
     state = read_state(home)

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from chairside.config import Settings
-from chairside.errors import ChairsideError, GuardRefusedError, InputError
+from chairside.errors import ChairsideError, InputError, OperationFailedError
 from chairside.ops.backup import access
 from chairside.ops.backup.locks import repository_lock
 from chairside.ops.locks import named_lock
@@ -316,9 +316,11 @@ def _restore_in_place(
         try:
             live.start()
         except ChairsideError as exc:
-            raise GuardRefusedError(
-                f"the restored data is in place but PostgreSQL did not start: {exc.message}; "
-                f"the previous data is intact in {kept}"
+            failed = inplace.swap_back(settings.home, live=live, kept=kept, when=when)
+            live.start()
+            raise OperationFailedError(
+                f"PostgreSQL did not start on the restored data ({exc.message}); the previous "
+                f"data is back in place and running, the restored copy is kept in {failed}"
             ) from None
         notes.append(f"PostgreSQL is running again on port {live.port}")
     return RestoreResult(
