@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -16,7 +17,7 @@ import zstandard
 from chairside.errors import LockHeldError, NotFoundError
 from chairside.ops.backup import access, codec
 from chairside.ops.backup.basebackup import take_full_backup
-from chairside.ops.backup.catalog import RepositoryMismatchError
+from chairside.ops.backup.catalog import IncompleteBackupError, RepositoryMismatchError
 from chairside.ops.backup.codec import KeyMissingError, WrongKeyError
 from chairside.ops.backup.dumps import take_logical_backup, take_schema_backup
 from chairside.ops.backup.locks import backup_type_lock
@@ -74,7 +75,7 @@ def test_a_backup_killed_mid_way_is_never_listed_as_good(
     cluster_factory: ClusterFactory,
 ) -> None:
     with backup_env(cluster_factory) as env:
-        # Enough incompressible data that uploading takes a moment to catch.
+        # Enough incompressible data that pg_basebackup runs for a moment to catch.
         env.sql(
             "CREATE TABLE filler AS SELECT g, md5(random()::text) || md5(random()::text) AS t "
             "FROM generate_series(1, 120000) g"
@@ -86,35 +87,60 @@ def test_a_backup_killed_mid_way_is_never_listed_as_good(
             stderr=subprocess.DEVNULL,
             start_new_session=True,
         )
-        backups = env.repo / "backups"
+        staging = env.settings.home / "staging"
         deadline = time.monotonic() + 60
         try:
-            # Kill as soon as the first object is published: the rest is still uploading.
-            while not any(p.name == "backup_manifest" for p in backups.rglob("*")):
+            while not list(staging.glob("*-full/pg/base.tar.zst")):
                 assert process.poll() is None, "the backup finished before it could be killed"
                 assert time.monotonic() < deadline
-                time.sleep(0.002)
-        finally:
-            os.killpg(process.pid, signal.SIGKILL)  # the backup and its pg_basebackup
+                time.sleep(0.005)
+            [killed_dir] = staging.glob("*-full")
+            process.kill()  # chairside alone: its pg_basebackup must die with it
             process.wait()
+            assert _gone(f"{killed_dir}/pg"), "pg_basebackup outlived the killed backup"
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)  # whatever is left, if the test failed
         catalog = access.catalog(env.settings)
         assert catalog.list_backups() == []
+        assert not list((env.repo / "backups").rglob("COMPLETE"))
+        status = json.loads(env.cli("backup", "status", "--json").stdout)
+        assert status["last_backup"] is None
+
+        # The next backup succeeds and clears the killed run's staging.
+        done = take_full_backup(env.settings)
+        assert not killed_dir.exists()
+
+        # A crash between the manifest and the marker: the marker is simply not there.
+        (env.repo / "backups" / done.manifest.id / "COMPLETE").unlink()
+        assert catalog.list_backups() == []
         [incomplete] = catalog.list_backups(include_incomplete=True)
-        assert not incomplete.complete
-        assert not (backups / incomplete.id / "COMPLETE").exists()
-        with pytest.raises(Exception, match="incomplete|marker"):
+        assert incomplete.id == done.manifest.id and not incomplete.complete
+        with pytest.raises(IncompleteBackupError, match="no COMPLETE marker"):
             catalog.read_manifest(incomplete.id)
         status = json.loads(env.cli("backup", "status", "--json").stdout)
         assert status["last_backup"] is None and incomplete.id in status["backups"]["incomplete"]
-
-        # The next backup succeeds (clearing the killed run's staging), and prune clears
-        # the debris in the repository.
-        assert (env.settings.home / "staging" / incomplete.id).exists()
-        env.cli("backup", "full", "--json", check=True)
-        assert not (env.settings.home / "staging" / incomplete.id).exists()
         pruned = env.cli("backup", "prune", "--yes", "--json", check=True)
         assert json.loads(pruned.stdout)["delete_incomplete"] == [incomplete.id]
-        assert not (backups / incomplete.id).exists()
+        assert not (env.repo / "backups" / incomplete.id).exists()
+
+
+def _gone(marker: str, timeout: float = 10) -> bool:
+    """True once no process has ``marker`` in its command line."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        alive = False
+        for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+            try:
+                if marker.encode() in cmdline.read_bytes():
+                    alive = True
+                    break
+            except OSError:
+                continue
+        if not alive:
+            return True
+        time.sleep(0.05)
+    return False
 
 
 def test_encrypted_backups_need_their_key_and_refuse_without_it(

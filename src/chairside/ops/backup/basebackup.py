@@ -123,7 +123,7 @@ def run_pg_basebackup(
 
 def die_with_parent() -> None:
     """In a child process: get SIGTERM when the parent dies (a killed backup leaves no
-    orphaned pg_basebackup filling the staging disk)."""
+    orphaned pg_dump or pg_basebackup filling the staging disk)."""
     try:
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
@@ -131,14 +131,22 @@ def die_with_parent() -> None:
         pass
 
 
+# pg_basebackup -X stream forks a WAL receiver that would outlive a killed parent (the
+# parent-death signal is not inherited by its children). So it runs under a shell that
+# leads a process group of its own: when Chairside dies, the shell gets SIGTERM and
+# takes the whole group, receiver included, with it.
+_GROUP_GUARD = 'trap "trap - TERM; kill 0" TERM; "$0" "$@" & wait $!'
+
+
 def _run_with_progress(argv: list[str], source: SourceCluster, progress: BackupProgress) -> None:
     """Run a pg tool that reports ``done/total kB`` on stderr; keep the tail for errors."""
     process = subprocess.Popen(
-        argv,
+        ["/bin/sh", "-c", _GROUP_GUARD, *argv],
         env=source.env(),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         preexec_fn=die_with_parent,
+        process_group=0,
     )
     tail: deque[str] = deque(maxlen=12)
 
@@ -166,7 +174,12 @@ def _run_with_progress(argv: list[str], source: SourceCluster, progress: BackupP
 
     reader = threading.Thread(target=read, daemon=True)
     reader.start()
-    code = process.wait()
+    try:
+        code = process.wait()
+    finally:
+        if process.poll() is None:  # interrupted (Ctrl-C): stop the whole group
+            process.terminate()
+            process.wait(timeout=30)
     reader.join(timeout=5)
     if process.stderr is not None:
         process.stderr.close()

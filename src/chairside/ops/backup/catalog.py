@@ -315,8 +315,13 @@ class BackupCatalog:
         *,
         name: str | None = None,
         progress: Progress | None = None,
+        consume: bool = False,
     ) -> BackupFile:
-        """Upload one payload file (encrypting it when a key is set); returns its entry."""
+        """Upload one payload file (encrypting it when a key is set); returns its entry.
+
+        ``consume``: the file is the caller's to give away (a staging file), so a local
+        repository on the same filesystem may take it by a rename instead of a copy.
+        """
         name = name or path.name
         if name in _RESERVED or "/" in name:
             raise ValueError(f"payload file name {name!r} is reserved or contains '/'")
@@ -329,7 +334,11 @@ class BackupCatalog:
             stored_size, stored_digest = (
                 (size, digest) if upload == path else codec.sha256_file(upload)
             )
-            self.repository.put_file(backup_key(backup_id, name), upload)
+            key = backup_key(backup_id, name)
+            if (consume or upload != path) and isinstance(self.repository, LocalRepository):
+                self.repository.adopt_file(key, upload)
+            else:
+                self.repository.put_file(key, upload)
         finally:
             if upload != path:
                 upload.unlink(missing_ok=True)

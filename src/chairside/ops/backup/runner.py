@@ -171,7 +171,7 @@ def _take(
         total = sum(p.stat().st_size for p in produced.files)
         progress.phase(f"uploading to {catalog.repository.url}", total)
         entries = tuple(
-            catalog.store_file(backup_id, path, progress=progress.advance)
+            catalog.store_file(backup_id, path, progress=progress.advance, consume=True)
             for path in produced.files
         )
         manifest = Manifest(

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import functools
 import os
+import secrets
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -44,6 +46,41 @@ class LocalRepository:
     def put_file(self, key: str, path: Path) -> None:
         with path.open("rb") as source:
             self._write(key, lambda handle: shutil.copyfileobj(source, handle, 1024 * 1024))
+
+    def adopt_file(self, key: str, path: Path) -> None:
+        """Move ``path`` in as ``key``: a rename on the same filesystem, else a copy.
+
+        The file is consumed. For staged backup files, which are written once and then
+        thrown away, this saves copying (and re-reading) gigabytes.
+        """
+        target = self._path(key)
+        tmp = target.parent / f".tmp-{secrets.token_hex(8)}.part"
+        try:
+            owner = self._owner()
+            self._make_dirs(target.parent, owner)
+            os.rename(path, tmp)
+        except OSError as exc:
+            if exc.errno != errno.EXDEV:
+                raise RepositoryError(f"repository {self.url}: cannot write {key}: {exc}") from None
+            self.put_file(key, path)
+            path.unlink()
+            return
+        try:
+            os.chmod(tmp, 0o666 & ~_umask())
+            if owner is not None:
+                os.chown(tmp, *owner)
+            fd = os.open(tmp, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.replace(tmp, target)
+            _fsync_dir(target.parent)
+        except BaseException as exc:
+            tmp.unlink(missing_ok=True)
+            if isinstance(exc, OSError):
+                raise RepositoryError(f"repository {self.url}: cannot write {key}: {exc}") from None
+            raise
 
     def _write(self, key: str, fill: object) -> None:
         target = self._path(key)
