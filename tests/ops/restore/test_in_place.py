@@ -17,6 +17,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from pydantic import SecretStr
 
 from chairside.config import Settings, load_settings
 from chairside.ops.backup import access
@@ -27,7 +28,7 @@ from chairside.ops.restore.targets import LATEST, build_target
 from chairside.runtime.embedded import EmbeddedStack, embedded_stack
 from chairside.runtime.postgres import PostgresCluster
 from tests.ops.backup.helpers import CHAIRSIDE
-from tests.support.servers import remove_tree, scratch_dir
+from tests.support.servers import ClusterFactory, remove_tree, scratch_dir
 
 pytestmark = pytest.mark.slow
 
@@ -156,7 +157,7 @@ def test_an_in_place_pitr_swaps_only_after_recovery_and_keeps_the_previous_data(
 
 
 def test_a_restore_to_an_impossible_target_leaves_the_database_running_and_intact(
-    embedded: Embedded,
+    embedded: Embedded, cluster_factory: ClusterFactory
 ) -> None:
     embedded.mark(1)
     take_full_backup(embedded.settings)
@@ -172,6 +173,24 @@ def test_a_restore_to_an_impossible_target_leaves_the_database_running_and_intac
                           "--json")  # fmt: skip
     assert result.returncode == 1
     assert "recovery target" in json.loads(result.stdout)["error"]["message"]
+
+    # A repository that belongs to another cluster: refused, naming both identifiers.
+    other = cluster_factory.make()
+    other_repo = embedded.root / "other-repo"
+    take_full_backup(
+        embedded.settings.model_copy(
+            update={"database_url": SecretStr(other.url("postgres")),
+                    "backup_repository": str(other_repo)}
+        )
+    )  # fmt: skip
+    other.stop()
+    env = {**embedded.env(), "CHAIRSIDE_BACKUP_REPOSITORY": str(other_repo)}
+    result = subprocess.run([CHAIRSIDE, "restore", "full", "--in-place", "--yes", "--json"],
+                            env=env, capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert result.returncode == 2
+    message = json.loads(result.stdout)["error"]["message"]
+    ours = str(embedded.sql("SELECT system_identifier FROM pg_control_system()")[0][0])
+    assert "belongs to the cluster with system identifier" in message and ours in message
 
     assert embedded.pg.is_running()
     assert embedded.markers() == [1, 2, 3]

@@ -105,6 +105,25 @@ class RestoredCluster(PostgresCluster):
             f"dbname={dbname} connect_timeout=5"
         )
 
+    def wait_ready(self, *, timeout: float = 60) -> None:
+        """Wait for connections, but give up at once when the server has died.
+
+        ``pg_ctl -w`` reports success as soon as a hot standby accepts read-only
+        connections; a startup process that then gives up (target never met) takes the
+        server down, and waiting out the whole timeout for it would only hide why.
+        """
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                with psycopg.connect(self.conninfo(), connect_timeout=2) as conn:
+                    conn.execute("SELECT 1")
+                return
+            except psycopg.OperationalError:
+                if not self.is_running():
+                    raise ComponentError(f"PostgreSQL in {self.data_dir} stopped") from None
+                time.sleep(0.1)
+        raise ComponentError(f"PostgreSQL in {self.data_dir} did not accept connections")
+
 
 @dataclass(frozen=True)
 class RecoveryOutcome:
