@@ -125,6 +125,25 @@ def test_an_s3_outage_mid_sync_fails_clearly_and_the_next_run_sends_only_what_is
     assert all(after[k] == already_there[k] for k in resent)
 
 
+def test_a_sync_killed_between_manifest_and_marker_resends_only_the_marker(
+    source: SourceBuilder,
+    sync_settings: Settings,
+    dr_url: str,
+    open_dr: Callable[[str], S3Repository],
+) -> None:
+    backup = source.backup()
+    execute_sync(sync_settings, prepare_sync(sync_settings, target_url=dr_url))
+    dr = open_dr(dr_url)
+    dr.delete(f"backups/{backup}/COMPLETE")  # exactly where a kill -9 would leave it
+    assert BackupCatalog(dr).list_backups() == []
+
+    resumed = execute_sync(sync_settings, prepare_sync(sync_settings, target_url=dr_url))
+
+    assert resumed.backups_sent == [backup]
+    assert resumed.objects_sent == 1
+    assert [e.id for e in BackupCatalog(dr).list_backups()] == [backup]
+
+
 def test_it_refuses_a_dr_repository_of_another_cluster(
     source: SourceBuilder, sync_settings: Settings, dr_url: str, tmp_path: Path
 ) -> None:

@@ -117,6 +117,14 @@ def copy_small_object(
     return len(data)
 
 
+def same_small_object(source: Repository, target: Repository, key: str) -> bool:
+    """True when ``target`` already holds exactly the bytes ``source`` has under ``key``."""
+    try:
+        return target.get_bytes(key) == source.get_bytes(key)
+    except ObjectNotFoundError:
+        return False
+
+
 def check_wal_object(key: str, stored: bytes, wal_key: BackupKey | None, *, where: str) -> None:
     """Refuse an archived WAL object whose content does not match the checksum in its key.
 

@@ -42,6 +42,7 @@ from chairside.ops.backup.sync.objects import (
     Expected,
     copy_file_object,
     copy_small_object,
+    same_small_object,
     is_intact,
     object_checksum,
 )
@@ -479,8 +480,11 @@ def _send_backup(
                 + " which is in neither repository; it was not marked complete on the target"
             )
         # Manifest, then marker, byte for byte: the marker vouches for this exact manifest.
-        for name in (MANIFEST, MARKER):
-            _send(report, copy_small_object(source, target, backup_key(manifest.id, name)))
+        # A run killed between the two left the manifest there already; it is not resent.
+        manifest_key = backup_key(manifest.id, MANIFEST)
+        if not same_small_object(source, target, manifest_key):
+            _send(report, copy_small_object(source, target, manifest_key))
+        _send(report, copy_small_object(source, target, backup_key(manifest.id, MARKER)))
     except IntegrityError as exc:
         report.failed.append({"backup": manifest.id, "error": exc.message})
         return
