@@ -42,9 +42,9 @@ from chairside.ops.backup.sync.objects import (
     Expected,
     copy_file_object,
     copy_small_object,
-    same_small_object,
     is_intact,
     object_checksum,
+    same_small_object,
 )
 from chairside.ops.backup.sync.retention import DrRetentionPolicy
 from chairside.ops.backup.walarchive import (
