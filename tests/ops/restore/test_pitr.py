@@ -8,7 +8,7 @@ an LSN, to a backup's consistent point and to the latest state.
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -108,6 +108,14 @@ def test_the_cli_restores_to_a_time_and_refuses_one_outside_the_window(
             assert report["recovery"]["timeline"] == 2
         finally:
             stop_copy(report["data_dir"])
+
+        window = cli(env, "restore", "window", "--json")
+        assert window.returncode == 0, window.stderr
+        [reach] = json.loads(window.stdout)["ranges"]
+        assert reach["missing_segment"] is None and reach["timeline"] == 1
+        earliest = datetime.fromisoformat(reach["earliest_time"])
+        latest = datetime.fromisoformat(reach["latest_time"])
+        assert earliest < markers[0].committed_at <= latest
 
         # Before the backup finished: outside the window, and the message names it.
         early = str(before[0].committed_at)
