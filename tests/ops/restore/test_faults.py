@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import psycopg
 import pytest
 from typer.testing import CliRunner
 
@@ -22,11 +23,15 @@ from chairside.config import get_settings
 from chairside.ops.backup import codec
 from chairside.ops.backup.basebackup import take_full_backup
 from chairside.ops.backup.manifest import Manifest
+from chairside.ops.restore import service
+from chairside.ops.restore.targets import LATEST
 from tests.ops.backup.helpers import BackupEnv, backup_env
 from tests.ops.restore.helpers import (
     MarkerRow,
     cli,
     cloned_repository,
+    copy_conninfo,
+    stop_copy,
     track_commit_times,
     write_markers,
 )
@@ -191,6 +196,18 @@ def test_a_wrong_encryption_key_is_named_by_validate_and_restore(
         message = error_of(json.loads(result.stdout))
         assert right.key_id in message and wrong.key_id in message
         assert not (env.root / "copy").exists()
+
+        # With the right key the same encrypted backup and WAL restore.
+        env.sql("CREATE TABLE after_backup AS SELECT 42 AS answer")
+        env.switch_and_wait()
+        restored = service.restore_database(
+            env.settings, request=service.RestoreRequest(target=LATEST, to=env.root / "copy")
+        )
+        try:
+            with psycopg.connect(copy_conninfo(restored), autocommit=True) as conn:
+                assert conn.execute("SELECT answer FROM after_backup").fetchone() == (42,)
+        finally:
+            stop_copy(restored.data_dir)
 
 
 def _segment_of(lsn: str, timeline: int = 1, size: int = 1024 * 1024) -> str:
