@@ -146,26 +146,31 @@ def create_booking(
         session=session, shop=shop, provider=provider, service=service, start=starts_at, now=now
     )
     holds.expire_overlapping(session=session, provider_id=provider.id, interval=interval)
-    booking = Booking(
-        shop_id=shop.id,
-        provider_id=provider.id,
-        service_id=service.id,
-        client_id=actor.id,
-        status="pending_payment",
-        starts_at=starts_at,
-        ends_at=starts_at + timedelta(minutes=service.duration_minutes),
-        buffered_starts_at=interval[0],
-        buffered_ends_at=interval[1],
-        price_minor=service.price_minor,
-        currency=shop.currency,
-        hold_expires_at=now + timedelta(minutes=settings.booking_hold_minutes),
-        note=note,
-    )
-
-    def insert_booking() -> None:
-        session.add(booking)
-
-    transitions.run_guarded(session, booking, insert_booking)
+    # The exclusion constraint is the arbiter: ON CONFLICT DO NOTHING inserts nothing when
+    # the interval overlaps a live booking (waiting for a concurrent insert to commit or
+    # roll back first), which saves the savepoint round trips of catching the violation.
+    booking = session.scalars(
+        insert(Booking)
+        .values(
+            shop_id=shop.id,
+            provider_id=provider.id,
+            service_id=service.id,
+            client_id=actor.id,
+            status="pending_payment",
+            starts_at=starts_at,
+            ends_at=starts_at + timedelta(minutes=service.duration_minutes),
+            buffered_starts_at=interval[0],
+            buffered_ends_at=interval[1],
+            price_minor=service.price_minor,
+            currency=shop.currency,
+            hold_expires_at=now + timedelta(minutes=settings.booking_hold_minutes),
+            note=note,
+        )
+        .on_conflict_do_nothing()
+        .returning(Booking)
+    ).one_or_none()
+    if booking is None:
+        raise transitions.slot_taken(session, provider.id, interval)
     if idempotency_key is not None:
         session.execute(
             update(IdempotencyKey)
