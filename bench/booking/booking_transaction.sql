@@ -1,6 +1,6 @@
 -- The SQL one POST /api/v1/bookings issues (authentication, idempotency key, lookups,
--- releasing run-out holds, the schedule read, the guarded insert, the audit row), as a
--- pgbench script. bench_clients maps pgbench's :client_id to a provider of its own and
+-- releasing run-out holds, the schedule read, the insert the exclusion constraint
+-- arbitrates, the audit row), as a pgbench script. bench_clients maps pgbench's :client_id to a provider of its own and
 -- bench_slots hands out distinct 5-minute slots, like the HTTP phase.
 SELECT provider_id, user_id, service_id, shop_id FROM bench_clients WHERE n = :client_id \gset
 SELECT nextval('bench_slots') AS slot \gset
@@ -28,7 +28,6 @@ SELECT buffered_starts_at, buffered_ends_at FROM bookings
     AND buffered_starts_at < timestamptz '2040-01-02 00:00Z' + (:slot)::int * interval '5 minutes'
     AND buffered_ends_at > timestamptz '2039-12-31 00:00Z' + (:slot)::int * interval '5 minutes'
     AND (status = 'confirmed' OR (status = 'pending_payment' AND hold_expires_at > now()));
-SAVEPOINT guard;
 INSERT INTO bookings (shop_id, provider_id, service_id, client_id, status, starts_at, ends_at,
     buffered_starts_at, buffered_ends_at, price_minor, currency, hold_expires_at, note, version)
   VALUES (:shop_id, :provider_id, :service_id, :user_id, 'pending_payment',
@@ -37,12 +36,11 @@ INSERT INTO bookings (shop_id, provider_id, service_id, client_id, status, start
     timestamptz '2040-01-01 00:00Z' + (:slot)::int * interval '5 minutes',
     timestamptz '2040-01-01 00:05Z' + (:slot)::int * interval '5 minutes',
     500, 'EUR', now() + interval '15 minutes', '', 1)
+  ON CONFLICT DO NOTHING
   RETURNING id AS booking_id \gset
-RELEASE SAVEPOINT guard;
 UPDATE idempotency_keys SET booking_id = :booking_id
   WHERE user_id = :user_id AND key = 'pgbench-' || :slot;
 INSERT INTO audit_log (actor_id, actor_role, action, entity, entity_id, after, request_id)
   VALUES (:user_id, 'client', 'booking.created', 'booking', :booking_id,
           '{"status": "pending_payment"}', 'pgbench');
-SELECT * FROM payments WHERE booking_id = :booking_id;
 COMMIT;
