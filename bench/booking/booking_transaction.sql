@@ -1,7 +1,8 @@
 -- The SQL one POST /api/v1/bookings issues (authentication, idempotency key, lookups,
 -- releasing run-out holds, the schedule read, the insert the exclusion constraint
--- arbitrates, the audit row), as a pgbench script. bench_clients maps pgbench's :client_id to a provider of its own and
--- bench_slots hands out distinct 5-minute slots, like the HTTP phase.
+-- arbitrates, the audit row), as a pgbench script. bench_clients maps pgbench's
+-- :client_id to a provider of its own and bench_slots hands out distinct 5-minute slots,
+-- like the HTTP phase.
 SELECT provider_id, user_id, service_id, shop_id FROM bench_clients WHERE n = :client_id \gset
 SELECT nextval('bench_slots') AS slot \gset
 BEGIN;
