@@ -73,7 +73,7 @@ def build_recovered_cluster(
         user=user,
     )
     _check_reachable(layout.data_dir.parent)
-    stager = WalStager(archive, layout.wal_dir, plan.chain.to_fetch)
+    stager = WalStager(archive, layout.wal_dir, plan.chain.to_fetch, archived=plan.archived)
     try:
         report(f"fetching backup {plan.backup.id} ({plan.backup.stored_size} bytes)")
         catalog.fetch_files(plan.backup.id, layout.files_dir)

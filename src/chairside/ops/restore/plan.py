@@ -22,7 +22,7 @@ from datetime import datetime
 from chairside.errors import ConflictError, InputError, NotFoundError
 from chairside.ops.backup.catalog import BackupCatalog, check_same_cluster
 from chairside.ops.backup.manifest import Manifest
-from chairside.ops.backup.walarchive import ArchivedWal, WalArchive, parse_lsn
+from chairside.ops.backup.walarchive import ArchivedWal, WalArchive, WalConflictError, parse_lsn
 from chairside.ops.restore.targets import RecoveryTarget, TargetKind, format_lsn
 from chairside.ops.restore.wal_chain import (
     TimelineSwitch,
@@ -110,6 +110,8 @@ class RestorePlan:
     chain: WalChain
     window: RecoverableWindow
     history_files: tuple[str, ...] = field(default=())
+    # The archived objects of chain.to_fetch, as listed when planning (empty: look up).
+    archived: dict[str, ArchivedWal] = field(default_factory=dict)
 
     @property
     def timeline(self) -> int:
@@ -137,6 +139,11 @@ class ArchiveView:
     segments: dict[int, dict[int, ArchivedWal]]
     histories: dict[int, list[TimelineSwitch]]
     history_files: tuple[str, ...]
+    duplicates: frozenset[str] = frozenset()  # names archived more than once
+
+    def entry(self, name: str, segment_size: int) -> ArchivedWal:
+        """The archived object of segment ``name`` (listed, so fetching needs no lookup)."""
+        return self.segments[int(name[:8], 16)][parse_lsn_of_segment(name, segment_size)]
 
 
 def read_archive(archive: WalArchive, *, segment_size: int) -> ArchiveView:
@@ -144,15 +151,18 @@ def read_archive(archive: WalArchive, *, segment_size: int) -> ArchiveView:
     segments: dict[int, dict[int, ArchivedWal]] = {}
     histories: dict[int, list[TimelineSwitch]] = {}
     history_files = []
+    duplicates: set[str] = set()
     for entry in archive.entries():
         if entry.kind == "segment":
             segno = parse_lsn_of_segment(entry.name, segment_size)
+            if segno in segments.get(entry.timeline, {}):
+                duplicates.add(entry.name)
             segments.setdefault(entry.timeline, {})[segno] = entry
         elif entry.kind == "history":
             history_files.append(entry.name)
             content = archive.content(entry)
             histories[entry.timeline] = parse_history(content.decode(errors="replace"))
-    return ArchiveView(segments, histories, tuple(history_files))
+    return ArchiveView(segments, histories, tuple(history_files), frozenset(duplicates))
 
 
 def parse_lsn_of_segment(name: str, segment_size: int) -> int:
@@ -248,12 +258,21 @@ def plan_restore(
     chosen_range = _choose(window, target, explicit=backup_id is not None)
     if target.kind is TargetKind.LATEST:
         chosen_range.chain.require_complete()
+    chain = chosen_range.chain
+    twice = sorted(view.duplicates & set(chain.to_fetch))
+    if twice:
+        raise WalConflictError(
+            f"WAL {twice[0]} is archived more than once with different content; recovery "
+            "cannot tell which one is real (resolve it before restoring)"
+        )
+    size = chosen_range.manifest.wal_segment_size or DEFAULT_SEGMENT_SIZE
     return RestorePlan(
         backup=chosen_range.manifest,
         target=target,
-        chain=chosen_range.chain,
+        chain=chain,
         window=window,
         history_files=view.history_files,
+        archived={name: view.entry(name, size) for name in chain.to_fetch},
     )
 
 

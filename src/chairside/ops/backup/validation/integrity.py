@@ -9,17 +9,19 @@ verified fetch, against the checksum in their key.
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 
 from chairside.checks import CheckResult, CheckStatus
 from chairside.errors import ChairsideError
 from chairside.ops.backup.catalog import BackupCatalog
+from chairside.ops.backup.codec import IntegrityError
 from chairside.ops.backup.manifest import Manifest
-from chairside.ops.backup.walarchive import WalArchive
+from chairside.ops.backup.walarchive import ArchivedWal, WalArchive
 
 
 def check_marker(catalog: BackupCatalog, backup_id: str) -> tuple[CheckResult, Manifest | None]:
@@ -63,22 +65,37 @@ def check_files(catalog: BackupCatalog, manifest: Manifest, *, scratch: Path) ->
 
 
 def check_wal_segments(
-    archive: WalArchive, segments: Sequence[str], *, scratch: Path
+    archive: WalArchive,
+    segments: Sequence[str],
+    *,
+    listed: Mapping[str, ArchivedWal] | None = None,
+    duplicates: Collection[str] = (),
 ) -> CheckResult:
-    """Every archived WAL segment in ``segments`` decrypts and matches its checksum."""
+    """Every archived WAL segment in ``segments`` decrypts and matches its checksum.
+
+    ``listed`` are the segments' archive objects from one listing (no lookup per
+    segment); ``duplicates`` names segments archived more than once.
+    """
     began = time.monotonic()
-    work = Path(tempfile.mkdtemp(prefix="validate-wal-", dir=scratch))
-    try:
-        for name in segments:
-            try:
-                archive.fetch(name, work / name)
-            except ChairsideError as exc:
-                return _result(
-                    "wal_integrity", CheckStatus.CRITICAL, exc.message, began, {"segment": name}
+    for name in segments:
+        if name in duplicates:
+            return _result(
+                "wal_integrity", CheckStatus.CRITICAL,
+                f"WAL {name} is archived more than once with different content", began,
+                {"segment": name},
+            )  # fmt: skip
+        try:
+            entry = (listed or {}).get(name) or _only(archive.find(name), name)
+            content = archive.content(entry)
+            if entry.sha256 and hashlib.sha256(content).hexdigest() != entry.sha256:
+                raise IntegrityError(
+                    f"archived WAL {name} is damaged: its content does not match the "
+                    f"checksum in its key {entry.key}"
                 )
-            (work / name).unlink(missing_ok=True)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+        except ChairsideError as exc:
+            return _result(
+                "wal_integrity", CheckStatus.CRITICAL, exc.message, began, {"segment": name}
+            )
     return _result(
         "wal_integrity",
         CheckStatus.OK,
@@ -86,6 +103,14 @@ def check_wal_segments(
         began,
         {"segments": len(segments)},
     )
+
+
+def _only(found: list[ArchivedWal], name: str) -> ArchivedWal:
+    if not found:
+        raise IntegrityError(f"WAL {name} is missing from the archive")
+    if len(found) > 1:
+        raise IntegrityError(f"WAL {name} is archived more than once with different content")
+    return found[0]
 
 
 def _result(

@@ -185,7 +185,11 @@ def _validate_one(
         if level is not ValidationLevel.INTEGRITY:
             checks.append(continuity)
         todo = [name for name in chain if name not in checked_wal]
-        wal_check = check_wal_segments(archive, todo, scratch=scratch)
+        size = manifest.wal_segment_size or DEFAULT_SEGMENT_SIZE
+        wal_check = check_wal_segments(
+            archive, todo, listed={n: view.entry(n, size) for n in todo},
+            duplicates=view.duplicates,
+        )  # fmt: skip
         checks.append(wal_check)
         if wal_check.status is CheckStatus.OK:
             checked_wal.update(todo)
