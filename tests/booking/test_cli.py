@@ -79,3 +79,34 @@ def test_check_is_ok_on_a_healthy_database_and_critical_without_the_constraint(
     assert code == 2
     assert report["constraint_present"] is False
     assert len(report["overlaps"]) == 1
+
+
+def test_purge_refuses_without_yes_previews_and_deletes_only_outlived_rows(
+    client: TestClient, database_url: str, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shop = make_shop(client)
+    alice = register(client)
+    booking = book(client, alice, shop, local(future_day(), "10:00"), key="old-key")
+    book(client, alice, shop, local(future_day(), "12:00"), key="new-key")
+    client.post("/api/v1/auth/logout", headers=alice.headers)
+    sql(
+        database_url,
+        "UPDATE idempotency_keys SET created_at = now() - interval '3 days' WHERE key = 'old-key'",
+    )
+    sql(database_url, "UPDATE token_revocations SET expires_at = now() - interval '1 minute'")
+    code, refused = _run(monkeypatch, home, database_url, "purge")
+    assert code == 3
+    assert "--yes" in refused["error"]["message"]  # type: ignore[index]
+    code, preview = _run(monkeypatch, home, database_url, "purge", "--dry-run")
+    assert code == 0
+    assert (preview["idempotency_keys"], preview["token_revocations"]) == (1, 1)
+    code, done = _run(monkeypatch, home, database_url, "purge", "--yes")
+    assert code == 0 and done["idempotency_keys"] == 1
+    assert sql(database_url, "SELECT key FROM idempotency_keys") == [("new-key",)]
+    assert sql(database_url, "SELECT count(*) FROM token_revocations") == [(0,)]
+    assert sql(
+        database_url,
+        "SELECT count(*) FROM bookings WHERE id = %(id)s",
+        {"id": booking.json()["id"]},
+    ) == [(1,)]
+    assert "bookings.purge" in sql_events(home)

@@ -1,8 +1,10 @@
 """``chairside bookings``: the booking side's operator commands.
 
 ``expire-holds`` releases payment holds that ran out (the API does this lazily for the
-slots it needs; this sweep tidies the rest and is safe to schedule). ``check`` verifies
-the no-overlap invariant on the database (exit codes of check commands).
+slots it needs; this sweep tidies the rest and is safe to schedule). ``purge`` deletes
+expired token revocations, old idempotency keys and delivered simulated webhooks.
+``check`` verifies the no-overlap invariant on the database (exit codes of check
+commands).
 """
 
 from __future__ import annotations
@@ -11,10 +13,19 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from sqlalchemy import func, select
 
-from chairside.booking import holds, integrity
+from chairside.booking import holds, housekeeping, integrity
 from chairside.checks import CheckStatus
-from chairside.cli.output import CommandKind, DryRunOption, JsonOption, Output, guarded
+from chairside.cli.output import (
+    CommandKind,
+    DryRunOption,
+    JsonOption,
+    Output,
+    YesOption,
+    confirm,
+    guarded,
+)
 from chairside.config import get_settings
 from chairside.db import database_url, make_engine, make_session_factory, transaction
 from chairside.ops.locks import named_lock
@@ -52,6 +63,46 @@ def expire_holds(
         data = {"dry_run": dry_run, "stale": len(stale), "expired": expired, "booking_ids": stale}
         verb = "would expire" if dry_run else "expired"
         out.result(data, lambda c: c.print(f"{verb} {len(stale) if dry_run else expired} holds"))
+
+
+@app.command("purge")
+def purge(
+    older_than_hours: Annotated[
+        int, typer.Option(help="Keep idempotency keys and delivered webhooks this recent.")
+    ] = 48,
+    dry_run: DryRunOption = False,
+    yes: YesOption = False,
+    json_output: JsonOption = False,
+) -> None:
+    """Delete expired token revocations, old idempotency keys, delivered simulated webhooks."""
+    out = Output(json_mode=json_output)
+    with guarded(out):
+        settings = get_settings()
+        if not dry_run:
+            confirm(out, "Delete expired revocations and old idempotency keys?", yes=yes)
+        engine = make_engine(database_url(settings), pool_size=1)
+        try:
+            with named_lock(settings.home, "bookings-purge", purpose="purge booking-side rows"):
+                with transaction(make_session_factory(engine)) as session:
+                    now = session.scalar(select(func.now()))
+                    assert now is not None
+                    counts = housekeeping.purge(
+                        session=session,
+                        older_than_hours=older_than_hours,
+                        now=now,
+                        dry_run=dry_run,
+                    )
+                if not dry_run:
+                    open_ops_store(settings).record(
+                        "bookings.purge",
+                        f"purged {sum(counts.to_dict().values())} booking-side rows",
+                        details=counts.to_dict(),
+                    )
+        finally:
+            engine.dispose()
+        data = {"dry_run": dry_run, "older_than_hours": older_than_hours, **counts.to_dict()}
+        verb = "would delete" if dry_run else "deleted"
+        out.result(data, lambda c: c.print(f"{verb}: {counts.to_dict()}"))
 
 
 @app.command("check")
