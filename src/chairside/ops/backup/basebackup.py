@@ -10,11 +10,9 @@ archive), and the WAL range recorded in the manifest (from ``backup_manifest``'s
 
 from __future__ import annotations
 
-import ctypes
 import json
 import os
 import re
-import signal
 import subprocess
 import threading
 from collections import deque
@@ -23,13 +21,13 @@ from pathlib import Path
 from chairside.config import Settings
 from chairside.errors import OperationFailedError
 from chairside.ops.backup import codec
+from chairside.ops.backup.processes import die_with_parent
 from chairside.ops.backup.runner import BackupProgress, BackupResult, Produced, run_backup
 from chairside.ops.backup.source import ServerFacts, SourceCluster
 from chairside.ops.backup.walarchive import parse_lsn, segment_name
 from chairside.ops.timeline.store import OpsStore
 
 _PROGRESS = re.compile(r"(\d+)/(\d+) kB")
-_PR_SET_PDEATHSIG = 1
 
 
 def take_full_backup(
@@ -119,16 +117,6 @@ def run_pg_basebackup(
         compression="zstd",
         extra={"wal_included": True, "tool": "pg_basebackup"},
     )
-
-
-def die_with_parent() -> None:
-    """In a child process: get SIGTERM when the parent dies (a killed backup leaves no
-    orphaned pg_dump or pg_basebackup filling the staging disk)."""
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-    except (OSError, AttributeError):  # not Linux: the orphan finishes and is cleaned later
-        pass
 
 
 # pg_basebackup -X stream forks a WAL receiver that would outlive a killed parent (the

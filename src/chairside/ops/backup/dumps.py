@@ -15,7 +15,7 @@ from pathlib import Path
 from chairside.config import Settings
 from chairside.errors import OperationFailedError
 from chairside.ops.backup import codec
-from chairside.ops.backup.basebackup import die_with_parent
+from chairside.ops.backup.processes import die_with_parent
 from chairside.ops.backup.runner import BackupProgress, BackupResult, Produced, run_backup
 from chairside.ops.backup.source import ServerFacts, SourceCluster
 from chairside.ops.timeline.store import OpsStore

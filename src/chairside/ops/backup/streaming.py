@@ -30,6 +30,7 @@ from types import FrameType
 from chairside.config import Settings
 from chairside.errors import ComponentError
 from chairside.ops.backup import access
+from chairside.ops.backup.processes import die_with_parent
 from chairside.ops.backup.source import SourceCluster, source_cluster
 from chairside.ops.backup.walarchive import WalArchive
 
@@ -195,8 +196,13 @@ class WalStreamer:
     def _start_receiver(self) -> None:
         argv = self._receiver_argv(*(["--synchronous"] if self.synchronous else []))
         log = (self.spool.parent / f"{self.slot}.log").open("ab")
+        # The receiver dies with us (even on SIGKILL); the slot keeps our place.
         self.process = subprocess.Popen(
-            argv, env=self.source.env(), stdout=log, stderr=subprocess.STDOUT
+            argv,
+            env=self.source.env(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            preexec_fn=die_with_parent,
         )
         log.close()
 
