@@ -60,6 +60,20 @@ def _server_pids(home: Path) -> list[int]:
     return pids
 
 
+def _complete_backups(home: Path) -> list[str]:
+    return sorted(p.parent.name for p in (home / "backups" / "backups").glob("*/COMPLETE"))
+
+
+def _wait_for_complete_backups(home: Path, *, count: int, timeout: float = 90) -> list[str]:
+    """The first `up` takes a base backup in the background: PITR from the first minute."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if len(found := _complete_backups(home)) >= count:
+            return found
+        time.sleep(0.2)
+    raise AssertionError(f"no complete base backup under {home / 'backups'}")
+
+
 def _conninfo(home: Path) -> str:
     state = json.loads((home / "runtime.json").read_text())
     password = (home / "secrets" / "pg-password").read_text().strip()
@@ -84,6 +98,7 @@ def test_up_serves_then_a_signal_stops_everything_and_the_next_up_keeps_the_data
             conn.execute("CREATE TABLE survives (v text); INSERT INTO survives VALUES ('kept')")
         pids = _server_pids(home)
         assert len(pids) == 2
+        first_backups = _wait_for_complete_backups(home, count=1)
     finally:
         first.send_signal(signal.SIGTERM)
         assert first.wait(timeout=60) == 0
@@ -95,6 +110,8 @@ def test_up_serves_then_a_signal_stops_everything_and_the_next_up_keeps_the_data
         with psycopg.connect(_conninfo(home)) as conn:
             assert conn.execute("SELECT v FROM survives").fetchone() == ("kept",)
         pids = _server_pids(home)
+        time.sleep(1)  # give a (wrong) second first-backup the chance to start
+        assert _complete_backups(home) == first_backups
     finally:
         second.send_signal(signal.SIGINT)  # what Ctrl-C sends
         assert second.wait(timeout=60) == 0

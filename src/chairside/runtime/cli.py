@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated
 
 import typer
@@ -16,9 +17,11 @@ from chairside.cli.output import (
     guarded,
     render_checks,
 )
-from chairside.config import get_settings
+from chairside.config import Settings, get_settings
 from chairside.demo import seed_demo
+from chairside.errors import ChairsideError
 from chairside.ops.backup.archiving import configure_archiving
+from chairside.ops.backup.first import ensure_first_full_backup
 from chairside.runtime import serve
 from chairside.runtime.status import collect_status
 
@@ -61,6 +64,7 @@ def up(
                 configurers=(configure_archiving,),
                 seed_demo=seed_demo,
                 announce=announce,
+                background=(partial(_first_backup, settings, out),) if settings.embedded else (),
             )
         except KeyboardInterrupt:
             pass
@@ -74,3 +78,16 @@ def status(json_output: JsonOption = False) -> None:
         results = collect_status(get_settings())
         out.result(checks_payload(results), lambda c: render_checks(c, results, "Chairside"))
         out.exit_check(worst(r.status for r in results))
+
+
+def _first_backup(settings: Settings, out: Output) -> None:
+    """Take the first base backup in the background, so PITR works from the first minute."""
+    try:
+        backup_id = ensure_first_full_backup(settings)
+    except ChairsideError as exc:
+        out.info(
+            f"[yellow]first base backup failed:[/] {exc.message} (run `chairside backup full`)"
+        )
+        return
+    if backup_id is not None:
+        out.info(f"First base backup {backup_id} taken: point-in-time recovery starts here.")

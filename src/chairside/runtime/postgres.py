@@ -232,6 +232,11 @@ class PostgresCluster:
                 return
             except psycopg.OperationalError as exc:
                 last_error = exc
+                if not self.is_running():
+                    # Waiting longer cannot help: say why it died (it is in the log).
+                    raise ComponentError(
+                        f"PostgreSQL on port {self.port} stopped while starting:\n{self.log_tail()}"
+                    ) from None
                 time.sleep(0.1)
         raise ComponentError(
             f"PostgreSQL on port {self.port} did not accept connections within {timeout}s: "

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,8 +65,13 @@ def run_service(
     configurers: Sequence[ClusterConfigurer] = (),
     seed_demo: Callable[[str], str] | None = None,
     announce: Callable[[ServiceInfo], None] = lambda info: None,
+    background: Sequence[Callable[[], None]] = (),
 ) -> None:
-    """Run Chairside in the foreground until interrupted; always clean up what it started."""
+    """Run Chairside in the foreground until interrupted; always clean up what it started.
+
+    ``background`` tasks (the first base backup, say) start once the service is up, each
+    in its own daemon thread, so they never delay serving or block shutdown.
+    """
     if port_in_use(port, host):
         raise PortInUseError(
             f"port {port} on {host} is taken, so the API cannot listen there; stop what uses "
@@ -90,6 +96,10 @@ def run_service(
         state_file.parent.mkdir(parents=True, exist_ok=True)
         state_file.write_text(json.dumps({"pid": os.getpid(), "host": host, "port": port}))
         announce(info)
+        for task in background:
+            threading.Thread(
+                target=task, name=getattr(task, "__name__", "task"), daemon=True
+            ).start()
         prepare_multiprocess(settings.run_dir, workers=workers)
         uvicorn.run(
             "chairside.api.factory:create_app_from_env",

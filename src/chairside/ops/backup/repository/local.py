@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
+from chairside.errors import InputError
 from chairside.ops.backup.repository.base import (
     ObjectInfo,
     ObjectNotFoundError,
@@ -151,10 +152,15 @@ class LocalRepository:
         return ObjectInfo(key, info.st_size, datetime.fromtimestamp(info.st_mtime, UTC))
 
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
-        if not self.root.exists():
+        # Walk only the directory the prefix names (``wal/0000000100000000/``), not the
+        # whole repository: WAL look-ups happen once per segment.
+        if ".." in prefix.split("/"):
+            raise InputError(f"repository prefix {prefix!r} may not contain '..'")
+        start = self.root / prefix.rpartition("/")[0] if "/" in prefix else self.root
+        if not start.is_dir():
             return
         keys = []
-        for dirpath, _dirs, files in os.walk(self.root):
+        for dirpath, _dirs, files in os.walk(start):
             for name in files:
                 if name.startswith(".tmp-"):
                     continue  # an unfinished write, never an object
