@@ -153,11 +153,18 @@ class SeaweedServer:
         }
 
     def _answers(self) -> bool:
+        """A signed write and read-back works: listing alone answers before the volume
+        server has registered with the master, and reads then fail with InternalError."""
         try:
-            self.client().list_buckets()
+            client = self.client()
+            if not any(b["Name"] == "ready-probe" for b in client.list_buckets()["Buckets"]):
+                client.create_bucket(Bucket="ready-probe")
+            client.put_object(Bucket="ready-probe", Key="probe", Body=b"ok")
+            return bool(
+                client.get_object(Bucket="ready-probe", Key="probe")["Body"].read() == b"ok"
+            )
         except Exception:  # noqa: BLE001 - not ready yet, whatever the reason
             return False
-        return True
 
 
 _PORT_NAMES = (
