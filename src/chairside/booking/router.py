@@ -20,9 +20,11 @@ from chairside.payments import service as payments
 router = APIRouter(prefix="/api/v1", tags=["bookings"])
 
 
-def render(session: SessionDep, booking: Booking, *, fresh: bool = False) -> schemas.BookingOut:
+def render(
+    session: SessionDep, booking: Booking, *, fresh: bool = False, timezone: str | None = None
+) -> schemas.BookingOut:
     """A booking with its times in its shop's time zone, and its payments."""
-    zone_name = service.booking_timezone(session=session, booking=booking)
+    zone_name = timezone or service.booking_timezone(session=session, booking=booking)
     # A booking made in this request has no payments yet: skip the query.
     paid = [] if fresh else payments.payments_of(session=session, booking_id=booking.id)
     zone = ZoneInfo(zone_name)
@@ -114,7 +116,7 @@ def create_booking(
     if created.replayed:
         response.status_code = status.HTTP_200_OK
         response.headers["Idempotent-Replayed"] = "true"
-    return render(session, created.booking, fresh=not created.replayed)
+    return render(session, created.booking, fresh=not created.replayed, timezone=created.timezone)
 
 
 @router.get("/bookings", response_model=list[schemas.BookingOut])

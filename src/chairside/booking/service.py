@@ -37,6 +37,8 @@ class Created:
 
     booking: Booking
     replayed: bool
+    # The shop's time zone when it was at hand (a new booking), saving a look-up to render.
+    timezone: str | None = None
 
 
 def _bookable(
@@ -190,7 +192,7 @@ def create_booking(
             "price_minor": booking.price_minor,
         },
     )
-    return Created(booking=booking, replayed=False)
+    return Created(booking=booking, replayed=False, timezone=shop.timezone)
 
 
 def _claim_idempotency_key(
