@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import psycopg
 
@@ -48,13 +49,16 @@ def test_status_warns_about_pending_migrations(
         _drop(pg_cluster, "unmigrated_status")
 
 
-def test_status_without_an_embedded_cluster_says_how_to_create_one(
-    cli: Callable[..., Run],
+def test_status_without_an_embedded_cluster_says_how_to_create_one_and_writes_nothing(
+    cli: Callable[..., Run], home: Path
 ) -> None:
     result = cli("status", "--json")
+    assert result.exit_code == 2
     checks = {c["name"]: c for c in result.json()["checks"]}
     assert checks["postgres"]["status"] == "critical"
     assert "chairside up" in checks["postgres"]["summary"]
+    assert not (home / "runtime.json").exists()
+    assert not (home / "secrets").exists()
 
 
 def test_db_migrate_then_current_and_history(

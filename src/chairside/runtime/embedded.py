@@ -68,8 +68,17 @@ class EmbeddedStack:
         self.postgres.stop()
 
 
+def embedded_cluster_exists(settings: Settings) -> bool:
+    """True once ``chairside up`` has created the cluster of this home (reads only)."""
+    return (settings.home / "pg" / "data" / "PG_VERSION").exists()
+
+
 def embedded_stack(settings: Settings) -> EmbeddedStack:
-    """The embedded stack of ``settings.home``, with ports fixed on first use."""
+    """The embedded stack of ``settings.home``, with ports fixed on first use.
+
+    Not for read-only callers before the cluster exists: it writes ``runtime.json`` and
+    the superuser password (see :func:`embedded_cluster_exists`).
+    """
     home = settings.home
     state = _load_state(home)
     changed = False

@@ -15,12 +15,25 @@ from chairside.ops.database import migrations
 from chairside.ops.deploy.modes import ModeSwitch
 from chairside.ops.health import components
 from chairside.redis_client import make_redis
-from chairside.runtime.embedded import embedded_stack
+from chairside.runtime.embedded import embedded_cluster_exists, embedded_stack
 from chairside.runtime.serve import api_state_file
 
 
 def collect_status(settings: Settings) -> list[CheckResult]:
     """One result per component: PostgreSQL, migrations, Redis, the API, the modes."""
+    if settings.embedded and not embedded_cluster_exists(settings):
+        # Nothing to look at yet; resolving the stack now would choose ports and write a
+        # password, which a status command must not do.
+        results = [
+            CheckResult(
+                "postgres",
+                CheckStatus.CRITICAL,
+                "no embedded cluster yet: run `chairside up`",
+                details={"embedded": True, "data_dir": str(settings.home / "pg" / "data")},
+            ),
+            components.check_redis(None),
+        ]
+        return [*results, _api(settings), _modes(settings)]
     results = [_postgres(settings)]
     if results[0].status is CheckStatus.OK:
         results.append(_migrations(settings))
@@ -38,13 +51,6 @@ def _postgres(settings: Settings) -> CheckResult:
         except ChairsideError as exc:
             return CheckResult("postgres", CheckStatus.CRITICAL, exc.message, details=details)
         details.update(data_dir=str(stack.postgres.data_dir), port=stack.postgres.port)
-        if not stack.postgres.exists:
-            return CheckResult(
-                "postgres",
-                CheckStatus.CRITICAL,
-                "no embedded cluster yet: run `chairside up`",
-                details=details,
-            )
         if not stack.postgres.is_running():
             return CheckResult("postgres", CheckStatus.CRITICAL, "stopped", details=details)
     engine = make_engine(database_url(settings), pool_size=1)
