@@ -12,15 +12,20 @@ then for each concurrency level measures:
 and finally runs ``pgbench`` with the same booking SQL transaction (the statements the
 creating request issues, see ``booking_transaction.sql``) on the same database at the
 same client counts. Figures are printed as ratios against that pgbench anchor, measured
-in the same run.
+in the same run, beside pgbench's own latency percentiles (from its per-transaction log).
+
+The HTTP load comes from ``wrk`` (C, one thread) running ``load.lua``, so the client
+takes little of the CPU the server needs, as pgbench, also C, does. Needs `wrk`
+(apt-get install wrk). Any response other than 201 (booking) or 200 (availability) is
+an error, and the run exits 1 after printing the figures if there was one.
 
     .venv/bin/python -m bench.booking.bench_booking --workers 2 --clients 10,50 --seconds 10
+    .venv/bin/python -m bench.booking.bench_booking --phases booking,pgbench --clients 50
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import re
@@ -34,10 +39,13 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 import psycopg
 
+from bench.wrk import require_wrk, run_wrk
 from chairside.ops.database import migrations
 from chairside.runtime.binaries import find_redis_server
 from chairside.runtime.ports import free_port
@@ -48,26 +56,21 @@ HERE = Path(__file__).resolve().parent
 VENV_BIN = Path(sys.executable).parent
 PASSWORD = "bench password 1"
 SLOTS_PER_DAY = 287  # 5-minute services, 00:00-23:55
+LOAD_SCRIPT = HERE / "load.lua"
+PHASES = ("booking", "availability", "pgbench")
 
 
-@dataclass
+@dataclass(frozen=True)
 class Figures:
+    """One phase at one client count: throughput, latency percentiles, failed requests."""
+
     name: str
     clients: int
-    requests: int
+    throughput: float
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float
     errors: int
-    seconds: float
-    latencies_ms: list[float]
-
-    @property
-    def throughput(self) -> float:
-        return self.requests / self.seconds if self.seconds else 0.0
-
-    def pct(self, q: float) -> float:
-        if not self.latencies_ms:
-            return float("nan")
-        ordered = sorted(self.latencies_ms)
-        return ordered[min(len(ordered) - 1, int(q / 100 * len(ordered)))]
 
 
 def main() -> None:
@@ -75,8 +78,18 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--clients", default="10,50")
     parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument(
+        "--phases",
+        default=",".join(PHASES),
+        help=f"comma-separated, any of {', '.join(PHASES)} (ratios need pgbench)",
+    )
     args = parser.parse_args()
     levels = [int(c) for c in args.clients.split(",")]
+    phases = [p for p in args.phases.split(",") if p]
+    unknown = sorted(set(phases) - set(PHASES))
+    if unknown:
+        parser.error(f"unknown phase {', '.join(unknown)}: choose from {', '.join(PHASES)}")
+    require_wrk()
     base = Path(tempfile.mkdtemp(prefix="chairside-bench-"))
     base.chmod(0o755)
     cluster = PostgresCluster(
@@ -142,13 +155,23 @@ def main() -> None:
         api = f"http://127.0.0.1:{port}"
         _wait_up(api)
         world = _seed(api, max(levels), cluster.conninfo("bench"))
-        results: list[tuple[Figures, Figures, float]] = []
+        results: list[list[Figures]] = []
+        next_slot = 0
         for clients in levels:
-            booking = asyncio.run(_load_bookings(api, world, clients, args.seconds))
-            availability = asyncio.run(_load_availability(api, world, clients, args.seconds))
-            tps = _pgbench(cluster, clients, args.seconds)
-            results.append((booking, availability, tps))
-        _report(results, args)
+            level: list[Figures] = []
+            if "booking" in phases:
+                booking, next_slot = _load_bookings(
+                    api, world, clients, args.seconds, base_slot=next_slot, scratch=base
+                )
+                level.append(booking)
+            if "availability" in phases:
+                level.append(_load_availability(api, world, clients, args.seconds))
+            if "pgbench" in phases:
+                level.append(_pgbench(cluster, clients, args.seconds, base / "pgbench"))
+            results.append(level)
+        errors = _report(results, args)
+        if errors:
+            raise SystemExit(f"{errors} requests failed (see the errors column): no valid figures")
     finally:
         if server is not None:
             server.terminate()
@@ -287,79 +310,86 @@ def _seed(api: str, clients: int, conninfo: str) -> World:
     return World(tokens, providers, quick["id"], avail["id"], cut["id"], first_day)
 
 
-# Every benchmark phase books further out, so phases never collide.
-_slot_base = [0]
+def _load_bookings(
+    api: str, world: World, clients: int, seconds: float, *, base_slot: int, scratch: Path
+) -> tuple[Figures, int]:
+    """Create bookings for ``seconds``, client i as provider i; return the next unused slot.
+
+    Slots count from ``base_slot`` so that no phase asks for a slot an earlier one took.
+    """
+    pairs = scratch / f"pairs-{clients}.tsv"
+    pairs.write_text(
+        "".join(
+            f"{t}\t{p}\n" for t, p in zip(world.tokens[:clients], world.providers, strict=False)
+        )
+    )
+    threads = 1
+    run = run_wrk(
+        f"{api}/api/v1/bookings",
+        script=LOAD_SCRIPT,
+        connections=clients,
+        seconds=seconds,
+        threads=threads,
+        script_args=[
+            "booking",
+            "201",
+            str(pairs),
+            world.service_id,
+            str(int(world.first_day.timestamp())),
+            str(SLOTS_PER_DAY),
+            str(base_slot),
+            str(threads),
+            uuid.uuid4().hex,
+        ],
+    )
+    return _wrk_figures("booking create", clients, run), run["last_slot"] + 1
 
 
-async def _load_bookings(api: str, world: World, clients: int, seconds: float) -> Figures:
-    latencies: list[float] = []
-    errors = 0
-    start_slot = _slot_base[0]
-    counters = [start_slot] * clients
-    deadline = time.monotonic() + seconds
-
-    async def worker(index: int) -> None:
-        nonlocal errors
-        headers = {"Authorization": f"Bearer {world.tokens[index]}"}
-        async with httpx.AsyncClient(base_url=api, timeout=30) as http:
-            while time.monotonic() < deadline:
-                k = counters[index]
-                counters[index] += 1
-                start = world.first_day + timedelta(
-                    days=k // SLOTS_PER_DAY, minutes=5 * (k % SLOTS_PER_DAY)
-                )
-                t0 = time.perf_counter()
-                response = await http.post(
-                    "/api/v1/bookings",
-                    headers={**headers, "Idempotency-Key": uuid.uuid4().hex},
-                    json={
-                        "provider_id": world.providers[index],
-                        "service_id": world.service_id,
-                        "starts_at": start.isoformat(),
-                    },
-                )
-                latencies.append((time.perf_counter() - t0) * 1000)
-                if response.status_code != 201:
-                    errors += 1
-
-    t0 = time.perf_counter()
-    await asyncio.gather(*(worker(i) for i in range(clients)))
-    elapsed = time.perf_counter() - t0
-    _slot_base[0] = max(counters) + 1
-    return Figures("booking create", clients, len(latencies), errors, elapsed, latencies)
-
-
-async def _load_availability(api: str, world: World, clients: int, seconds: float) -> Figures:
-    latencies: list[float] = []
-    errors = 0
-    deadline = time.monotonic() + seconds
+def _load_availability(api: str, world: World, clients: int, seconds: float) -> Figures:
+    """Ask for 14 days of one realistic provider's availability for ``seconds``."""
     first = world.first_day.date()
-    params = {
-        "service_id": world.avail_service,
-        "from": first.isoformat(),
-        "to": (first + timedelta(days=13)).isoformat(),
-    }
-
-    async def worker() -> None:
-        nonlocal errors
-        async with httpx.AsyncClient(base_url=api, timeout=30) as http:
-            while time.monotonic() < deadline:
-                t0 = time.perf_counter()
-                response = await http.get(
-                    f"/api/v1/providers/{world.avail_provider}/availability", params=params
-                )
-                latencies.append((time.perf_counter() - t0) * 1000)
-                if response.status_code != 200:
-                    errors += 1
-
-    t0 = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(clients)))
-    elapsed = time.perf_counter() - t0
-    return Figures("availability 14d", clients, len(latencies), errors, elapsed, latencies)
+    query = urlencode(
+        {
+            "service_id": world.avail_service,
+            "from": first.isoformat(),
+            "to": (first + timedelta(days=13)).isoformat(),
+        }
+    )
+    run = run_wrk(
+        f"{api}/api/v1/providers/{world.avail_provider}/availability?{query}",
+        script=LOAD_SCRIPT,
+        connections=clients,
+        seconds=seconds,
+        script_args=["availability", "200"],
+    )
+    return _wrk_figures("availability 14d", clients, run)
 
 
-def _pgbench(cluster: PostgresCluster, clients: int, seconds: float) -> float:
+def _wrk_figures(name: str, clients: int, run: dict[str, Any]) -> Figures:
+    """Figures from load.lua's report; socket errors and unexpected statuses both count."""
+    if run["unexpected"]:
+        print(
+            f"{name} at {clients} clients: {run['unexpected']} unexpected responses, "
+            f"the first with status {run['first_unexpected']}",
+            file=sys.stderr,
+        )
+    seconds = run["duration_us"] / 1e6
+    return Figures(
+        name=name,
+        clients=clients,
+        throughput=run["requests"] / seconds if seconds else 0.0,
+        p50_ms=run["p50_us"] / 1000,
+        p95_ms=run["p95_us"] / 1000,
+        p99_ms=run["p99_us"] / 1000,
+        errors=sum(run[k] for k in ("connect", "read", "write", "timeout", "unexpected")),
+    )
+
+
+def _pgbench(cluster: PostgresCluster, clients: int, seconds: float, log_dir: Path) -> Figures:
+    """Run the booking transaction in pgbench; latencies come from its per-transaction log."""
     script = HERE / "booking_transaction.sql"
+    shutil.rmtree(log_dir, ignore_errors=True)
+    log_dir.mkdir(parents=True)
     result = subprocess.run(
         [
             cluster.binary("pgbench"),
@@ -378,6 +408,9 @@ def _pgbench(cluster: PostgresCluster, clients: int, seconds: float) -> float:
             "2",
             "-T",
             str(max(1, int(seconds))),
+            "-l",
+            "--log-prefix",
+            str(log_dir / "pgbench_log"),
             "-f",
             str(script),
             "bench",
@@ -390,13 +423,35 @@ def _pgbench(cluster: PostgresCluster, clients: int, seconds: float) -> float:
     match = re.search(r"tps = ([0-9.]+)", result.stdout)
     if result.returncode != 0 or not match:
         raise SystemExit(f"pgbench failed:\n{result.stdout}\n{result.stderr}")
-    return float(match.group(1))
+    # One line a transaction: client_id transaction_no latency_us script_no epoch us.
+    latencies_ms = sorted(
+        int(line.split()[2]) / 1000
+        for log in log_dir.glob("pgbench_log.*")
+        for line in log.read_text().splitlines()
+    )
+    return Figures(
+        name="pgbench (anchor)",
+        clients=clients,
+        throughput=float(match.group(1)),
+        p50_ms=_percentile(latencies_ms, 50),
+        p95_ms=_percentile(latencies_ms, 95),
+        p99_ms=_percentile(latencies_ms, 99),
+        errors=0,
+    )
 
 
-def _report(results: list[tuple[Figures, Figures, float]], args: argparse.Namespace) -> None:
+def _percentile(ordered: list[float], q: float) -> float:
+    if not ordered:
+        return float("nan")
+    return ordered[min(len(ordered) - 1, int(q / 100 * len(ordered)))]
+
+
+def _report(results: list[list[Figures]], args: argparse.Namespace) -> int:
+    """Print the table and the JSON line; return how many requests failed."""
     print(
         f"\nChairside booking benchmark: {args.workers} API workers, {args.seconds:g} s per phase, "
-        f"{os.cpu_count()} CPUs (figures are ratios against pgbench in this same run)\n"
+        f"{os.cpu_count()} CPUs, load from wrk (figures are ratios against pgbench in this "
+        "same run)\n"
     )
     header = (
         f"{'phase':<18}{'clients':>8}{'req/s':>9}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}"
@@ -405,34 +460,32 @@ def _report(results: list[tuple[Figures, Figures, float]], args: argparse.Namesp
     print(header)
     print("-" * len(header))
     rows = []
-    for booking, availability, tps in results:
-        for fig in (booking, availability):
-            ratio = fig.throughput / tps if tps else float("nan")
+    for level in results:
+        anchor = next((f.throughput for f in level if f.name == "pgbench (anchor)"), None)
+        for fig in level:
+            ratio = fig.throughput / anchor if anchor else float("nan")
+            ratio_text = f"{ratio:>11.2f}x" if anchor else f"{'-':>12}"
             print(
-                f"{fig.name:<18}{fig.clients:>8}{fig.throughput:>9.1f}{fig.pct(50):>9.1f}"
-                f"{fig.pct(95):>9.1f}{fig.pct(99):>9.1f}{fig.errors:>8}{ratio:>11.2f}x"
+                f"{fig.name:<18}{fig.clients:>8}{fig.throughput:>9.1f}{fig.p50_ms:>9.1f}"
+                f"{fig.p95_ms:>9.1f}{fig.p99_ms:>9.1f}{fig.errors:>8}{ratio_text}"
             )
             rows.append(
                 {
-                    "phase": fig.name,
+                    "phase": "pgbench" if fig.name == "pgbench (anchor)" else fig.name,
                     "clients": fig.clients,
                     "throughput": round(fig.throughput, 1),
-                    "p50_ms": round(fig.pct(50), 2),
-                    "p95_ms": round(fig.pct(95), 2),
-                    "p99_ms": round(fig.pct(99), 2),
+                    "p50_ms": round(fig.p50_ms, 2),
+                    "p95_ms": round(fig.p95_ms, 2),
+                    "p99_ms": round(fig.p99_ms, 2),
                     "errors": fig.errors,
-                    "ratio_vs_pgbench": round(ratio, 3),
+                    "ratio_vs_pgbench": round(ratio, 3) if anchor else None,
                 }
             )
-        print(
-            f"{'pgbench (anchor)':<18}{booking.clients:>8}{tps:>9.1f}"
-            f"{'':>9}{'':>9}{'':>9}{'':>8}{'1.00x':>12}"
-        )
-        rows.append({"phase": "pgbench", "clients": booking.clients, "throughput": round(tps, 1)})
     print(
         "\nGoals: booking p95 < 50 ms at 50 clients and >= 0.3x pgbench; availability p95 < 25 ms."
     )
     print(json.dumps({"results": rows}, indent=None))
+    return sum(fig.errors for level in results for fig in level)
 
 
 if __name__ == "__main__":
