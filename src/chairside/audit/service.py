@@ -38,8 +38,8 @@ def record(
             action=action,
             entity=entity,
             entity_id=str(entity_id),
-            before=_jsonable(before),
-            after=_jsonable(after),
+            before=jsonable(before),
+            after=jsonable(after),
             request_id=request_id_var.get(),
         )
     )
@@ -69,7 +69,7 @@ def list_entries(
     return session.scalars(query).all()
 
 
-def _jsonable(values: Mapping[str, Any] | None) -> dict[str, Any] | None:
+def jsonable(values: Mapping[str, Any] | None) -> dict[str, Any] | None:
     if values is None:
         return None
     out: dict[str, Any] = {}

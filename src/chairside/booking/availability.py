@@ -17,9 +17,23 @@ import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, literal, or_, select, union_all
+from sqlalchemy import (
+    CompoundSelect,
+    DateTime,
+    SmallInteger,
+    Time,
+    Uuid,
+    and_,
+    bindparam,
+    literal,
+    null,
+    or_,
+    select,
+    union_all,
+)
 from sqlalchemy.orm import Session
 
 from chairside.booking.models import Booking
@@ -53,48 +67,98 @@ def load_schedule(
     window: Interval,
     now: datetime,
     ignore_booking: uuid.UUID | None = None,
+    busy: bool = True,
 ) -> Schedule:
-    """Hours, breaks, time off and busy intervals of a provider around ``window``."""
-    # Two round trips rather than four: this runs on every availability query and booking.
+    """Hours, breaks, time off and (unless ``busy`` is false) live bookings around ``window``.
+
+    One round trip. Creating a booking reads no busy intervals: the exclusion constraint
+    decides whether its slot is free, and only a refusal looks for the booking in the way.
+    """
+    # A day's slots may reach a few hours beyond the window (buffers), so widen it.
+    params: dict[str, object] = {
+        "provider_id": provider.id,
+        "lo": window[0] - timedelta(days=1),
+        "hi": window[1] + timedelta(days=1),
+    }
+    if busy:
+        params["now"] = now
+    if ignore_booking is not None:
+        params["ignore_booking"] = ignore_booking
+    statement = _SCHEDULE[(busy, busy and ignore_booking is not None)]
     hours: dict[int, list[tuple[time, time]]] = {}
     breaks: dict[int, list[tuple[time, time]]] = {}
-    weekly = session.execute(
-        union_all(
-            select(
-                literal("h"), WorkingHours.weekday, WorkingHours.starts, WorkingHours.ends
-            ).where(WorkingHours.provider_id == provider.id),
-            select(
-                literal("b"), WorkingBreak.weekday, WorkingBreak.starts, WorkingBreak.ends
-            ).where(WorkingBreak.provider_id == provider.id),
+    time_off: list[Interval] = []
+    live: list[Interval] = []
+    for kind, weekday, starts, ends, starts_at, ends_at in session.execute(statement, params):
+        if kind == "h":
+            hours.setdefault(weekday, []).append((starts, ends))
+        elif kind == "w":
+            breaks.setdefault(weekday, []).append((starts, ends))
+        elif kind == "o":
+            time_off.append((starts_at, ends_at))
+        else:
+            live.append((starts_at, ends_at))
+    live.sort()
+    return Schedule(
+        shop=shop, provider=provider, hours=hours, breaks=breaks, time_off=time_off, busy=live
+    )
+
+
+def _schedule_statement(*, busy: bool, ignore_booking: bool) -> CompoundSelect[Any]:
+    """Hours, breaks, time off (and live bookings) of one provider as one UNION ALL.
+
+    Built once per shape, with bind parameters: this runs on every availability query and
+    booking, where building and cache-keying a fresh statement costs more than running it.
+    """
+    provider = bindparam("provider_id", type_=Uuid)
+    lo = bindparam("lo", type_=DateTime(timezone=True))
+    hi = bindparam("hi", type_=DateTime(timezone=True))
+    no_day = null().cast(SmallInteger)
+    no_time = null().cast(Time)
+    no_instant = null().cast(DateTime(timezone=True))
+    weekly = (("h", WorkingHours), ("w", WorkingBreak))
+    parts = [
+        select(
+            literal(kind), table.weekday, table.starts, table.ends, no_instant, no_instant
+        ).where(table.provider_id == provider)
+        for kind, table in weekly
+    ]
+    parts.append(
+        select(literal("o"), no_day, no_time, no_time, TimeOff.starts_at, TimeOff.ends_at).where(
+            TimeOff.provider_id == provider, TimeOff.starts_at < hi, TimeOff.ends_at > lo
         )
     )
-    for kind, weekday, starts, ends in weekly:
-        (hours if kind == "h" else breaks).setdefault(weekday, []).append((starts, ends))
-    # A day's slots may reach a few hours beyond the window (buffers), so widen it.
-    lo, hi = window[0] - timedelta(days=1), window[1] + timedelta(days=1)
-    off = select(literal("o"), TimeOff.starts_at, TimeOff.ends_at).where(
-        TimeOff.provider_id == provider.id, TimeOff.starts_at < hi, TimeOff.ends_at > lo
-    )
-    live = select(literal("b"), Booking.buffered_starts_at, Booking.buffered_ends_at).where(
-        Booking.provider_id == provider.id,
-        Booking.buffered_starts_at < hi,
-        Booking.buffered_ends_at > lo,
-        # An expired hold still marked pending no longer holds its slot.
-        or_(
-            Booking.status == "confirmed",
-            and_(Booking.status == "pending_payment", Booking.hold_expires_at > now),
-        ),
-    )
-    if ignore_booking is not None:
-        live = live.where(Booking.id != ignore_booking)
-    time_off: list[Interval] = []
-    busy: list[Interval] = []
-    for kind, starts_at, ends_at in session.execute(union_all(off, live)):
-        (time_off if kind == "o" else busy).append((starts_at, ends_at))
-    busy.sort()
-    return Schedule(
-        shop=shop, provider=provider, hours=hours, breaks=breaks, time_off=time_off, busy=busy
-    )
+    if busy:
+        live = select(
+            literal("b"),
+            no_day,
+            no_time,
+            no_time,
+            Booking.buffered_starts_at,
+            Booking.buffered_ends_at,
+        ).where(
+            Booking.provider_id == provider,
+            Booking.buffered_starts_at < hi,
+            Booking.buffered_ends_at > lo,
+            # An expired hold still marked pending no longer holds its slot.
+            or_(
+                Booking.status == "confirmed",
+                and_(
+                    Booking.status == "pending_payment",
+                    Booking.hold_expires_at > bindparam("now", type_=DateTime(timezone=True)),
+                ),
+            ),
+        )
+        if ignore_booking:
+            live = live.where(Booking.id != bindparam("ignore_booking", type_=Uuid))
+        parts.append(live)
+    return union_all(*parts)
+
+
+_SCHEDULE = {
+    (busy, ignore): _schedule_statement(busy=busy, ignore_booking=ignore)
+    for busy, ignore in ((True, False), (True, True), (False, False))
+}
 
 
 def local_day_bounds(day: date, zone: ZoneInfo) -> Interval:

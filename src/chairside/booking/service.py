@@ -16,16 +16,16 @@ from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import exists, func, select, update
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from chairside.accounts.principal import Principal
 from chairside.audit import service as audit
-from chairside.booking import availability, holds, transitions
+from chairside.booking import availability, creation, holds, transitions
 from chairside.booking.access import is_staff, visible_booking, visible_bookings
 from chairside.booking.models import STATUSES, Booking, IdempotencyKey
 from chairside.config import Settings
-from chairside.errors import ConflictError, InputError, NotFoundError
+from chairside.errors import ChairsideError, ConflictError, InputError, NotFoundError
+from chairside.logging import request_id_var
 from chairside.payments import service as payments
 from chairside.shops import service as shops
 from chairside.shops.models import Provider, Service, Shop, provider_services
@@ -63,11 +63,7 @@ def _bookable(
     ).first()
     if found is not None:
         return found[0], found[1], found[2]
-    shops.get_provider(session=session, provider_id=provider_id)
-    shops.get_service(session=session, service_id=service_id)
-    raise InputError(
-        f"provider {provider_id} does not offer service {service_id}", field="service_id"
-    )
+    raise _not_bookable(session=session, provider_id=provider_id, service_id=service_id)
 
 
 def list_availability(
@@ -123,95 +119,112 @@ def create_booking(
     note: str = "",
     idempotency_key: str | None = None,
 ) -> Created:
-    """A ``pending_payment`` booking holding its slot for the configured hold time."""
+    """A ``pending_payment`` booking holding its slot for the configured hold time.
+
+    Three statements in the common case (see :mod:`chairside.booking.creation`).
+    """
+    starts_at = starts_at.astimezone(UTC)
+    params: dict[str, object] = {"provider_id": provider_id, "service_id": service_id}
+    claim = idempotency_key is not None
     if idempotency_key is not None:
-        request_hash = _request_hash(
-            {
-                "provider_id": provider_id,
-                "service_id": service_id,
-                "starts_at": starts_at.astimezone(UTC).isoformat(),
-                "note": note,
-            }
-        )
-        replay = _claim_idempotency_key(
-            session=session, actor=actor, key=idempotency_key, request_hash=request_hash
+        if not 1 <= len(idempotency_key) <= 200:
+            raise InputError("Idempotency-Key must be 1 to 200 characters", field="Idempotency-Key")
+        params |= {
+            "user_id": actor.id,
+            "idempotency_key": idempotency_key,
+            "request_hash": _request_hash(
+                {
+                    "provider_id": provider_id,
+                    "service_id": service_id,
+                    "starts_at": starts_at.isoformat(),
+                    "note": note,
+                }
+            ),
+        }
+    found = session.execute(creation.CLAIM_AND_LOAD[claim], params).first()
+    if idempotency_key is not None and (found is None or not found.claimed):
+        # An earlier request owns the key (unless the key is ours and the lookup missed).
+        replay = _replay(
+            session=session, actor=actor, key=idempotency_key, request_hash=params["request_hash"]
         )
         if replay is not None:
             return Created(booking=replay, replayed=True)
-    shop, provider, service = _bookable(
-        session=session, provider_id=provider_id, service_id=service_id
-    )
-    starts_at = starts_at.astimezone(UTC)
+    if found is None:
+        raise _not_bookable(session=session, provider_id=provider_id, service_id=service_id)
+    shop, provider, service = found[0], found[1], found[2]
     now = datetime.now(UTC)
     interval = availability.buffered(service, starts_at)
     _check_slot(
-        session=session, shop=shop, provider=provider, service=service, start=starts_at, now=now
+        session=session,
+        shop=shop,
+        provider=provider,
+        service=service,
+        start=starts_at,
+        now=now,
+        check_busy=False,
     )
-    holds.expire_overlapping(session=session, provider_id=provider.id, interval=interval)
-    # The exclusion constraint is the arbiter: ON CONFLICT DO NOTHING inserts nothing when
-    # the interval overlaps a live booking (waiting for a concurrent insert to commit or
-    # roll back first), which saves the savepoint round trips of catching the violation.
-    booking = session.scalars(
-        insert(Booking)
-        .values(
-            shop_id=shop.id,
-            provider_id=provider.id,
-            service_id=service.id,
-            client_id=actor.id,
-            status="pending_payment",
-            starts_at=starts_at,
-            ends_at=starts_at + timedelta(minutes=service.duration_minutes),
-            buffered_starts_at=interval[0],
-            buffered_ends_at=interval[1],
-            price_minor=service.price_minor,
-            currency=shop.currency,
-            hold_expires_at=now + timedelta(minutes=settings.booking_hold_minutes),
-            note=note,
-        )
-        .on_conflict_do_nothing()
-        .returning(Booking)
-    ).one_or_none()
+    hold_expires_at = now + timedelta(minutes=settings.booking_hold_minutes)
+    ends_at = starts_at + timedelta(minutes=service.duration_minutes)
+    params = {
+        "shop_id": shop.id,
+        "provider_id": provider.id,
+        "service_id": service.id,
+        "client_id": actor.id,
+        "starts_at": starts_at,
+        "ends_at": ends_at,
+        "buffered_starts_at": interval[0],
+        "buffered_ends_at": interval[1],
+        "price_minor": service.price_minor,
+        "currency": shop.currency,
+        "hold_expires_at": hold_expires_at,
+        "note": note,
+        "idempotency_key": idempotency_key,
+        "actor_role": actor.role,
+        "request_id": request_id_var.get(),
+        "audit_after": audit.jsonable(
+            {
+                "status": "pending_payment",
+                "starts_at": starts_at,
+                "ends_at": ends_at,
+                "hold_expires_at": hold_expires_at,
+                "cancellation_fee_minor": None,
+                "provider_id": provider.id,
+                "service_id": service.id,
+                "price_minor": service.price_minor,
+            }
+        ),
+    }
+    statement = creation.INSERT[claim]
+    booking = session.scalars(statement, params).one_or_none()
+    # Nothing inserted: a live booking overlaps, or a hold that ran out still sits there.
+    # Release such holds (this provider, this interval) and try once more.
+    if booking is None and holds.expire_overlapping(
+        session=session, provider_id=provider.id, interval=interval
+    ):
+        booking = session.scalars(statement, params).one_or_none()
     if booking is None:
         raise transitions.slot_taken(session, provider.id, interval)
-    if idempotency_key is not None:
-        session.execute(
-            update(IdempotencyKey)
-            .where(IdempotencyKey.user_id == actor.id, IdempotencyKey.key == idempotency_key)
-            .values(booking_id=booking.id)
-        )
-    audit.record(
-        session=session,
-        actor=actor,
-        action="booking.created",
-        entity="booking",
-        entity_id=booking.id,
-        after={
-            **transitions.snapshot(booking),
-            "provider_id": provider.id,
-            "service_id": service.id,
-            "price_minor": booking.price_minor,
-        },
-    )
     return Created(booking=booking, replayed=False, timezone=shop.timezone)
 
 
-def _claim_idempotency_key(
-    *, session: Session, actor: Principal, key: str, request_hash: str
+def _not_bookable(
+    *, session: Session, provider_id: uuid.UUID, service_id: uuid.UUID
+) -> ChairsideError:
+    """The precise error for a provider/service pair that cannot be booked."""
+    shops.get_provider(session=session, provider_id=provider_id)
+    shops.get_service(session=session, service_id=service_id)
+    return InputError(
+        f"provider {provider_id} does not offer service {service_id}", field="service_id"
+    )
+
+
+def _replay(
+    *, session: Session, actor: Principal, key: str, request_hash: object
 ) -> Booking | None:
-    """Claim the key for this request, or return the booking an earlier request made."""
-    if not 1 <= len(key) <= 200:
-        raise InputError("Idempotency-Key must be 1 to 200 characters", field="Idempotency-Key")
-    # ON CONFLICT waits for a concurrent request with the same key to finish, then skips.
-    claimed = session.execute(
-        insert(IdempotencyKey)
-        .values(user_id=actor.id, key=key, request_hash=request_hash)
-        .on_conflict_do_nothing()
-        .returning(IdempotencyKey.key)
-    ).first()
-    if claimed is not None:
-        return None
+    """The booking an earlier request with this key made; None when the key is ours."""
     existing = session.get(IdempotencyKey, (actor.id, key))
-    assert existing is not None
+    if existing is None:
+        return None
     if existing.request_hash != request_hash:
         raise InputError(
             f"Idempotency-Key {key!r} was already used with a different request body; "
@@ -233,8 +246,12 @@ def _check_slot(
     start: datetime,
     now: datetime,
     ignore_booking: uuid.UUID | None = None,
+    check_busy: bool = True,
 ) -> None:
-    """Refuse a start time in the past, too soon, or outside working time (422); 409 if busy."""
+    """Refuse a start time in the past, too soon, or outside working time (422); 409 if busy.
+
+    Without ``check_busy`` the caller lets the exclusion constraint find a busy slot.
+    """
     if start <= now:
         raise InputError(f"starts_at {start.isoformat()} is in the past", field="starts_at")
     earliest = now + timedelta(minutes=shop.min_notice_minutes)
@@ -252,6 +269,7 @@ def _check_slot(
         window=interval,
         now=now,
         ignore_booking=ignore_booking,
+        busy=check_busy,
     )
     if not availability.fits_working_time(schedule, service, start):
         local = start.astimezone(schedule.zone)
@@ -261,8 +279,7 @@ def _check_slot(
             "see /api/v1/providers/{id}/availability for free times",
             field="starts_at",
         )
-    busy = availability.overlaps_busy(schedule, interval)
-    if busy is not None:
+    if check_busy and availability.overlaps_busy(schedule, interval) is not None:
         raise transitions.slot_taken(session, provider.id, interval, exclude=ignore_booking)
 
 

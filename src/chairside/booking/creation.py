@@ -1,0 +1,130 @@
+"""The statements of ``POST /api/v1/bookings``, the busiest write of the service.
+
+Creating a booking costs three statements in the common case, each built once at import:
+
+1. :data:`CLAIM_AND_LOAD`: claim the ``Idempotency-Key`` (a data-modifying CTE) and load
+   the shop, provider and service, checking that the provider offers the service;
+2. the provider's schedule for the day (:func:`chairside.booking.availability.load_schedule`
+   without busy intervals), for a precise 422 outside working time;
+3. :data:`INSERT`: the booking, the key's booking id and the audit row in one statement,
+   so they exist exactly together. ``ON CONFLICT DO NOTHING`` lets the
+   ``bookings_no_overlap`` exclusion constraint decide (waiting for a concurrent insert
+   to commit or roll back) without aborting the transaction; nothing inserted means the
+   slot is taken.
+
+The ``ON CONFLICT`` parts are SQL text: SQLAlchemy never caches the compiled form of its
+PostgreSQL ``insert()`` construct, and compiling it on every request cost more CPU than
+PostgreSQL spent running the whole transaction. Text is compiled once; the rest are
+ordinary cached constructs. ``bench/booking/booking_transaction.sql`` is the same
+transaction for pgbench: keep the two in step.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Select, String, Uuid, bindparam, column, exists, select, text
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.sql.selectable import TextualSelect
+
+from chairside.booking.models import Booking
+from chairside.shops.models import Provider, Service, Shop, provider_services
+
+# ON CONFLICT waits for a concurrent request with the same key to finish, then skips:
+# "claimed" is false exactly when an earlier request owns the key.
+_CLAIM = (
+    text(
+        "INSERT INTO idempotency_keys (user_id, key, request_hash) "
+        "VALUES (:user_id, :idempotency_key, :request_hash) "
+        "ON CONFLICT DO NOTHING RETURNING key"
+    )
+    .bindparams(
+        bindparam("user_id", type_=Uuid),
+        bindparam("idempotency_key", type_=String),
+        bindparam("request_hash", type_=String),
+    )
+    .columns(column("key", String))
+    .cte("claimed")
+)
+
+
+def _claim_and_load(*, claim: bool) -> Select[Any]:
+    offered = exists().where(
+        provider_services.c.provider_id == Provider.id,
+        provider_services.c.service_id == Service.id,
+    )
+    query = (
+        select(Shop, Provider, Service)
+        .join(Provider, Provider.shop_id == Shop.id)
+        .join(Service, Service.shop_id == Shop.id)
+        .where(
+            Provider.id == bindparam("provider_id", type_=Uuid),
+            Service.id == bindparam("service_id", type_=Uuid),
+            Provider.active,
+            Service.active,
+            offered,
+        )
+    )
+    if not claim:
+        return query
+    return query.add_columns(exists(select(_CLAIM.c.key)).label("claimed")).add_cte(_CLAIM)
+
+
+# The NOT EXISTS repeats the constraint's rule for a copy that lost the constraint (a bad
+# restore or hand fix, which `chairside bookings check` reports): without a race it still
+# refuses an overlap there. Under concurrency the constraint is what holds.
+_INSERT_SQL = """
+WITH created AS (
+    INSERT INTO bookings (shop_id, provider_id, service_id, client_id, status, starts_at,
+        ends_at, buffered_starts_at, buffered_ends_at, price_minor, currency,
+        hold_expires_at, note, version)
+    SELECT :shop_id, :provider_id, :service_id, :client_id, 'pending_payment', :starts_at,
+        :ends_at, :buffered_starts_at, :buffered_ends_at, :price_minor, :currency,
+        :hold_expires_at, :note, 1
+    WHERE NOT EXISTS (
+        SELECT FROM bookings
+        WHERE provider_id = :provider_id AND status IN ('pending_payment', 'confirmed')
+          AND buffered_starts_at < :buffered_ends_at AND buffered_ends_at > :buffered_starts_at)
+    ON CONFLICT DO NOTHING
+    RETURNING *
+), audited AS (
+    INSERT INTO audit_log (actor_id, actor_role, action, entity, entity_id, after, request_id)
+    SELECT :client_id, :actor_role, 'booking.created', 'booking', id::text, :audit_after,
+        :request_id
+    FROM created
+){keyed}
+SELECT * FROM created
+"""
+_KEYED = """, keyed AS (
+    UPDATE idempotency_keys SET booking_id = created.id
+    FROM created
+    WHERE user_id = :client_id AND key = :idempotency_key
+)"""
+
+
+def _insert(*, keyed: bool) -> Select[Any]:
+    timestamp = Booking.__table__.c.starts_at.type
+    statement: TextualSelect = (
+        text(_INSERT_SQL.format(keyed=_KEYED if keyed else ""))
+        .bindparams(
+            *(bindparam(name, type_=Uuid) for name in ("shop_id", "provider_id", "service_id")),
+            bindparam("client_id", type_=Uuid),
+            *(
+                bindparam(name, type_=timestamp)
+                for name in (
+                    "starts_at",
+                    "ends_at",
+                    "buffered_starts_at",
+                    "buffered_ends_at",
+                    "hold_expires_at",
+                )
+            ),
+            bindparam("audit_after", type_=JSONB),
+        )
+        .columns(*Booking.__table__.c)
+    )
+    return select(Booking).from_statement(statement)  # type: ignore[return-value]
+
+
+CLAIM_AND_LOAD = {claim: _claim_and_load(claim=claim) for claim in (True, False)}
+INSERT = {keyed: _insert(keyed=keyed) for keyed in (True, False)}
