@@ -34,7 +34,7 @@ def get_current_user(
 CurrentUser = Annotated[Principal, Depends(get_current_user)]
 
 
-def client_address(request: Request) -> str:
+async def client_address(request: Request) -> str:
     """The caller's address, for per-address rate limits."""
     return request.client.host if request.client else "unknown"
 

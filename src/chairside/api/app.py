@@ -33,10 +33,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     problems.install(app)
     app.include_router(health_router)
     app.include_router(metrics_router)
-    # booking side (/api/v1)
+    # booking side (/api/v1). Routes are matched in this order, router by router: the
+    # busiest (booking creation, availability) go first. Their paths overlap no other's.
+    app.include_router(booking_router)
     app.include_router(accounts_router)
     app.include_router(shops_router)
-    app.include_router(booking_router)
     app.include_router(payments_router)
     app.include_router(audit_router)
     return app

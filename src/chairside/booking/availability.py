@@ -13,8 +13,9 @@ buffered interval overlaps no live booking's buffered interval: the same rule th
 from __future__ import annotations
 
 import bisect
+import itertools
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -219,29 +220,97 @@ def overlaps_busy(schedule: Schedule, interval: Interval) -> Interval | None:
     return None
 
 
-def free_slots(
+@dataclass(frozen=True)
+class Run:
+    """Free start times ``first``, ``first + step``, … ``first + (count - 1) * step`` (UTC)."""
+
+    first: datetime
+    step: timedelta
+    count: int
+
+    def __iter__(self) -> Iterator[datetime]:
+        return (self.first + k * self.step for k in range(self.count))
+
+
+def free_runs(
     *, schedule: Schedule, service: Service, first_day: date, last_day: date, now: datetime
-) -> Iterator[datetime]:
-    """Free start times (UTC) from ``first_day`` to ``last_day`` (local dates, inclusive)."""
+) -> Iterator[Run]:
+    """Free start times from ``first_day`` to ``last_day`` (local dates, inclusive), in runs.
+
+    Slots step through each working window from its start. A start ``s`` is free when the
+    service fits the window, ``s`` respects the minimum notice, and the buffered interval
+    ``[s - before, s + duration + after)`` overlaps no busy interval ``[b0, b1)``, that is
+    ``s`` lies outside ``(b0 - duration - after, b1 + before)``. Working out the allowed
+    stretches between those open intervals, rather than testing slot by slot, keeps a
+    31-day query cheap.
+    """
     step = timedelta(minutes=schedule.shop.slot_step_minutes)
     duration = timedelta(minutes=service.duration_minutes)
     before = timedelta(minutes=service.buffer_before_minutes)
     after = duration + timedelta(minutes=service.buffer_after_minutes)
     earliest = now + timedelta(minutes=schedule.shop.min_notice_minutes)
-    busy_starts = [b[0] for b in schedule.busy]
-    busy_ends = [b[1] for b in schedule.busy]
+    # Sorted by start. The running maximum of their ends finds the first stretch that can
+    # reach past a point even on a copy whose bookings overlap (a lost constraint).
+    blocked = [(b0 - after, b1 + before) for b0, b1 in schedule.busy]
+    blocked_ends = list(itertools.accumulate((b1 for _, b1 in blocked), max))
     day = first_day
     while day <= last_day:
         for window_start, window_end in working_windows(schedule, day):
-            start = window_start
-            while start + duration <= window_end:
-                if start >= earliest:
-                    # Same rule as overlaps_busy(), inlined: this loop runs per slot.
-                    index = bisect.bisect_left(busy_starts, start + after)
-                    if not index or busy_ends[index - 1] <= start - before:
-                        yield start
-                start += step
+            lo, hi = max(window_start, earliest), window_end - duration
+            # Allowed starts: lo <= s <= hi, outside every open stretch (b0, b1).
+            for b0, b1 in blocked[bisect.bisect_right(blocked_ends, lo) :]:
+                if b0 >= hi or lo > hi:
+                    break
+                if b0 >= lo:
+                    run = _grid(window_start, step, lo, b0)
+                    if run is not None:
+                        yield run
+                lo = max(lo, b1)
+            if lo <= hi:
+                run = _grid(window_start, step, lo, hi)
+                if run is not None:
+                    yield run
         day += timedelta(days=1)
+
+
+def _grid(origin: datetime, step: timedelta, lo: datetime, hi: datetime) -> Run | None:
+    """The points ``origin + k * step`` inside ``[lo, hi]``, as a run (None when none are)."""
+    first_k = -((origin - lo) // step)  # ceil((lo - origin) / step)
+    last_k = (hi - origin) // step
+    if last_k < first_k:
+        return None
+    return Run(first=origin + first_k * step, step=step, count=last_k - first_k + 1)
+
+
+def free_slots(
+    *, schedule: Schedule, service: Service, first_day: date, last_day: date, now: datetime
+) -> Iterator[datetime]:
+    """Free start times (UTC) from ``first_day`` to ``last_day`` (local dates, inclusive)."""
+    for run in free_runs(
+        schedule=schedule, service=service, first_day=first_day, last_day=last_day, now=now
+    ):
+        yield from run
+
+
+def local_isoformat(runs: Iterable[Run], zone: ZoneInfo) -> list[str]:
+    """The start times of ``runs`` as ISO 8601 strings with the zone's offset.
+
+    A run lies inside one working window of one local day. Where the offset at its first
+    and last slot agree (every run but one crossing a DST change, as no zone changes its
+    offset twice within a day), every slot of the run shares that offset, and its strings
+    are made by stepping a naive local time: much cheaper than converting each slot.
+    """
+    out: list[str] = []
+    for run in runs:
+        first = run.first.astimezone(zone)
+        last = (run.first + (run.count - 1) * run.step).astimezone(zone)
+        if first.utcoffset() != last.utcoffset() or first.microsecond:
+            out.extend(s.astimezone(zone).isoformat() for s in run)
+            continue
+        suffix = first.isoformat()[19:]
+        naive = first.replace(tzinfo=None)
+        out.extend(f"{(naive + k * run.step).isoformat()}{suffix}" for k in range(run.count))
+    return out
 
 
 def fits_working_time(schedule: Schedule, service: Service, start: datetime) -> bool:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date, timedelta
+from datetime import date
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse
 from chairside.accounts import ratelimit
 from chairside.accounts.deps import CurrentUser
 from chairside.api.deps import ContextDep, SessionDep
+from chairside.booking import availability as availability_rules
 from chairside.booking import reviews, schemas, search, service
 from chairside.booking.models import Booking
 from chairside.payments import service as payments
@@ -57,16 +58,17 @@ def availability(
     from_date: Annotated[date, Query(alias="from", description="First local date")],
     to_date: Annotated[date, Query(alias="to", description="Last local date (inclusive)")],
 ) -> object:
-    """Free start times between two local dates, in the shop's time zone."""
-    shop, svc, slots = service.list_availability(
+    """Free start times between two local dates, in the shop's time zone (ISO 8601).
+
+    Each slot is a start time; the appointment lasts ``duration_minutes`` from it.
+    """
+    shop, svc, runs = service.list_availability(
         session=session,
         provider_id=provider_id,
         service_id=service_id,
         first_day=from_date,
         last_day=to_date,
     )
-    zone = ZoneInfo(shop.timezone)
-    duration = timedelta(minutes=svc.duration_minutes)
     # Built as plain JSON: hundreds of slots through pydantic models cost more than the query.
     body = {
         "provider_id": str(provider_id),
@@ -74,13 +76,8 @@ def availability(
         "timezone": shop.timezone,
         "from": from_date.isoformat(),
         "to": to_date.isoformat(),
-        "slots": [
-            {
-                "starts_at": s.astimezone(zone).isoformat(),
-                "ends_at": (s + duration).astimezone(zone).isoformat(),
-            }
-            for s in slots
-        ],
+        "duration_minutes": svc.duration_minutes,
+        "slots": availability_rules.local_isoformat(runs, ZoneInfo(shop.timezone)),
     }
     return JSONResponse(body)
 

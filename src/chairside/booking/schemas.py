@@ -72,18 +72,16 @@ class BookingOut(BaseModel):
     payments: list[PaymentSummary] = []
 
 
-class SlotOut(BaseModel):
-    starts_at: datetime
-    ends_at: datetime
-
-
 class AvailabilityOut(BaseModel):
     provider_id: uuid.UUID
     service_id: uuid.UUID
     timezone: str
     from_date: date = Field(alias="from")
     to_date: date = Field(alias="to")
-    slots: list[SlotOut]
+    duration_minutes: int = Field(description="How long an appointment at each slot lasts")
+    slots: list[datetime] = Field(
+        description="Free start times in the shop's time zone, ISO 8601 with offset, ascending"
+    )
 
     model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True)
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import exists, func, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from chairside.accounts.principal import Principal
@@ -28,7 +28,7 @@ from chairside.errors import ChairsideError, ConflictError, InputError, NotFound
 from chairside.logging import request_id_var
 from chairside.payments import service as payments
 from chairside.shops import service as shops
-from chairside.shops.models import Provider, Service, Shop, provider_services
+from chairside.shops.models import Provider, Service, Shop
 
 
 @dataclass(frozen=True)
@@ -45,21 +45,8 @@ def _bookable(
     *, session: Session, provider_id: uuid.UUID, service_id: uuid.UUID
 ) -> tuple[Shop, Provider, Service]:
     # One round trip for the common case; the precise error is worked out only on a miss.
-    offered = exists().where(
-        provider_services.c.provider_id == Provider.id,
-        provider_services.c.service_id == Service.id,
-    )
     found = session.execute(
-        select(Shop, Provider, Service)
-        .join(Provider, Provider.shop_id == Shop.id)
-        .join(Service, Service.shop_id == Shop.id)
-        .where(
-            Provider.id == provider_id,
-            Service.id == service_id,
-            Provider.active,
-            Service.active,
-            offered,
-        )
+        creation.CLAIM_AND_LOAD[False], {"provider_id": provider_id, "service_id": service_id}
     ).first()
     if found is not None:
         return found[0], found[1], found[2]
@@ -74,8 +61,8 @@ def list_availability(
     first_day: date,
     last_day: date,
     now: datetime | None = None,
-) -> tuple[Shop, Service, list[datetime]]:
-    """Free start times (UTC) of a provider for a service, between two local dates."""
+) -> tuple[Shop, Service, list[availability.Run]]:
+    """Free start times (UTC, in runs) of a provider for a service, between local dates."""
     if last_day < first_day:
         raise InputError(f"to ({last_day}) is before from ({first_day})", field="to")
     if (last_day - first_day).days >= availability.MAX_RANGE_DAYS:
@@ -96,12 +83,12 @@ def list_availability(
     schedule = availability.load_schedule(
         session=session, shop=shop, provider=provider, window=window, now=now
     )
-    slots = list(
-        availability.free_slots(
+    runs = list(
+        availability.free_runs(
             schedule=schedule, service=service, first_day=first_day, last_day=last_day, now=now
         )
     )
-    return shop, service, slots
+    return shop, service, runs
 
 
 def _request_hash(data: dict[str, object]) -> str:

@@ -236,7 +236,7 @@ class _Flow:
         slots = body.get("slots") or []
         if not slots:
             raise StepFailed(f"no free slot on {day} for a provider working all day")
-        self.state.slot = slots[0]["starts_at"]
+        self.state.slot = slots[0]
         return f"{len(slots)} free slots on {day}"
 
     def book(self) -> str:
