@@ -16,6 +16,7 @@ import redis
 from sqlalchemy import Exists, delete, exists, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import BindParameter
 
 from chairside.accounts.models import TokenRevocation, User
 
@@ -65,7 +66,7 @@ def cached_revoked(cache: redis.Redis | None, jti: str) -> bool:
         return False
 
 
-def revoked_clause(jti: str) -> Exists:
+def revoked_clause(jti: str | BindParameter[str]) -> Exists:
     """A SQL ``EXISTS`` that is true when PostgreSQL records ``jti`` as revoked."""
     return exists().where(TokenRevocation.jti == jti)
 

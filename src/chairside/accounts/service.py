@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import redis
-from sqlalchemy import func, select
+from sqlalchemy import String, Uuid, bindparam, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -185,15 +185,19 @@ def _issue_pair(user: User, settings: Settings) -> TokenPair:
     )
 
 
+# The user and the token's revocation in one round trip, built once: this runs on every
+# authenticated request.
+_CALLER = select(User, revocation.revoked_clause(bindparam("jti", type_=String))).where(
+    User.id == bindparam("user_id", type_=Uuid)
+)
+
+
 def _check_claims(
     *, session: Session, cache: redis.Redis | None, claims: tokens.TokenClaims
 ) -> User:
     if revocation.cached_revoked(cache, claims.jti):
         raise AuthError("token revoked (logged out); log in again")
-    # The user and the token's revocation in one round trip: this runs on every request.
-    row = session.execute(
-        select(User, revocation.revoked_clause(claims.jti)).where(User.id == claims.user_id)
-    ).first()
+    row = session.execute(_CALLER, {"user_id": claims.user_id, "jti": claims.jti}).first()
     if row is None:
         raise AuthError("the account of this token no longer exists")
     user: User = row[0]
