@@ -297,20 +297,36 @@ def local_isoformat(runs: Iterable[Run], zone: ZoneInfo) -> list[str]:
 
     A run lies inside one working window of one local day. Where the offset at its first
     and last slot agree (every run but one crossing a DST change, as no zone changes its
-    offset twice within a day), every slot of the run shares that offset, and its strings
-    are made by stepping a naive local time: much cheaper than converting each slot.
+    offset twice within a day), every slot of the run shares that offset and that date,
+    and its strings are put together from the minute of the day: converting ~1,000 slots
+    one by one through ``zoneinfo`` cost more than the rest of the request.
     """
     out: list[str] = []
     for run in runs:
         first = run.first.astimezone(zone)
         last = (run.first + (run.count - 1) * run.step).astimezone(zone)
-        if first.utcoffset() != last.utcoffset() or first.microsecond:
+        step, remainder = divmod(run.step, _MINUTE)
+        if (
+            first.utcoffset() != last.utcoffset()
+            or first.date() != last.date()
+            or first.second
+            or first.microsecond
+            or remainder
+        ):
             out.extend(s.astimezone(zone).isoformat() for s in run)
             continue
-        suffix = first.isoformat()[19:]
-        naive = first.replace(tzinfo=None)
-        out.extend(f"{(naive + k * run.step).isoformat()}{suffix}" for k in range(run.count))
+        text = first.isoformat()
+        prefix, suffix = text[:11], text[19:]  # "YYYY-MM-DDT", "+HH:MM"
+        minute = first.hour * 60 + first.minute
+        out.extend(
+            prefix + _CLOCK[m] + suffix for m in range(minute, minute + run.count * step, step)
+        )
     return out
+
+
+_MINUTE = timedelta(minutes=1)
+# "HH:MM:00" for every minute of a day.
+_CLOCK = tuple(f"{m // 60:02d}:{m % 60:02d}:00" for m in range(24 * 60))
 
 
 def fits_working_time(schedule: Schedule, service: Service, start: datetime) -> bool:
