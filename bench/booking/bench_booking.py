@@ -36,7 +36,7 @@ import sys
 import tempfile
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -45,6 +45,7 @@ from urllib.parse import urlencode
 import httpx
 import psycopg
 
+from bench.cpu import CpuMeter
 from bench.wrk import require_wrk, run_wrk
 from chairside.ops.database import migrations
 from chairside.runtime.binaries import find_redis_server
@@ -71,6 +72,8 @@ class Figures:
     p95_ms: float
     p99_ms: float
     errors: int
+    requests: int = 0
+    cpu_ms: dict[str, float] = field(default_factory=dict)  # CPU per request, by component
 
 
 def main() -> None:
@@ -119,8 +122,10 @@ def main() -> None:
         cluster.create_database("bench")
         url = cluster.url("bench")
         migrations.upgrade(url=url)
+        redis_pid = None
         if redis:
             redis.start()
+            redis_pid = redis.pid()
         port = free_port()
         env = {
             **os.environ,
@@ -157,17 +162,25 @@ def main() -> None:
         world = _seed(api, max(levels), cluster.conninfo("bench"))
         results: list[list[Figures]] = []
         next_slot = 0
+        meter = CpuMeter(
+            {"api": server.pid, "postgres": cluster.postmaster_pid(), "redis": redis_pid}
+        )
         for clients in levels:
             level: list[Figures] = []
             if "booking" in phases:
+                meter.start()
                 booking, next_slot = _load_bookings(
                     api, world, clients, args.seconds, base_slot=next_slot, scratch=base
                 )
-                level.append(booking)
+                level.append(_with_cpu(booking, meter))
             if "availability" in phases:
-                level.append(_load_availability(api, world, clients, args.seconds))
+                meter.start()
+                availability = _load_availability(api, world, clients, args.seconds)
+                level.append(_with_cpu(availability, meter))
             if "pgbench" in phases:
-                level.append(_pgbench(cluster, clients, args.seconds, base / "pgbench"))
+                meter.start()
+                anchor = _pgbench(cluster, clients, args.seconds, base / "pgbench")
+                level.append(_with_cpu(anchor, meter))
             results.append(level)
         errors = _report(results, args)
         if errors:
@@ -378,6 +391,7 @@ def _wrk_figures(name: str, clients: int, run: dict[str, Any]) -> Figures:
         name=name,
         clients=clients,
         throughput=run["requests"] / seconds if seconds else 0.0,
+        requests=run["requests"],
         p50_ms=run["p50_us"] / 1000,
         p95_ms=run["p95_us"] / 1000,
         p99_ms=run["p99_us"] / 1000,
@@ -437,7 +451,12 @@ def _pgbench(cluster: PostgresCluster, clients: int, seconds: float, log_dir: Pa
         p95_ms=_percentile(latencies_ms, 95),
         p99_ms=_percentile(latencies_ms, 99),
         errors=0,
+        requests=len(latencies_ms),
     )
+
+
+def _with_cpu(figures: Figures, meter: CpuMeter) -> Figures:
+    return replace(figures, cpu_ms=meter.per_request_ms(figures.requests))
 
 
 def _percentile(ordered: list[float], q: float) -> float:
@@ -479,13 +498,27 @@ def _report(results: list[list[Figures]], args: argparse.Namespace) -> int:
                     "p99_ms": round(fig.p99_ms, 2),
                     "errors": fig.errors,
                     "ratio_vs_pgbench": round(ratio, 3) if anchor else None,
+                    "cpu_ms_per_request": {k: round(v, 2) for k, v in fig.cpu_ms.items()},
                 }
             )
+    _report_cpu(results)
     print(
         "\nGoals: booking p95 < 50 ms at 50 clients and >= 0.3x pgbench; availability p95 < 25 ms."
     )
     print(json.dumps({"results": rows}, indent=None))
     return sum(fig.errors for level in results for fig in level)
+
+
+def _report_cpu(results: list[list[Figures]]) -> None:
+    """Where each request's CPU went: on 2 cores, every component shares the same budget."""
+    names = ("api", "postgres", "redis", "client")
+    header = f"{'CPU ms per request':<18}{'clients':>8}" + "".join(f"{n:>10}" for n in names)
+    print(f"\n{header}{'total':>10}\n{'-' * (len(header) + 10)}")
+    for level in results:
+        for fig in level:
+            cells = "".join(f"{fig.cpu_ms.get(n, 0.0):>10.2f}" for n in names)
+            total = sum(fig.cpu_ms.values())
+            print(f"{fig.name:<18}{fig.clients:>8}{cells}{total:>10.2f}")
 
 
 if __name__ == "__main__":
