@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from fastapi.testclient import TestClient
@@ -46,6 +48,40 @@ def test_an_idempotent_replay_returns_the_same_booking(client: TestClient) -> No
     assert again.headers["idempotent-replayed"] == "true"
     assert again.json()["id"] == first.json()["id"]
     assert len(client.get("/api/v1/bookings", headers=alice.headers).json()) == 1
+
+
+def test_an_unknown_provider_with_a_fresh_idempotency_key_is_404_and_keeps_no_key(
+    client: TestClient, database_url: str
+) -> None:
+    shop = make_shop(client)
+    alice = register(client)
+    ghost = replace(shop, provider_id=str(uuid.uuid4()))
+    response = book(client, alice, ghost, local(future_day(), "10:00"), key="k-ghost")
+    assert response.status_code == 404, response.text
+    assert sql(database_url, "SELECT count(*) FROM idempotency_keys WHERE key = 'k-ghost'") == [
+        (0,)
+    ]
+    # The key was not used up: the corrected request books with it.
+    assert book(client, alice, shop, local(future_day(), "10:00"), key="k-ghost").status_code == 201
+
+
+def test_a_replay_answers_the_same_after_the_provider_stopped_offering_the_service(
+    client: TestClient, database_url: str
+) -> None:
+    shop = make_shop(client)
+    alice = register(client)
+    start = local(future_day(), "10:00")
+    first = book(client, alice, shop, start, key="k-3")
+    assert first.status_code == 201
+    sql(
+        database_url,
+        "DELETE FROM provider_services WHERE provider_id = %(p)s",
+        {"p": shop.provider_id},
+    )
+    again = book(client, alice, shop, start, key="k-3")
+    assert again.status_code == 200, again.text
+    assert again.json()["id"] == first.json()["id"]
+    assert book(client, alice, shop, start, key="k-4").status_code == 422  # a new request
 
 
 def test_the_same_idempotency_key_with_another_body_is_422(client: TestClient) -> None:

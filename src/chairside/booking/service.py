@@ -130,9 +130,15 @@ def create_booking(
         }
     found = session.execute(creation.CLAIM_AND_LOAD[claim], params).first()
     if idempotency_key is not None and (found is None or not found.claimed):
-        # An earlier request owns the key (unless the key is ours and the lookup missed).
+        # Not claimed: an earlier request owns the key. Nothing found: the claim ran anyway,
+        # so the key is ours unless an earlier request made a booking with it (a replay
+        # after the provider stopped offering the service must still answer the same).
         replay = _replay(
-            session=session, actor=actor, key=idempotency_key, request_hash=params["request_hash"]
+            session=session,
+            actor=actor,
+            key=idempotency_key,
+            request_hash=params["request_hash"],
+            claimed_now=found is None,
         )
         if replay is not None:
             return Created(booking=replay, replayed=True)
@@ -206,11 +212,15 @@ def _not_bookable(
 
 
 def _replay(
-    *, session: Session, actor: Principal, key: str, request_hash: object
+    *, session: Session, actor: Principal, key: str, request_hash: object, claimed_now: bool
 ) -> Booking | None:
-    """The booking an earlier request with this key made; None when the key is ours."""
+    """The booking an earlier request with this key made; None when the key is ours.
+
+    ``claimed_now``: this request may just have claimed the key itself; a key without a
+    booking is then ours (a concurrent claim would have made ours wait for it to end).
+    """
     existing = session.get(IdempotencyKey, (actor.id, key))
-    if existing is None:
+    if existing is None or (claimed_now and existing.booking_id is None):
         return None
     if existing.request_hash != request_hash:
         raise InputError(
