@@ -157,6 +157,34 @@ def test_fetching_verifies_checksums_and_decrypts(tmp_path: Path) -> None:
         catalog.fetch_files(manifest.id, tmp_path / "out3")
 
 
+def test_a_streamed_file_is_verified_and_decrypted_as_it_is_read(tmp_path: Path) -> None:
+    repo = LocalRepository(tmp_path / "repo")
+    catalog = BackupCatalog(repo, key=KEY)
+    manifest = _publish(catalog, tmp_path)
+    with catalog.open_file(manifest, "base.tar.zst") as stream:
+        assert stream.read() == (tmp_path / "base.tar.zst").read_bytes()
+
+    stored = repo.root / "backups" / manifest.id / "base.tar.zst"
+    data = bytearray(stored.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    stored.write_bytes(bytes(data))
+    with pytest.raises(IntegrityError), catalog.open_file(manifest, "base.tar.zst") as stream:
+        stream.read(10)  # the rest is read and checked when the block ends
+
+
+def test_damage_is_named_when_a_streamed_file_only_looks_malformed(tmp_path: Path) -> None:
+    repo = LocalRepository(tmp_path / "repo")
+    catalog = BackupCatalog(repo)
+    manifest = _publish(catalog, tmp_path)
+    stored = repo.root / "backups" / manifest.id / "base.tar.zst"
+    stored.write_bytes(stored.read_bytes()[:-7])
+
+    with pytest.raises(IntegrityError, match="base.tar.zst is damaged"):
+        with catalog.open_file(manifest, "base.tar.zst") as stream:
+            stream.read(5)
+            raise ValueError("the reader gave up on a malformed stream")
+
+
 def test_unknown_ids_and_missing_repositories_are_named(tmp_path: Path) -> None:
     catalog = BackupCatalog(LocalRepository(tmp_path / "nowhere"))
     with pytest.raises(RepositoryMissingError, match="nowhere"):

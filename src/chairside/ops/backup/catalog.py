@@ -4,19 +4,22 @@ There is no index to drift out of date: listing backups reads ``backups/*/`` and
 counts only when its ``COMPLETE`` marker vouches for its exact manifest. Writers publish
 payload files, then the manifest, then the marker (:meth:`BackupCatalog.publish`);
 readers verify the marker (:meth:`BackupCatalog.read_manifest`) and every checksum
-(:meth:`BackupCatalog.fetch_files`). ``repository.json`` binds a repository to one
-cluster (its system identifier); a mismatch is refused, naming both identifiers.
+(:meth:`BackupCatalog.fetch_files`, or :meth:`BackupCatalog.open_file` while streaming).
+``repository.json`` binds a repository to one cluster (its system identifier); a mismatch
+is refused, naming both identifiers.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from chairside.errors import ConflictError, InputError, NotFoundError
 from chairside.ops.backup import codec
@@ -37,6 +40,7 @@ BACKUPS_PREFIX = "backups/"
 MANIFEST = "manifest.json"
 MARKER = "COMPLETE"
 VALIDATION = "validation.json"
+_STREAM_BUFFER = 1024 * 1024
 _RESERVED = {MANIFEST, MARKER, VALIDATION}
 
 Progress = Callable[[int], None]
@@ -270,24 +274,61 @@ class BackupCatalog:
         except ObjectNotFoundError:
             raise IntegrityError(f"{what} is missing from the repository") from None
         try:
-            size, digest = codec.sha256_file(stored)
-            if (size, digest) != (entry.stored_size, entry.stored_sha256):
-                raise IntegrityError(
-                    f"{what} is damaged: stored {size} bytes with SHA-256 {digest[:16]}…, "
-                    f"the manifest says {entry.stored_size} bytes, {entry.stored_sha256[:16]}…"
-                )
+            _check_stored(what, codec.sha256_file(stored), entry)
             if manifest.encryption:
                 assert self.key is not None  # checked by fetch_files
                 codec.decrypt_file(stored, target, self.key, what=what)
                 stored.unlink()
-                size, digest = codec.sha256_file(target)
-                if (size, digest) != (entry.size, entry.sha256):
-                    raise IntegrityError(f"{what} decrypts to content that fails its checksum")
+                _check_plain(what, codec.sha256_file(target), entry)
             else:
                 stored.replace(target)
         finally:
             stored.unlink(missing_ok=True)
         return target
+
+    @contextmanager
+    def open_file(self, manifest: Manifest, name: str) -> Iterator[IO[bytes]]:
+        """One file of a complete backup as a stream of its plaintext, verified as it passes.
+
+        The stored size and SHA-256 (and, when encrypted, the plaintext's after
+        decryption with the configured key) are checked when the block ends, after the
+        rest of the stream has been read: what the caller made of the bytes is only to
+        be trusted once the block has exited without :class:`IntegrityError`.
+        """
+        entry = next((f for f in manifest.files if f.name == name), None)
+        if entry is None:
+            raise IntegrityError(f"backup {manifest.id} has no file {name} in its manifest")
+        what = f"backup {manifest.id} file {entry.name}"
+        if manifest.encryption:
+            codec.check_key(manifest.encryption.key_id, self.key, what=f"backup {manifest.id}")
+        try:
+            source = self.repository.open_read(backup_key(manifest.id, entry.name))
+        except ObjectNotFoundError:
+            raise IntegrityError(f"{what} is missing from the repository") from None
+        stored = codec.DigestingReader(source)
+        plain = stored
+        if manifest.encryption:
+            assert self.key is not None  # check_key refused a missing key
+            chunks = codec.decrypt_chunks(io.BufferedReader(stored), self.key, what=what)
+            plain = codec.DigestingReader(io.BufferedReader(codec.ChunkReader(chunks)))
+        encrypted = manifest.encryption is not None
+
+        def verify(stream: IO[bytes]) -> None:
+            while stream.read(_STREAM_BUFFER):
+                pass  # whatever the caller left unread still counts
+            _check_stored(what, (stored.size, stored.hexdigest()), entry)
+            if encrypted:
+                _check_plain(what, (plain.size, plain.hexdigest()), entry)
+
+        with source, io.BufferedReader(plain, _STREAM_BUFFER) as stream:
+            try:
+                yield stream
+            except Exception:
+                # Damage usually surfaces first as a decompression or tar error; when
+                # the checksums confirm it, name the damage, which is the cause.
+                verify(stream)
+                raise
+            verify(stream)
 
     def read_validation(self, backup_id: str) -> dict[str, Any] | None:
         """The newest validation result stored with the backup, or None."""
@@ -373,6 +414,20 @@ class BackupCatalog:
             # A write killed mid-way leaves a hidden temp file that listing skips.
             shutil.rmtree(self.repository.root / BACKUPS_PREFIX / backup_id, ignore_errors=True)
         return removed
+
+
+def _check_stored(what: str, found: tuple[int, str], entry: BackupFile) -> None:
+    size, digest = found
+    if (size, digest) != (entry.stored_size, entry.stored_sha256):
+        raise IntegrityError(
+            f"{what} is damaged: stored {size} bytes with SHA-256 {digest[:16]}…, "
+            f"the manifest says {entry.stored_size} bytes, {entry.stored_sha256[:16]}…"
+        )
+
+
+def _check_plain(what: str, found: tuple[int, str], entry: BackupFile) -> None:
+    if found != (entry.size, entry.sha256):
+        raise IntegrityError(f"{what} decrypts to content that fails its checksum")
 
 
 def check_same_cluster(identity: RepositoryIdentity, system_identifier: str, *, where: str) -> None:

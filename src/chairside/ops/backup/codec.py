@@ -26,13 +26,16 @@ import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO, TYPE_CHECKING, BinaryIO
 
 import zstandard
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from chairside.errors import ConfigError, OperationFailedError
+
+if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
 
 MAGIC = b"CSENC1\n"
 KEY_ID_LENGTH = 16
@@ -144,6 +147,52 @@ def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+class DigestingReader(io.RawIOBase):
+    """Reads through ``source`` and keeps the size and SHA-256 of what passed."""
+
+    def __init__(self, source: IO[bytes]) -> None:
+        self.source = source
+        self.size = 0
+        self._digest = hashlib.sha256()
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: WriteableBuffer) -> int:
+        with memoryview(buffer) as view:
+            data = self.source.read(view.nbytes)
+            view[: len(data)] = data
+        self.size += len(data)
+        self._digest.update(data)
+        return len(data)
+
+    def hexdigest(self) -> str:
+        return self._digest.hexdigest()
+
+
+class ChunkReader(io.RawIOBase):
+    """A readable stream over an iterator of byte chunks (e.g. :func:`decrypt_chunks`)."""
+
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        self._chunks = chunks
+        self._pending = memoryview(b"")
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: WriteableBuffer) -> int:
+        while not self._pending:
+            chunk = next(self._chunks, None)
+            if chunk is None:
+                return 0
+            self._pending = memoryview(chunk)
+        with memoryview(buffer) as view:
+            count = min(view.nbytes, len(self._pending))
+            view[:count] = self._pending[:count]
+        self._pending = self._pending[count:]
+        return count
+
+
 # ---- compression -----------------------------------------------------------------------
 
 
@@ -229,6 +278,12 @@ def check_key(stored: str | None, key: BackupKey | None, *, what: str) -> None:
 
 def decrypt_stream(source: BinaryIO, target: BinaryIO, key: BackupKey, *, what: str) -> None:
     """Decrypt ``source`` into ``target``; wrong key, tampering or truncation all raise."""
+    for plain in decrypt_chunks(source, key, what=what):
+        target.write(plain)
+
+
+def decrypt_chunks(source: IO[bytes], key: BackupKey, *, what: str) -> Iterator[bytes]:
+    """The plaintext of ``source``, one authenticated chunk at a time."""
     header = source.read(len(MAGIC) + KEY_ID_LENGTH)
     stored = stored_key_id(header)
     if stored is None:
@@ -248,12 +303,12 @@ def decrypt_stream(source: BinaryIO, target: BinaryIO, key: BackupKey, *, what: 
             raise IntegrityError(
                 f"{what} fails authentication at chunk {index}: the data was changed or truncated"
             ) from None
-        target.write(plain)
+        yield plain
         pending = following
         index += 1
 
 
-def _read_chunk(source: BinaryIO, *, what: str) -> tuple[bytes, bytes] | None:
+def _read_chunk(source: IO[bytes], *, what: str) -> tuple[bytes, bytes] | None:
     prefix = source.read(4 + NONCE_LENGTH)
     if not prefix:
         return None

@@ -96,6 +96,20 @@ def test_it_says_a_missing_key_is_missing(repository: Repository, tmp_path: Path
     assert not any(target.parent.iterdir()) if target.parent.exists() else True
 
 
+def test_it_streams_an_object_in_pieces(repository: Repository) -> None:
+    content = os.urandom(3 * 1024 * 1024 + 5)
+    repository.put_bytes("backups/s1/base.tar.zst", content)
+
+    pieces = []
+    with repository.open_read("backups/s1/base.tar.zst") as stream:
+        while piece := stream.read(1024 * 1024):
+            pieces.append(piece)
+
+    assert b"".join(pieces) == content
+    with pytest.raises(ObjectNotFoundError, match="backups/none/base.tar.zst"):
+        repository.open_read("backups/none/base.tar.zst")
+
+
 @pytest.mark.parametrize("key", ["", "/etc/passwd", "../outside", "backups//x", "a/./b", "a/.."])
 def test_it_refuses_keys_that_could_escape_the_repository(
     repository: Repository, key: str, tmp_path: Path

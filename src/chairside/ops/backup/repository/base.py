@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import IO, TYPE_CHECKING, Protocol, runtime_checkable
 
 from chairside.errors import DependencyDownError, InputError, NotFoundError
 
@@ -48,7 +48,7 @@ class ObjectInfo:
 
 @runtime_checkable
 class Repository(Protocol):
-    """Put, get, stat, list and delete objects; every put is atomic."""
+    """Put, get (whole or streamed), stat, list and delete objects; every put is atomic."""
 
     @property
     def url(self) -> str:
@@ -69,6 +69,13 @@ class Repository(Protocol):
 
     def get_file(self, key: str, path: Path) -> None:
         """Write the object to ``path`` (atomically: a temp file renamed into place)."""
+        ...
+
+    def open_read(self, key: str) -> IO[bytes]:
+        """A stream of the object's content, for reading large objects without a copy.
+
+        :class:`ObjectNotFoundError` when absent; the caller closes it.
+        """
         ...
 
     def stat(self, key: str) -> ObjectInfo | None:

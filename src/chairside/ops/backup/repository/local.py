@@ -11,6 +11,7 @@ import tempfile
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import IO
 
 from chairside.errors import InputError
 from chairside.ops.backup.repository.base import (
@@ -143,6 +144,12 @@ class LocalRepository:
         tmp = path.with_name(f".{path.name}.part")
         shutil.copyfile(source, tmp)
         os.replace(tmp, path)
+
+    def open_read(self, key: str) -> IO[bytes]:
+        try:
+            return self._path(key).open("rb")
+        except (FileNotFoundError, IsADirectoryError):
+            raise ObjectNotFoundError(f"{key} is not in repository {self.url}") from None
 
     def stat(self, key: str) -> ObjectInfo | None:
         try:

@@ -19,13 +19,14 @@ error naming the repository.
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, cast
+from typing import IO, TYPE_CHECKING, Any, Literal, cast
 from urllib.parse import parse_qs, urlsplit
 
 import boto3
@@ -44,6 +45,7 @@ from chairside.ops.backup.repository.base import (
 )
 
 if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
     from mypy_boto3_s3.client import S3Client
 
 AddressingStyle = Literal["auto", "path", "virtual"]
@@ -59,6 +61,7 @@ _AUTH_CODES = {
     "ExpiredToken",
     "403",
 }
+_STREAM_BUFFER = 1024 * 1024
 _MISSING_CODES = {"NoSuchKey", "404", "NotFound"}
 
 
@@ -186,6 +189,14 @@ class S3Repository:
                 Bucket=self.location.bucket, Key=self._object_key(key)
             )
             return response["Body"].read()
+
+    def open_read(self, key: str) -> IO[bytes]:
+        """One GET, streamed; read errors name the repository like every other failure."""
+        with self._errors(f"cannot read {key}", missing_key=key):
+            response = self.client.get_object(
+                Bucket=self.location.bucket, Key=self._object_key(key)
+            )
+        return io.BufferedReader(_BodyReader(self, key, response["Body"]), _STREAM_BUFFER)
 
     def get_file(self, key: str, path: Path) -> None:
         """Download to a temp file beside ``path`` and rename it into place."""
@@ -409,3 +420,27 @@ def write_credentials_file(settings: Settings, *, owner: tuple[int, int] | None 
         )
     if owner is not None:
         os.chown(path, *owner)
+
+
+class _BodyReader(io.RawIOBase):
+    """An S3 response body as a raw stream whose failures name the repository."""
+
+    def __init__(self, repository: S3Repository, key: str, body: Any) -> None:
+        self._repository = repository
+        self._key = key
+        self._body = body
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: WriteableBuffer) -> int:
+        with memoryview(buffer) as view:
+            with self._repository._errors(f"cannot read {self._key}"):
+                data: bytes = self._body.read(view.nbytes)
+            view[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        if not self.closed:
+            self._body.close()
+        super().close()
