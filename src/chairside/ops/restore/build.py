@@ -1,8 +1,8 @@
 """Building a recovered cluster from a restore plan, in a layout of its own.
 
 Shared by every kind of restore (side-by-side copy, in place, the validation's test
-restore): fetch and verify the backup's files, unpack them into the new data
-directory, stage the planned WAL, recover to the target on a free port with archiving
+restore): stream the backup's archives into the new data directory, verifying them as
+they pass, stage the planned WAL, recover to the target on a free port with archiving
 off, and check that nothing went wrong on the way (a WAL segment that failed its
 checksum ends recovery early, and that early end is refused here, never accepted as the
 target). Progress is reported as named steps.
@@ -26,9 +26,9 @@ from chairside.ops.restore.recovery import (
     RestoredCluster,
     prepare_recovery,
     run_recovery,
-    unpack_backup,
 )
 from chairside.ops.restore.targets import TargetKind
+from chairside.ops.restore.unpack import is_archive, unpack_backup
 from chairside.ops.restore.wal_staging import WalStager
 from chairside.runtime.binaries import find_pg_bin_dir
 from chairside.runtime.osuser import server_user
@@ -73,16 +73,31 @@ def build_recovered_cluster(
         user=user,
     )
     _check_reachable(layout.data_dir.parent)
-    stager = WalStager(archive, layout.wal_dir, plan.chain.to_fetch, archived=plan.archived)
+    stager = WalStager(
+        archive, layout.wal_dir, plan.chain.to_fetch, archived=plan.archived, owner=user
+    )
     try:
-        report(f"fetching backup {plan.backup.id} ({plan.backup.stored_size} bytes)")
-        catalog.fetch_files(plan.backup.id, layout.files_dir)
-        report(f"unpacking into {layout.data_dir}")
-        unpack_backup(layout.files_dir, layout.data_dir, user=user)
+        manifest = catalog.read_manifest(plan.backup.id)
+        # The archives are streamed into the data directory; the rest (backup_manifest)
+        # is small and kept beside it for ``after_unpack``.
+        kept = [f.name for f in manifest.files if not is_archive(f.name)]
+        for path in [
+            layout.files_dir,
+            *catalog.fetch_files(manifest.id, layout.files_dir, names=kept),
+        ]:
+            path.chmod(0o755 if path.is_dir() else 0o644)  # read by the server user
+        # Staging the first segments while the disk is busy unpacking costs little CPU
+        # and means replay does not wait for them.
+        stager.prepare(history_files=plan.history_files)
+        stager.start()
+        report(
+            f"fetching, verifying and unpacking backup {manifest.id} ({manifest.stored_size} "
+            f"bytes) into {layout.data_dir}"
+        )
+        unpack_backup(catalog, manifest, layout.data_dir, user=user)
         if after_unpack is not None:
             after_unpack(cluster, layout.files_dir)
         shutil.rmtree(layout.files_dir, ignore_errors=True)
-        stager.prepare(history_files=plan.history_files)
         prepare_recovery(
             cluster, restore_script=stager.script, target=plan.target, timeline=plan.timeline
         )
@@ -90,7 +105,6 @@ def build_recovered_cluster(
             f"recovering to {plan.target.describe()} on timeline {plan.timeline} "
             f"({len(plan.chain.segments)} WAL segments available) on port {cluster.port}"
         )
-        stager.start()
         try:
             outcome = run_recovery(cluster, timeout=timeout)
         except RecoveryFailedError as exc:

@@ -3,7 +3,7 @@
 The steps PostgreSQL's documentation prescribes, done carefully:
 
 1. unpack ``base.tar.zst`` (and ``pg_wal.tar[.zst]``) into a *new* data directory owned
-   by the server user, mode 0700;
+   by the server user, mode 0700 (:mod:`.unpack`);
 2. write ``recovery.signal`` and the recovery settings: ``restore_command`` copying from
    the staged WAL directory, the ``recovery_target_*`` of the chosen target,
    ``recovery_target_timeline``, ``recovery_target_action = promote``, and
@@ -21,14 +21,11 @@ from __future__ import annotations
 import os
 import re
 import shlex
-import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import psycopg
-import zstandard
 
 from chairside.errors import ComponentError, OperationFailedError
 from chairside.ops.restore.targets import RecoveryTarget
@@ -56,7 +53,6 @@ _OVERRIDDEN = (
     "unix_socket_directories",
     "listen_addresses",
 )
-_CHUNK = 1024 * 1024
 RECOVERY_KEYS = tuple(k for k in _OVERRIDDEN if k.startswith(("recovery_", "restore_")))
 
 # What the startup process says when it gives up, and what that means for an operator.
@@ -141,36 +137,6 @@ class RecoveryOutcome:
             "last_replayed_time": self.last_replayed_time,
             "seconds": round(self.seconds, 3),
         }
-
-
-def unpack_backup(files_dir: Path, data_dir: Path, *, user: OsUser) -> None:
-    """Unpack a base backup's tar files into ``data_dir`` (new, 0700, owned by ``user``)."""
-    base = _one_of(files_dir, ("base.tar.zst", "base.tar"))
-    if base is None:
-        raise OperationFailedError(
-            f"the backup in {files_dir} has no base.tar.zst or base.tar; it is not a full backup"
-        )
-    others = sorted(
-        p.name for p in files_dir.glob("*.tar*") if not p.name.startswith(("base.", "pg_wal."))
-    )
-    if others:
-        raise OperationFailedError(
-            f"the backup has tablespace archives ({', '.join(others)}); restoring tablespaces "
-            "is not supported"
-        )
-    if data_dir.exists() and any(data_dir.iterdir()):
-        raise OperationFailedError(f"{data_dir} is not empty; a restore needs a new directory")
-    hand_over(data_dir, user)
-    files_dir.chmod(0o755)
-    for path in files_dir.iterdir():
-        path.chmod(0o644)
-    _untar(base, data_dir, user=user)
-    wal = _one_of(files_dir, ("pg_wal.tar.zst", "pg_wal.tar"))
-    if wal is not None:
-        hand_over(data_dir / "pg_wal", user)
-        _untar(wal, data_dir / "pg_wal", user=user)
-    hand_over(data_dir / "pg_wal" / "archive_status", user)
-    data_dir.chmod(0o700)
 
 
 def prepare_recovery(
@@ -288,39 +254,6 @@ def _strip_auto_conf(cluster: PostgresCluster) -> None:
         if line.split("=", 1)[0].strip() not in _OVERRIDDEN
     ]
     path.write_text("\n".join(kept) + "\n")
-
-
-def _untar(archive: Path, directory: Path, *, user: OsUser) -> None:
-    # tar runs as the server user, so every file is born with the right owner; a zstd
-    # archive is decompressed here and streamed in (no zstd program needed).
-    argv = ["tar", "-xf", "-" if archive.suffix == ".zst" else str(archive), "-C", str(directory)]
-    ids: dict[str, Any] = {}
-    if not user.is_current:
-        ids = {"user": user.uid, "group": user.gid, "extra_groups": []}
-    with subprocess.Popen(
-        argv, stdin=subprocess.PIPE, stderr=subprocess.PIPE, cwd="/", **ids
-    ) as process:
-        assert process.stdin is not None and process.stderr is not None
-        try:
-            if archive.suffix == ".zst":
-                with archive.open("rb") as raw:
-                    reader = zstandard.ZstdDecompressor().stream_reader(raw)
-                    while chunk := reader.read(_CHUNK):
-                        process.stdin.write(chunk)
-            process.stdin.close()
-        except (BrokenPipeError, zstandard.ZstdError) as exc:
-            process.kill()
-            raise OperationFailedError(f"unpacking {archive.name} failed: {exc}") from None
-        errors = process.stderr.read().decode(errors="replace")
-        if process.wait() != 0:
-            raise OperationFailedError(f"unpacking {archive.name} failed: {errors.strip()[-500:]}")
-
-
-def _one_of(directory: Path, names: tuple[str, ...]) -> Path | None:
-    for name in names:
-        if (directory / name).exists():
-            return directory / name
-    return None
 
 
 def _give(path: Path, user: OsUser) -> None:

@@ -5,10 +5,16 @@ Python process per segment (as ``chairside wal fetch`` would) costs more than re
 a small segment, so a restore stages instead: a background fetcher downloads, verifies,
 decrypts and decompresses the planned segments in order, a few at a time, into a
 staging directory, and ``restore_command`` is a tiny shell script that waits for the
-segment to arrive there and copies it. Segments outside the plan (PostgreSQL probes for
-newer timelines and for the segment after the last) are answered "not here" at once.
-The fetcher stays a bounded distance ahead of the newest segment PostgreSQL asked for,
-so a restore to an early target does not download the whole archive.
+segment to arrive there and hard-links it into ``pg_wal`` (copying when the two are on
+different file systems). Segments outside the plan (PostgreSQL probes for newer
+timelines and for the segment after the last) are answered "not here" at once. The
+fetcher stays a bounded distance ahead of the newest segment PostgreSQL asked for, so a
+restore to an early target does not download the whole archive; it starts while the
+base backup is still being unpacked.
+
+The server keeps every restored segment and fsyncs it before replaying it. Staged files
+therefore belong to the server user, and once replay has begun a writer thread fsyncs
+the next few, so the disk writes them while the server replays instead of in between.
 
 A fetch failure is recorded and ends the chain at that segment; the orchestrator then
 refuses the result, so a damaged segment never turns into a quiet restore to an
@@ -18,6 +24,7 @@ earlier point.
 from __future__ import annotations
 
 import hashlib
+import os
 import shlex
 import threading
 from collections.abc import Mapping, Sequence
@@ -27,6 +34,9 @@ from pathlib import Path
 from chairside.errors import ChairsideError, OperationFailedError
 from chairside.ops.backup.codec import IntegrityError
 from chairside.ops.backup.walarchive import ArchivedWal, WalArchive
+from chairside.runtime.osuser import OsUser
+
+WRITE_AHEAD = 4  # segments written out ahead of replay (each is fsynced by the server)
 
 SCRIPT_NAME = "restore_wal.sh"
 PLAN_NAME = "plan.txt"
@@ -37,10 +47,11 @@ dir={dir}
 name="$1"
 target="$2"
 touch "$dir/.requested-$name" 2>/dev/null
-if [ -f "$dir/$name" ]; then exec cp "$dir/$name" "$target"; fi
+give() {{ ln "$dir/$name" "$target" 2>/dev/null || exec cp "$dir/$name" "$target"; }}
+if [ -f "$dir/$name" ]; then give; exit 0; fi
 grep -qx "$name" "$dir/{plan}" || exit 1
 while :; do
-  if [ -f "$dir/$name" ]; then exec cp "$dir/$name" "$target"; fi
+  if [ -f "$dir/$name" ]; then give; exit 0; fi
   if [ -f "$dir/.failed-$name" ] || [ -f "$dir/.stopped" ]; then exit 1; fi
   sleep 0.02
 done
@@ -59,6 +70,7 @@ class WalStager:
         workers: int = 4,
         ahead: int = 32,
         archived: Mapping[str, ArchivedWal] | None = None,
+        owner: OsUser | None = None,
     ) -> None:
         self.archive = archive
         self.directory = directory
@@ -66,11 +78,12 @@ class WalStager:
         self.workers = max(1, workers)
         self.ahead = max(ahead, self.workers)
         self.archived = dict(archived or {})
+        self.owner = owner
         self.error: ChairsideError | None = None
         self.failed_segment: str | None = None
         self.fetched = 0
         self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
 
     @property
     def script(self) -> Path:
@@ -82,7 +95,7 @@ class WalStager:
         self.directory.chmod(0o777)  # the server user leaves ".requested-*" notes here
         for name in history_files:
             self.archive.fetch(name, self.directory / name)
-            (self.directory / name).chmod(0o644)
+            self._hand_over(self.directory / name)
         (self.directory / PLAN_NAME).write_text("".join(f"{n}\n" for n in self.segments))
         (self.directory / PLAN_NAME).chmod(0o644)
         self.script.write_text(_SCRIPT.format(dir=shlex.quote(str(self.directory)), plan=PLAN_NAME))
@@ -90,26 +103,62 @@ class WalStager:
 
     def start(self) -> None:
         """Begin fetching in the background."""
-        self._thread = threading.Thread(target=self._run, name="wal-stager", daemon=True)
-        self._thread.start()
+        self._threads = [
+            threading.Thread(target=self._run, name="wal-stager", daemon=True),
+            threading.Thread(target=self._write_ahead, name="wal-write-ahead", daemon=True),
+        ]
+        for thread in self._threads:
+            thread.start()
 
     def stop(self) -> None:
         """Stop fetching; waiting ``restore_command`` calls answer "not here"."""
         self._stop.set()
         if self.directory.is_dir():
             (self.directory / ".stopped").touch()
-        if self._thread is not None:
-            self._thread.join(timeout=60)
+        for thread in self._threads:
+            thread.join(timeout=60)
 
     def check(self) -> None:
         """Raise the first fetch failure, if any."""
         if self.error is not None:
             raise self.error
 
-    def _requested_index(self) -> int:
+    def _requested_index(self) -> int | None:
+        """The index of the newest planned segment PostgreSQL asked for (None: none yet)."""
         wanted = {p.name.removeprefix(".requested-") for p in self.directory.glob(".requested-*")}
         indexes = [i for i, name in enumerate(self.segments) if name in wanted]
-        return max(indexes, default=0)
+        return max(indexes, default=None)
+
+    def _write_ahead(self) -> None:
+        # The server keeps each restored segment (restore_command hard-links the staged
+        # file) and fsyncs it before replaying it, one at a time. Writing the next few
+        # out here lets that fsync find them clean, so the disk writes while the server
+        # replays. Not before replay starts: the disk is busy unpacking then, and a
+        # restore to an early target would pay for segments it never reads.
+        written: set[str] = set()
+        while not self._stop.wait(0.01):
+            requested = self._requested_index()
+            if requested is None:
+                continue
+            for name in self.segments[requested + 1 : requested + 1 + WRITE_AHEAD]:
+                path = self.directory / name
+                if name in written:
+                    continue
+                if not path.exists():
+                    break
+                try:
+                    fd = os.open(path, os.O_RDONLY)
+                    try:
+                        os.fsync(fd)
+                    finally:
+                        os.close(fd)
+                except OSError:
+                    pass  # only an early write; the server's own fsync still follows
+                written.add(name)
+
+    def _ahead_limit(self) -> int:
+        requested = self._requested_index()
+        return (0 if requested is None else requested) + self.ahead
 
     def _run(self) -> None:
         try:
@@ -125,7 +174,7 @@ class WalStager:
         with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="wal-fetch") as pool:
             pending: list[tuple[str, Future[None]]] = []
             for index, name in enumerate(self.segments):
-                while not self._stop.is_set() and index > self._requested_index() + self.ahead:
+                while not self._stop.is_set() and index > self._ahead_limit():
                     self._stop.wait(0.05)
                 if self._stop.is_set():
                     break
@@ -174,5 +223,15 @@ class WalStager:
                     f"in its key {entry.key}"
                 )
             partial.write_bytes(content)
-        partial.chmod(0o644)
+        self._hand_over(partial)
         partial.replace(self.directory / name)
+
+    def _hand_over(self, path: Path) -> None:
+        # restore_command hard-links the segment into pg_wal, where the server renames,
+        # fsyncs and later recycles it: the file must be the server user's.
+        if self.owner is not None and not self.owner.is_current:
+            assert self.owner.uid is not None and self.owner.gid is not None
+            os.chown(path, self.owner.uid, self.owner.gid)
+            path.chmod(0o600)
+        else:
+            path.chmod(0o644)
