@@ -86,8 +86,8 @@ def build_recovered_cluster(
             *catalog.fetch_files(manifest.id, layout.files_dir, names=kept),
         ]:
             path.chmod(0o755 if path.is_dir() else 0o644)  # read by the server user
-        # Staging the first segments while the disk is busy unpacking costs little CPU
-        # and means replay does not wait for them.
+        # The first segments are staged while the backup unpacks, so replay does not
+        # wait for them.
         stager.prepare(history_files=plan.history_files)
         stager.start()
         report(
