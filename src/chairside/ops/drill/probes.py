@@ -190,7 +190,7 @@ def _availability(session: Session, facts: dict[str, Any], today: date | None) -
             return CheckResult(
                 "availability", CheckStatus.CRITICAL, f"availability query failed: {exc.message}"
             )
-        slots += len(found)
+        slots += sum(run.count for run in found)
     facts["availability_queries"] = len(pairs)
     facts["free_slots_next_7_days"] = slots
     return CheckResult(
