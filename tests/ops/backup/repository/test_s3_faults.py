@@ -7,9 +7,12 @@ publish nothing.
 from __future__ import annotations
 
 import hashlib
+import os
 import time
 from pathlib import Path
+from typing import Any
 
+import botocore.exceptions
 import pytest
 
 from chairside.config import Settings, load_settings
@@ -136,3 +139,75 @@ def s3_settings_without_server(tmp_path: Path) -> Settings:
         s3_region="us-east-1",
         s3_addressing_style="path",
     )
+
+
+class _BreakingBody:
+    """A response body whose connection drops after ``good`` bytes (then it stays dead)."""
+
+    def __init__(self, body: Any, good: int) -> None:
+        self._body, self._left = body, good
+
+    def read(self, size: int = -1) -> bytes:
+        if self._left <= 0:
+            raise botocore.exceptions.ResponseStreamingError(error="Connection reset by peer")
+        data: bytes = self._body.read(min(size, self._left) if size > 0 else self._left)
+        self._left -= len(data)
+        return data
+
+    def close(self) -> None:
+        self._body.close()
+
+
+def _break_streams(
+    monkeypatch: pytest.MonkeyPatch, repository: S3Repository, *, breaks: int, every: int
+) -> list[dict[str, Any]]:
+    """The next ``breaks`` GETs' connections drop after ``every`` bytes; returns the calls."""
+    real = repository.client.get_object
+    calls: list[dict[str, Any]] = []
+
+    def get_object(**kwargs: Any) -> Any:
+        calls.append(kwargs)
+        response = real(**kwargs)
+        if len(calls) <= breaks:
+            response["Body"] = _BreakingBody(response["Body"], every)
+        return response
+
+    monkeypatch.setattr(repository.client, "get_object", get_object)
+    return calls
+
+
+def test_a_streamed_read_resumes_where_a_dropped_connection_left_off(
+    seaweed: SeaweedServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bucket = seaweed.new_bucket("resume")
+    repository = S3Repository.from_url(f"s3://{bucket}/r", s3_settings(seaweed, tmp_path))
+    payload = os.urandom(5 * 1024 * 1024 + 123)
+    repository.put_bytes("backups/b/base.tar.zst", payload)
+    every = 1024 * 1024 + 7
+    calls = _break_streams(monkeypatch, repository, breaks=3, every=every)
+
+    with repository.open_read("backups/b/base.tar.zst") as stream:
+        assert stream.read() == payload
+
+    # One GET, then three resumes (the most allowed), each from where the last one broke,
+    # pinned to the same object; the fourth connection holds to the end.
+    assert [c.get("Range") for c in calls] == [None] + [f"bytes={k * every}-" for k in (1, 2, 3)]
+    assert all(c.get("IfMatch") for c in calls[1:])
+
+
+def test_a_stream_that_keeps_breaking_fails_naming_the_repository_and_the_offset(
+    seaweed: SeaweedServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bucket = seaweed.new_bucket("broken")
+    repository = S3Repository.from_url(f"s3://{bucket}/r", s3_settings(seaweed, tmp_path))
+    repository.put_bytes("backups/b/base.tar.zst", os.urandom(1024 * 1024))
+    _break_streams(monkeypatch, repository, breaks=10, every=100_000)
+
+    with (
+        pytest.raises(RepositoryError) as caught,
+        repository.open_read("backups/b/base.tar.zst") as s,
+    ):
+        s.read()
+
+    assert f"s3://{bucket}/r" in caught.value.message
+    assert "at byte 400000, after 3 resumed connections" in caught.value.message

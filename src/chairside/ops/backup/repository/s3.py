@@ -20,9 +20,10 @@ from __future__ import annotations
 
 import hashlib
 import io
+import logging
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,7 +62,11 @@ _AUTH_CODES = {
     "ExpiredToken",
     "403",
 }
+log = logging.getLogger("chairside.backup.s3")
+
 _STREAM_BUFFER = 1024 * 1024
+# How often one streamed read may reconnect and resume before it gives up.
+_STREAM_RESUMES = 3
 _MISSING_CODES = {"NoSuchKey", "404", "NotFound"}
 
 
@@ -191,12 +196,28 @@ class S3Repository:
             return response["Body"].read()
 
     def open_read(self, key: str) -> IO[bytes]:
-        """One GET, streamed; read errors name the repository like every other failure."""
+        """The object as a stream; a connection lost mid-object resumes where it broke.
+
+        A broken stream is reopened with a ranged GET pinned to the object's ETag (so the
+        rest comes from the same object), up to :data:`_STREAM_RESUMES` times; after that,
+        or for any other failure, the error names the repository.
+        """
         with self._errors(f"cannot read {key}", missing_key=key):
             response = self.client.get_object(
                 Bucket=self.location.bucket, Key=self._object_key(key)
             )
-        return io.BufferedReader(_BodyReader(self, key, response["Body"]), _STREAM_BUFFER)
+        return io.BufferedReader(_BodyReader(self, key, response), _STREAM_BUFFER)
+
+    def _get_rest(self, key: str, offset: int, etag: str) -> Any:
+        """The body of ``key`` from byte ``offset`` on, if the object is still ``etag``."""
+        with self._errors(f"cannot resume reading {key} at byte {offset}", missing_key=key):
+            response = self.client.get_object(
+                Bucket=self.location.bucket,
+                Key=self._object_key(key),
+                Range=f"bytes={offset}-",
+                IfMatch=etag,
+            )
+        return response["Body"]
 
     def get_file(self, key: str, path: Path) -> None:
         """Download to a temp file beside ``path`` and rename it into place."""
@@ -423,24 +444,60 @@ def write_credentials_file(settings: Settings, *, owner: tuple[int, int] | None 
 
 
 class _BodyReader(io.RawIOBase):
-    """An S3 response body as a raw stream whose failures name the repository."""
+    """An S3 response body as a raw stream that resumes a broken connection.
 
-    def __init__(self, repository: S3Repository, key: str, body: Any) -> None:
+    Failures name the repository. Reading a multi-gigabyte backup in one GET is fast but
+    one reset connection would otherwise fail a whole restore.
+    """
+
+    def __init__(self, repository: S3Repository, key: str, response: Mapping[str, Any]) -> None:
         self._repository = repository
         self._key = key
-        self._body = body
+        self._body = response["Body"]
+        self._etag = str(response.get("ETag", ""))
+        self._size = int(response.get("ContentLength", -1))
+        self._offset = 0
+        self._resumes = 0
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, buffer: WriteableBuffer) -> int:
         with memoryview(buffer) as view:
-            with self._repository._errors(f"cannot read {self._key}"):
-                data: bytes = self._body.read(view.nbytes)
+            data = self._read(view.nbytes)
             view[: len(data)] = data
+        self._offset += len(data)
         return len(data)
+
+    def _read(self, size: int) -> bytes:
+        while True:
+            try:
+                with self._repository._errors(f"cannot read {self._key}"):
+                    data: bytes = self._body.read(size)
+                return data
+            except RepositoryError as exc:
+                if self._resumes >= _STREAM_RESUMES or not self._etag:
+                    raise RepositoryError(
+                        f"{exc.message} (at byte {self._offset}, after {self._resumes} "
+                        "resumed connections)"
+                    ) from None
+                if 0 <= self._size <= self._offset:
+                    return b""
+                self._resumes += 1
+                log.warning(
+                    "S3 read broke, resuming",
+                    extra={"key": self._key, "offset": self._offset, "error": exc.message},
+                )
+                self._close_body()
+                self._body = self._repository._get_rest(self._key, self._offset, self._etag)
+
+    def _close_body(self) -> None:
+        try:
+            self._body.close()
+        except Exception:  # noqa: BLE001 - a broken connection may fail to close too
+            pass
 
     def close(self) -> None:
         if not self.closed:
-            self._body.close()
+            self._close_body()
         super().close()
