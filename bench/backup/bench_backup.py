@@ -172,7 +172,8 @@ def bench_chairside_encrypted(cluster: PostgresCluster, settings: Settings) -> M
     return Measurement("chairside backup full (AES-256-GCM)", seconds, result.manifest.stored_size)
 
 
-def bench_pgbackrest(cluster: PostgresCluster, root: Path) -> Measurement:
+def pgbackrest_setup(cluster: PostgresCluster, root: Path) -> list[str]:
+    """A pgBackRest stanza config for the cluster (zst, 2 processes); its base command."""
     repo = root / "pgbackrest-repo"
     hand_over(repo, cluster.user, 0o750)
     hand_over(root / "pgbackrest-log", cluster.user, 0o750)
@@ -193,7 +194,11 @@ def bench_pgbackrest(cluster: PostgresCluster, root: Path) -> Measurement:
         "pg1-user=postgres\n"
     )
     conf.chmod(0o644)
-    base = ["pgbackrest", f"--config={conf}", f"--stanza={STANZA}"]
+    return ["pgbackrest", f"--config={conf}", f"--stanza={STANZA}"]
+
+
+def bench_pgbackrest(cluster: PostgresCluster, root: Path) -> Measurement:
+    base = pgbackrest_setup(cluster, root)
     _set_archive_command(cluster, " ".join([*base, "archive-push", "%p"]))
     run_as(cluster.user, [*base, "stanza-create"], timeout=600)
     run_as(cluster.user, [*base, "check"], timeout=600)
@@ -201,7 +206,9 @@ def bench_pgbackrest(cluster: PostgresCluster, root: Path) -> Measurement:
     started = time.monotonic()
     run_as(cluster.user, [*base, "backup", "--type=full"], timeout=3600)
     seconds = time.monotonic() - started
-    return Measurement("pgBackRest backup (zst, 2 processes)", seconds, _du(repo / "backup"))
+    return Measurement(
+        "pgBackRest backup (zst, 2 processes)", seconds, _du(root / "pgbackrest-repo" / "backup")
+    )
 
 
 def bench_pg_basebackup(cluster: PostgresCluster, root: Path) -> Measurement:

@@ -43,7 +43,11 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_backup import STANZA, _set_archive_command, prepare_cluster  # noqa: E402
+from bench_backup import (  # noqa: E402
+    _set_archive_command,
+    pgbackrest_setup,
+    prepare_cluster,
+)
 
 from chairside.config import Settings  # noqa: E402
 from chairside.ops.backup.archiving import archive_command  # noqa: E402
@@ -62,24 +66,6 @@ class Pair:
     what: str
     chairside: float
     pgbackrest: float
-
-
-def pgbackrest_setup(cluster: PostgresCluster, root: Path) -> list[str]:
-    """A pgBackRest stanza on the cluster (zst, 2 processes); its base command."""
-    repo = root / "pgbackrest-repo"
-    hand_over(repo, cluster.user, 0o750)
-    hand_over(root / "pgbackrest-log", cluster.user, 0o750)
-    conf = root / "pgbackrest.conf"
-    conf.write_text(
-        "[global]\n"
-        f"repo1-path={repo}\ncompress-type=zst\nprocess-max=2\n"
-        f"log-path={root / 'pgbackrest-log'}\nlog-level-console=warn\nstart-fast=y\n"
-        f"lock-path={root / 'pgbackrest-log'}\n"
-        f"[{STANZA}]\npg1-path={cluster.data_dir}\npg1-port={cluster.port}\n"
-        f"pg1-socket-path={cluster.socket_dir}\npg1-user=postgres\n"
-    )
-    conf.chmod(0o644)
-    return ["pgbackrest", f"--config={conf}", f"--stanza={STANZA}"]
 
 
 def archive_to_both(cluster: PostgresCluster, settings: Settings, pgbr: list[str]) -> None:
