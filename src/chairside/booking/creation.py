@@ -127,4 +127,6 @@ def _insert(*, keyed: bool) -> Select[Any]:
 
 
 CLAIM_AND_LOAD = {claim: _claim_and_load(claim=claim) for claim in (True, False)}
+# The lookup alone, for availability and rescheduling.
+LOAD = CLAIM_AND_LOAD[False]
 INSERT = {keyed: _insert(keyed=keyed) for keyed in (True, False)}

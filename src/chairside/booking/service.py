@@ -46,7 +46,7 @@ def _bookable(
 ) -> tuple[Shop, Provider, Service]:
     # One round trip for the common case; the precise error is worked out only on a miss.
     found = session.execute(
-        creation.CLAIM_AND_LOAD[False], {"provider_id": provider_id, "service_id": service_id}
+        creation.LOAD, {"provider_id": provider_id, "service_id": service_id}
     ).first()
     if found is not None:
         return found[0], found[1], found[2]
@@ -158,6 +158,13 @@ def create_booking(
     )
     hold_expires_at = now + timedelta(minutes=settings.booking_hold_minutes)
     ends_at = starts_at + timedelta(minutes=service.duration_minutes)
+    fields = {
+        "status": "pending_payment",
+        "starts_at": starts_at,
+        "ends_at": ends_at,
+        "hold_expires_at": hold_expires_at,
+        "cancellation_fee_minor": None,
+    }
     params = {
         "shop_id": shop.id,
         "provider_id": provider.id,
@@ -176,11 +183,8 @@ def create_booking(
         "request_id": request_id_var.get(),
         "audit_after": audit.jsonable(
             {
-                "status": "pending_payment",
-                "starts_at": starts_at,
-                "ends_at": ends_at,
-                "hold_expires_at": hold_expires_at,
-                "cancellation_fee_minor": None,
+                # What transitions.snapshot() would read from the row, known before it.
+                **{name: fields[name] for name in transitions.AUDITED},
                 "provider_id": provider.id,
                 "service_id": service.id,
                 "price_minor": service.price_minor,
