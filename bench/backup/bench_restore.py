@@ -21,11 +21,15 @@ workload's) dirty pages; both copies are started and waited for by the same
 (issue 4): restore and PITR at most 1.0x pgBackRest's time.
 
     .venv/bin/python bench/backup/bench_restore.py --scale 10 --seconds 20
+
+Preparing the data set and both backups takes minutes; ``--keep DIR`` leaves them in
+``DIR`` (cluster stopped) and ``--reuse DIR`` measures again on them without rebuilding.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shlex
 import shutil
@@ -49,7 +53,7 @@ from bench_backup import (  # noqa: E402
     prepare_cluster,
 )
 
-from chairside.config import Settings  # noqa: E402
+from chairside.config import Settings, load_settings  # noqa: E402
 from chairside.ops.backup.archiving import archive_command  # noqa: E402
 from chairside.ops.backup.basebackup import take_full_backup  # noqa: E402
 from chairside.ops.backup.validation.service import ValidationLevel, validate_backups  # noqa: E402
@@ -188,6 +192,58 @@ def report(pairs: list[Pair]) -> None:
         )
 
 
+_STATE = "bench-state.json"
+
+
+def prepare(root: Path, scale: int, seconds: int) -> tuple[PostgresCluster, Settings, str]:
+    """The cluster, both repositories with a full backup each, WAL after them, the target."""
+    cluster, settings = prepare_cluster(root, scale)
+    pgbr = pgbackrest_setup(cluster, root)
+    archive_to_both(cluster, settings, pgbr)
+    run_as(cluster.user, [*pgbr, "stanza-create"], timeout=600)
+    switch_and_wait(cluster)
+    take_full_backup(settings)
+    run_as(cluster.user, [*pgbr, "backup", "--type=full"], timeout=7200)
+    target = workload(cluster, seconds).isoformat(sep=" ")
+    switch_and_wait(cluster)
+    state = {
+        "port": cluster.port,
+        "password": cluster.password,
+        "target": target,
+        "scale": scale,
+        "seconds": seconds,
+    }
+    (root / _STATE).write_text(json.dumps(state))
+    return cluster, settings, target
+
+
+def reuse(root: Path) -> tuple[PostgresCluster, Settings, str]:
+    """What ``prepare`` left in ``root`` (with ``--keep``), the cluster started again."""
+    try:
+        state = json.loads((root / _STATE).read_text())
+    except FileNotFoundError:
+        raise SystemExit(
+            f"{root} holds no prepared benchmark (no {_STATE}); run with --keep"
+        ) from None
+    cluster = PostgresCluster(
+        data_dir=root / "pg" / "data",
+        port=int(state["port"]),
+        password=str(state["password"]),
+        log_file=root / "pg" / "log" / "postgresql.log",
+        socket_dir=root / "pg" / "run",
+    )
+    cluster.start()
+    settings = load_settings(
+        env="test",
+        home=root / "home",
+        database_url=cluster.url("bench"),
+        backup_repository=str(root / "chairside-repo"),
+        wal_archive_timeout_seconds=0,
+    )
+    print(f"reusing {root}: scale {state['scale']}, {state['seconds']}s of pgbench")
+    return cluster, settings, str(state["target"])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", type=int, default=100, help="pgbench scale (100 = ~2 GB)")
@@ -196,22 +252,26 @@ def main() -> None:
     parser.add_argument(
         "--rounds", type=int, default=1, help="restore pairs to run on the same backups (medians)"
     )
+    parser.add_argument(
+        "--keep", type=Path, default=None, help="prepare in this directory and leave it there"
+    )
+    parser.add_argument(
+        "--reuse", type=Path, default=None, help="measure on what --keep left in this directory"
+    )
+    parser.add_argument("--skip-validate", action="store_true", help="restores only")
     args = parser.parse_args()
-    root = args.root or Path(f"/tmp/chairside-bench-restore-{os.getpid()}")
+    kept = args.keep or args.reuse
+    root = kept or args.root or Path(f"/tmp/chairside-bench-restore-{os.getpid()}")
     root.mkdir(parents=True, exist_ok=True)
     root.chmod(0o755)
     cluster: PostgresCluster | None = None
     try:
-        cluster, settings = prepare_cluster(root, args.scale)
+        if args.reuse is not None:
+            cluster, settings, target = reuse(root)
+        else:
+            cluster, settings, target = prepare(root, args.scale, args.seconds)
         pgbr = pgbackrest_setup(cluster, root)
-        archive_to_both(cluster, settings, pgbr)
-        run_as(cluster.user, [*pgbr, "stanza-create"], timeout=600)
-        switch_and_wait(cluster)
-        take_full_backup(settings)
-        run_as(cluster.user, [*pgbr, "backup", "--type=full"], timeout=7200)
-        target = workload(cluster, args.seconds).isoformat(sep=" ")
-        switch_and_wait(cluster)
-        print(f"backups taken; {args.seconds}s of pgbench after them; PITR target {target}")
+        print(f"backups taken; pgbench after them; PITR target {target}")
         rounds: list[list[Pair]] = []
         for number in range(1, args.rounds + 1):
             if args.rounds > 1:
@@ -233,22 +293,24 @@ def main() -> None:
             if args.rounds > 1:
                 report(rounds[-1])
         pairs = [median_pair(same) for same in zip(*rounds, strict=True)]
-        started = time.monotonic()
-        run = validate_backups(settings, level=ValidationLevel.CONTINUITY)
-        validate_seconds = time.monotonic() - started
-        assert run.status.value == "ok", run.to_dict()
-        started = time.monotonic()
-        run_as(cluster.user, [*pgbr, "verify"], timeout=7200)
-        pairs.append(
-            Pair("validate vs pgbackrest verify", validate_seconds, time.monotonic() - started)
-        )
+        if not args.skip_validate:
+            started = time.monotonic()
+            run = validate_backups(settings, level=ValidationLevel.CONTINUITY)
+            validate_seconds = time.monotonic() - started
+            assert run.status.value == "ok", run.to_dict()
+            started = time.monotonic()
+            run_as(cluster.user, [*pgbr, "verify"], timeout=7200)
+            pairs.append(
+                Pair("validate vs pgbackrest verify", validate_seconds, time.monotonic() - started)
+            )
         if args.rounds > 1:
             print(f"\nmedians of {args.rounds} rounds (validation: one run)")
         report(pairs)
     finally:
         if cluster is not None:
             cluster.stop()
-        shutil.rmtree(root, ignore_errors=True)
+        if kept is None:
+            shutil.rmtree(root, ignore_errors=True)
 
 
 if __name__ == "__main__":
