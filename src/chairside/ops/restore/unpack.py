@@ -39,6 +39,10 @@ from chairside.runtime.osuser import OsUser, hand_over
 
 _CHUNK = 1024 * 1024
 _PIPE_SIZE = 1024 * 1024  # the kernel caps it at /proc/sys/fs/pipe-max-size (1 MiB default)
+# tar reads and writes one record at a time, 10 KiB by default: 200,000 reads and as many
+# writes for a 2 GB backup, which made tar the slowest stage of the unpack. 1 MiB records
+# (-b 2048, in 512-byte blocks) cut that 100-fold; -B accepts the short reads a pipe gives.
+_TAR_RECORD_BLOCKS = 2048
 _FLUSH_INTERVAL = 0.1
 
 BASE_ARCHIVES = ("base.tar.zst", "base.tar")
@@ -139,7 +143,7 @@ def unpack_backup(
 
 def untar(stream: IO[bytes], name: str, directory: Path, *, user: OsUser) -> None:
     """Extract the tar (zstd-compressed when ``name`` ends in .zst) read from ``stream``."""
-    argv = ["tar", "-xf", "-", "-C", str(directory)]
+    argv = ["tar", "-x", "-B", "-b", str(_TAR_RECORD_BLOCKS), "-f", "-", "-C", str(directory)]
     ids: dict[str, Any] = {}
     if not user.is_current:
         ids = {"user": user.uid, "group": user.gid, "extra_groups": []}
@@ -154,7 +158,7 @@ def untar(stream: IO[bytes], name: str, directory: Path, *, user: OsUser) -> Non
         try:
             if name.endswith(".zst"):
                 reader = zstandard.ZstdDecompressor().stream_reader(
-                    stream, closefd=False, read_across_frames=True
+                    stream, read_size=_CHUNK, closefd=False, read_across_frames=True
                 )
                 read = reader.read
             while chunk := read(_CHUNK):

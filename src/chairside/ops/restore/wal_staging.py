@@ -9,8 +9,8 @@ segment to arrive there and hard-links it into ``pg_wal`` (copying when the two 
 different file systems). Segments outside the plan (PostgreSQL probes for newer
 timelines and for the segment after the last) are answered "not here" at once. The
 fetcher stays a bounded distance ahead of the newest segment PostgreSQL asked for, so a
-restore to an early target does not download the whole archive; its first batch is
-fetched while the base backup is still being unpacked.
+restore to an early target does not download the whole archive; that distance is
+fetched while the base backup is still being unpacked, on the CPU the unpack leaves idle.
 
 The server keeps every restored segment and fsyncs it before replaying it. Staged files
 therefore belong to the server user, and once replay has begun a writer thread fsyncs
@@ -159,9 +159,10 @@ class WalStager:
     def _ahead_limit(self) -> int:
         requested = self._requested_index()
         if requested is None:
-            # Before replay the disk and both cores are busy unpacking: one batch, so
-            # replay starts at once, and the rest while it runs.
-            return self.workers - 1
+            # The unpack leaves a core partly idle (tar and the decompressor take turns);
+            # staging while it runs takes the decompression and hashing of WAL out of
+            # replay, where the server would compete with it for the CPU.
+            return self.ahead - 1
         return requested + self.ahead
 
     def _run(self) -> None:
