@@ -201,10 +201,27 @@ def compress_bytes(data: bytes, *, level: int = DEFAULT_ZSTD_LEVEL) -> bytes:
     return zstandard.ZstdCompressor(level=level, write_checksum=True).compress(data)
 
 
+_ONE_SHOT_LIMIT = 256 * 1024 * 1024
+
+
 def decompress_bytes(data: bytes) -> bytes:
     """The content of a zstd frame; :class:`IntegrityError` if it is not one."""
+    decompressor = zstandard.ZstdDecompressor()
     try:
-        return zstandard.ZstdDecompressor().stream_reader(data, read_across_frames=True).read()
+        stated = zstandard.frame_content_size(data)
+    except zstandard.ZstdError:
+        stated = -1
+    # One frame that states a plausible size (what compress_bytes writes) is decompressed
+    # in one allocation, 2-3x faster than the stream reader, which WAL replay waits on. A
+    # damaged header stating a huge size must not become a huge allocation: the stream
+    # reader takes that, and several frames or damage (it names which).
+    if 0 <= stated <= _ONE_SHOT_LIMIT:
+        try:
+            return decompressor.decompress(data, allow_extra_data=False)
+        except zstandard.ZstdError:
+            pass
+    try:
+        return decompressor.stream_reader(data, read_across_frames=True).read()
     except zstandard.ZstdError as exc:
         raise IntegrityError(f"stored data is not a valid zstd stream: {exc}") from None
 
