@@ -7,6 +7,8 @@ figures are printed with ratios against the anchors measured in the same run
 (pgBackRest with ``compress-type=zst``, ``process-max=2``; plain ``pg_basebackup -Ft``).
 
     .venv/bin/python bench/backup/bench_backup.py --scale 10
+    .venv/bin/python bench/backup/bench_backup.py --keep --root /tmp/bb   # then, faster:
+    .venv/bin/python bench/backup/bench_backup.py --reuse --root /tmp/bb
 
 Goals (issue 4): backup time <= 0.5x pgBackRest's, size <= 1.1x. Restore and PITR
 timings are part B's: see ``bench/backup/bench_restore.py`` (it can reuse
@@ -17,6 +19,8 @@ Run on demand, never in the test suite; the machine should be otherwise idle.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
 import os
 import secrets
 import shutil
@@ -59,13 +63,7 @@ def prepare_cluster(root: Path, scale: int) -> tuple[PostgresCluster, Settings]:
     )
     cluster.init()
     cluster.configure({"max_wal_size": "4GB", "checkpoint_timeout": "30min"})
-    settings = load_settings(
-        env="test",
-        home=root / "home",
-        database_url=cluster.url("bench"),
-        backup_repository=str(root / "chairside-repo"),
-        wal_archive_timeout_seconds=0,
-    )
+    settings = _settings(cluster, root)
     configure_archiving(cluster, settings)
     cluster.start()
     cluster.create_database("bench")
@@ -99,6 +97,46 @@ def prepare_cluster(root: Path, scale: int) -> tuple[PostgresCluster, Settings]:
     return cluster, settings
 
 
+def _settings(cluster: PostgresCluster, root: Path) -> Settings:
+    return load_settings(
+        env="test",
+        home=root / "home",
+        database_url=cluster.url("bench"),
+        backup_repository=str(root / "chairside-repo"),
+        wal_archive_timeout_seconds=0,
+    )
+
+
+_STATE = "bench-backup-state.json"
+
+
+def _save_state(cluster: PostgresCluster, root: Path, scale: int) -> None:
+    state = {"port": cluster.port, "password": cluster.password, "scale": scale}
+    (root / _STATE).write_text(json.dumps(state))
+
+
+def _reuse_cluster(root: Path, scale: int) -> tuple[PostgresCluster, Settings]:
+    """The cluster an earlier ``--keep`` run prepared in ``root``, started again."""
+    try:
+        state = json.loads((root / _STATE).read_text())
+    except FileNotFoundError:
+        raise SystemExit(
+            f"{root} holds no prepared cluster (no {_STATE}); run with --keep"
+        ) from None
+    if int(state["scale"]) != scale:
+        raise SystemExit(f"{root} holds a scale {state['scale']} data set, not {scale}")
+    cluster = PostgresCluster(
+        data_dir=root / "pg" / "data",
+        port=int(state["port"]),
+        password=str(state["password"]),
+        log_file=root / "pg" / "log" / "postgresql.log",
+        socket_dir=root / "pg" / "run",
+    )
+    cluster.start()
+    print(f"data set: reused from {root}, database size {_db_size(cluster)}")
+    return cluster, _settings(cluster, root)
+
+
 def _db_size(cluster: PostgresCluster) -> str:
     import psycopg
 
@@ -108,16 +146,28 @@ def _db_size(cluster: PostgresCluster) -> str:
 
 
 def _settle(cluster: PostgresCluster) -> None:
-    """Checkpoint and flush the page cache before a timed turn.
+    """Checkpoint, flush and warm the page cache: every timed turn starts from one state.
 
-    Otherwise the first turn pays for writing out the freshly generated data set (and each
-    later one for its predecessor's output) while it reads the cluster.
+    Without the checkpoint and sync, the first turn pays for writing out the freshly
+    generated data set (and each later one for its predecessor's output) while it reads
+    the cluster. Without the warming, whichever turn follows a pause reads the data set
+    from disk while the others find it cached: on a VM whose host pages out memory left
+    unused for about half a minute (DAMON reclaim), that cost the first turn 2-3 s.
+    Called right before each timed section, after the turn's own preparation.
     """
     import psycopg
 
     with psycopg.connect(cluster.conninfo(), autocommit=True) as conn:
         conn.execute("CHECKPOINT")
     os.sync()
+    for directory, dirs, files in os.walk(cluster.data_dir):
+        if Path(directory).name == "pg_wal":
+            dirs.clear()  # streamed or archived by the tools, not read from here
+            continue
+        for name in files:
+            with contextlib.suppress(OSError), open(os.path.join(directory, name), "rb") as f:
+                while f.read(1 << 20):
+                    pass
 
 
 def _set_archive_command(cluster: PostgresCluster, command: str) -> None:
@@ -155,6 +205,7 @@ def _du(path: Path) -> int:
 def bench_chairside(cluster: PostgresCluster, settings: Settings) -> Measurement:
     _set_archive_command(cluster, archive_command(settings))
     _wait_archiver_idle(cluster)
+    _settle(cluster)
     started = time.monotonic()
     result = take_full_backup(settings)
     seconds = time.monotonic() - started
@@ -166,6 +217,7 @@ def bench_chairside_encrypted(cluster: PostgresCluster, settings: Settings) -> M
     if not key_file.exists():
         generate_key_file(key_file)
     encrypted = settings.model_copy(update={"backup_key_file": key_file})
+    _settle(cluster)
     started = time.monotonic()
     result = take_full_backup(encrypted)
     seconds = time.monotonic() - started
@@ -203,17 +255,22 @@ def bench_pgbackrest(cluster: PostgresCluster, root: Path) -> Measurement:
     run_as(cluster.user, [*base, "stanza-create"], timeout=600)
     run_as(cluster.user, [*base, "check"], timeout=600)
     _wait_archiver_idle(cluster)
+    sets = root / "pgbackrest-repo" / "backup" / STANZA
+    earlier = set(sets.iterdir()) if sets.is_dir() else set()
+    _settle(cluster)
     started = time.monotonic()
     run_as(cluster.user, [*base, "backup", "--type=full"], timeout=3600)
     seconds = time.monotonic() - started
-    return Measurement(
-        "pgBackRest backup (zst, 2 processes)", seconds, _du(root / "pgbackrest-repo" / "backup")
-    )
+    # Only this turn's backup set: with --reuse the repository holds earlier ones too.
+    size = sum(_du(path) for path in set(sets.iterdir()) - earlier if path.is_dir())
+    return Measurement("pgBackRest backup (zst, 2 processes)", seconds, size)
 
 
 def bench_pg_basebackup(cluster: PostgresCluster, root: Path) -> Measurement:
     target = root / "pg_basebackup"
+    shutil.rmtree(target, ignore_errors=True)  # a --reuse run finds the last one's
     env = dict(os.environ, PGPASSWORD=cluster.password)
+    _settle(cluster)
     started = time.monotonic()
     subprocess.run(
         [
@@ -267,13 +324,25 @@ def main() -> None:
     parser.add_argument("--scale", type=int, default=100, help="pgbench scale (100 = ~2 GB)")
     parser.add_argument("--root", type=Path, default=None, help="work directory (default: /tmp)")
     parser.add_argument("--keep", action="store_true", help="keep the cluster and repositories")
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="use the cluster a --keep run prepared in --root instead of building one (~2 min)",
+    )
     args = parser.parse_args()
+    if args.reuse and args.root is None:
+        parser.error("--reuse needs the --root of an earlier --keep run")
+    keep = args.keep or args.reuse  # a reused data set is kept for the next run too
     root = args.root or Path(f"/tmp/chairside-bench-{os.getpid()}")
     root.mkdir(parents=True, exist_ok=True)
     root.chmod(0o755)
     cluster: PostgresCluster | None = None
     try:
-        cluster, settings = prepare_cluster(root, args.scale)
+        if args.reuse:
+            cluster, settings = _reuse_cluster(root, args.scale)
+        else:
+            cluster, settings = prepare_cluster(root, args.scale)
+            _save_state(cluster, root, args.scale)
         turns: list[Callable[[], Measurement]] = [
             lambda: bench_chairside(cluster, settings),
             lambda: bench_chairside_encrypted(cluster, settings),
@@ -282,13 +351,12 @@ def main() -> None:
         ]
         results = []
         for turn in turns:
-            _settle(cluster)
             results.append(turn())
         report(results)
     finally:
-        if cluster is not None and not args.keep:
+        if cluster is not None and not keep:
             cluster.stop()
-        if not args.keep:
+        if not keep:
             shutil.rmtree(root, ignore_errors=True)
         else:
             print(f"kept: {root} (cluster on port {cluster.port if cluster else '?'})")
