@@ -10,11 +10,14 @@ archive), and the WAL range recorded in the manifest (from ``backup_manifest``'s
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import os
 import re
 import subprocess
 import threading
+import time
 from collections import deque
 from pathlib import Path
 
@@ -73,11 +76,20 @@ def run_pg_basebackup(
         "--checkpoint=fast",
         "--label", f"chairside {staging.name} ({label_note})",
         "--no-password",
+        # The repository makes every file durable as it takes it (fsync before the
+        # rename; an upload needs none), and the follower starts writing the archive
+        # out while it grows: pg_basebackup's own sync at the end would only wait.
+        "--no-sync",
         "--progress",
         "--verbose",
     ]  # fmt: skip
     progress.phase("pg_basebackup", None)
-    _run_with_progress(argv, source, progress)
+    follower = ArchiveFollower(target)
+    follower.start()
+    try:
+        _run_with_progress(argv, source, progress)
+    finally:
+        checksums = follower.finish()
     manifest_path = target / "backup_manifest"
     try:
         ranges = json.loads(manifest_path.read_text())["WAL-Ranges"]
@@ -116,7 +128,96 @@ def run_pg_basebackup(
         stop_wal=stop_wal,
         compression="zstd",
         extra={"wal_included": True, "tool": "pg_basebackup"},
+        checksums=checksums,
     )
+
+
+class ArchiveFollower:
+    """Checksums pg_basebackup's compressed archives, and writes them out, as they grow.
+
+    Otherwise the upload reads the whole archive again for its SHA-256 after
+    pg_basebackup has finished, and the repository's fsync then waits for all of it
+    to reach the disk. Both overlap with the backup here instead.
+
+    pg_basebackup writes a server-compressed archive (``*.tar.zst``) front to back and
+    never goes back (it seeks only in ``pg_wal.tar``, which is not followed), and a
+    reader never sees past the bytes already written: what is read here is what is
+    stored. :meth:`finish` still checks each file's size and identity against what was
+    read; a file that disagrees gets no checksum here, and the upload takes it again.
+    """
+
+    _BLOCK = 1024 * 1024
+    _WRITE_OUT_EVERY = 64 * 1024 * 1024
+    _PATTERN = "*.tar.zst"
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self._followed: dict[str, _Followed] = {}
+        self._finished = threading.Event()
+        self._failed: OSError | None = None
+        self._thread = threading.Thread(target=self._run, name="archive-follower", daemon=True)
+
+    def start(self) -> None:
+        """Start following (the files need not exist yet)."""
+        self._thread.start()
+
+    def finish(self) -> dict[str, tuple[int, str]]:
+        """pg_basebackup has exited: read the rest; size and SHA-256 by file name."""
+        self._finished.set()
+        self._thread.join()
+        checksums = {}
+        for name, followed in self._followed.items():
+            try:
+                info = (self.directory / name).stat()
+            except OSError:
+                info = None
+            finally:
+                followed.handle.close()
+            if self._failed is None and info is not None and followed.matches(info):
+                checksums[name] = (followed.size, followed.digest.hexdigest())
+        return checksums
+
+    def _run(self) -> None:
+        try:
+            while True:
+                last = self._finished.is_set()  # after this, one more pass reads the rest
+                grew = False
+                for path in self.directory.glob(self._PATTERN):
+                    grew = self._follow(path) or grew  # every file, not only the first
+                if last:
+                    return
+                if not grew:
+                    time.sleep(0.05)
+        except OSError as exc:  # the upload will checksum the files itself
+            self._failed = exc
+
+    def _follow(self, path: Path) -> bool:
+        followed = self._followed.get(path.name)
+        if followed is None:
+            followed = self._followed[path.name] = _Followed(path.open("rb", buffering=0))
+        grew = False
+        while block := followed.handle.read(self._BLOCK):
+            followed.digest.update(block)
+            followed.size += len(block)
+            grew = True
+            if followed.size - followed.written_out >= self._WRITE_OUT_EVERY:
+                # Start the disk on this part now (the kernel would otherwise hold it
+                # until the final fsync); blocks this thread only.
+                os.fdatasync(followed.handle.fileno())
+                followed.written_out = followed.size
+        return grew
+
+
+class _Followed:
+    def __init__(self, handle: io.FileIO) -> None:
+        self.handle = handle
+        self.inode = os.fstat(handle.fileno()).st_ino
+        self.digest = hashlib.sha256()
+        self.size = 0
+        self.written_out = 0
+
+    def matches(self, info: os.stat_result) -> bool:
+        return info.st_ino == self.inode and info.st_size == self.size
 
 
 # pg_basebackup -X stream forks a WAL receiver that would outlive a killed parent (the

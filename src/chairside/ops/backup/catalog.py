@@ -357,24 +357,27 @@ class BackupCatalog:
         name: str | None = None,
         progress: Progress | None = None,
         consume: bool = False,
+        checksum: tuple[int, str] | None = None,
     ) -> BackupFile:
         """Upload one payload file (encrypting it when a key is set); returns its entry.
 
         ``consume``: the file is the caller's to give away (a staging file), so a local
         repository on the same filesystem may take it by a rename instead of a copy.
+        ``checksum``: the file's size and SHA-256 when its producer took them while
+        writing it, so it is not read again for them (ignored if the size disagrees).
         """
         name = name or path.name
         if name in _RESERVED or "/" in name:
             raise ValueError(f"payload file name {name!r} is reserved or contains '/'")
-        size, digest = codec.sha256_file(path)
+        if checksum is None or checksum[0] != path.stat().st_size:
+            checksum = codec.sha256_file(path)
+        size, digest = checksum
         upload = path
+        stored_size, stored_digest = size, digest
         if self.key is not None:
             upload = path.with_name(f"{path.name}.enc")
-            codec.encrypt_file(path, upload, self.key)
+            stored_size, stored_digest = codec.encrypt_file(path, upload, self.key)
         try:
-            stored_size, stored_digest = (
-                (size, digest) if upload == path else codec.sha256_file(upload)
-            )
             key = backup_key(backup_id, name)
             if (consume or upload != path) and isinstance(self.repository, LocalRepository):
                 self.repository.adopt_file(key, upload)

@@ -26,7 +26,7 @@ import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, BinaryIO
+from typing import IO, TYPE_CHECKING, BinaryIO, Protocol
 
 import zstandard
 from cryptography.exceptions import InvalidTag
@@ -170,6 +170,30 @@ class DigestingReader(io.RawIOBase):
         return self._digest.hexdigest()
 
 
+class Writable(Protocol):
+    """Anything bytes can be written to (a file, :class:`DigestingWriter`)."""
+
+    def write(self, data: bytes, /) -> int: ...
+
+
+class DigestingWriter:
+    """Writes through to ``target`` and keeps the size and SHA-256 of what passed."""
+
+    def __init__(self, target: Writable) -> None:
+        self.target = target
+        self.size = 0
+        self._digest = hashlib.sha256()
+
+    def write(self, data: bytes) -> int:
+        written = self.target.write(data)
+        self.size += len(data)
+        self._digest.update(data)
+        return written
+
+    def hexdigest(self) -> str:
+        return self._digest.hexdigest()
+
+
 class ChunkReader(io.RawIOBase):
     """A readable stream over an iterator of byte chunks (e.g. :func:`decrypt_chunks`)."""
 
@@ -260,7 +284,7 @@ def _chunks(handle: BinaryIO) -> Iterator[tuple[bytes, bool]]:
         current = following
 
 
-def encrypt_stream(source: BinaryIO, target: BinaryIO, key: BackupKey) -> None:
+def encrypt_stream(source: BinaryIO, target: Writable, key: BackupKey) -> None:
     """Encrypt everything readable from ``source`` into ``target``."""
     cipher = AESGCM(key.secret)
     target.write(MAGIC + key.key_id.encode("ascii"))
@@ -340,10 +364,16 @@ def _read_chunk(source: IO[bytes], *, what: str) -> tuple[bytes, bytes] | None:
     return prefix[4:], sealed
 
 
-def encrypt_file(source: Path, target: Path, key: BackupKey) -> None:
-    """Encrypt the file ``source`` into ``target``."""
+def encrypt_file(source: Path, target: Path, key: BackupKey) -> tuple[int, str]:
+    """Encrypt the file ``source`` into ``target``; the size and SHA-256 of ``target``.
+
+    The checksum is taken of the bytes as they are written, so the encrypted copy (as
+    large as the file) is not read a second time to checksum it.
+    """
     with source.open("rb") as src, target.open("wb") as dst:
-        encrypt_stream(src, dst, key)
+        digesting = DigestingWriter(dst)
+        encrypt_stream(src, digesting, key)
+    return digesting.size, digesting.hexdigest()
 
 
 def decrypt_file(source: Path, target: Path, key: BackupKey, *, what: str) -> None:

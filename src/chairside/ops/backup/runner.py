@@ -72,6 +72,9 @@ class Produced:
     database: str | None = None
     compression: str | None = "zstd"
     extra: dict[str, Any] = field(default_factory=dict)
+    checksums: dict[str, tuple[int, str]] = field(default_factory=dict)
+    """Size and SHA-256 by file name, for files the producer checksummed as they were
+    written (the upload then need not read them again)."""
 
 
 Producer = Callable[[Path, SourceCluster, ServerFacts, BackupProgress], Produced]
@@ -171,7 +174,13 @@ def _take(
         total = sum(p.stat().st_size for p in produced.files)
         progress.phase(f"uploading to {catalog.repository.url}", total)
         entries = tuple(
-            catalog.store_file(backup_id, path, progress=progress.advance, consume=True)
+            catalog.store_file(
+                backup_id,
+                path,
+                progress=progress.advance,
+                consume=True,
+                checksum=produced.checksums.get(path.name),
+            )
             for path in produced.files
         )
         manifest = Manifest(
