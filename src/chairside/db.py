@@ -7,13 +7,17 @@ functions, never at import time.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import partial
+from typing import Any
 
-from sqlalchemy import Engine, create_engine
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import Dialect, make_url
+from sqlalchemy.exc import ArgumentError, DisconnectionError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.pool import ConnectionPoolEntry
 
 from chairside.config import Settings
 from chairside.errors import ConfigError
@@ -59,16 +63,46 @@ def normalize_url(raw: str) -> str:
     return url.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
 
 
+# A pooled connection idle for longer than this is pinged before use: long enough that a
+# busy worker (connections back in the pool for milliseconds) skips the round trip, short
+# enough that one left over from before a database restart (which takes seconds) is
+# replaced instead of failing a request.
+PING_AFTER_IDLE_SECONDS = 1.0
+
+
 def make_engine(url: str, *, pool_size: int = 10) -> Engine:
-    """An engine with a bounded pool that checks connections before use."""
-    return create_engine(
+    """An engine with a bounded pool that checks connections that sat idle before use."""
+    engine = create_engine(
         url,
         pool_size=pool_size,
         max_overflow=pool_size,
-        pool_pre_ping=True,
         pool_timeout=10,
         connect_args={"connect_timeout": 5, "application_name": "chairside"},
     )
+    event.listen(engine, "checkin", _note_checkin)
+    event.listen(engine, "checkout", partial(_ping_if_idle, engine.dialect))
+    return engine
+
+
+def _note_checkin(dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
+    record.info["checked_in_at"] = time.monotonic()
+
+
+def _ping_if_idle(
+    dialect: Dialect, dbapi_connection: Any, record: ConnectionPoolEntry, proxy: Any
+) -> None:
+    """``pool_pre_ping``, but only for connections that sat in the pool for a while."""
+    checked_in_at = record.info.get("checked_in_at")
+    if checked_in_at is None or time.monotonic() - checked_in_at < PING_AFTER_IDLE_SECONDS:
+        return  # fresh from connect, or back in the pool a moment ago
+    try:
+        alive = dialect.do_ping(dbapi_connection)
+    except dialect.loaded_dbapi.Error:
+        alive = False
+    if not alive:
+        # The pool discards this connection and checks out another (a fresh one, if the
+        # server restarted: it invalidates every connection older than this one).
+        raise DisconnectionError("pooled connection is gone; reconnecting")
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

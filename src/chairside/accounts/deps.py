@@ -6,29 +6,40 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.orm import Session
 
 from chairside.accounts import service
 from chairside.accounts.principal import Principal
+from chairside.api.context import AppContext
 from chairside.api.deps import ContextDep, SessionDep
 from chairside.errors import AuthError
 
 _bearer = HTTPBearer(auto_error=False, description="An access token from /api/v1/auth/login")
 
 
-def get_current_user(
-    context: ContextDep,
-    session: SessionDep,
+async def bearer_token(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> Principal:
-    """The authenticated caller; 401 when the bearer token is missing, bad or revoked."""
+) -> str:
+    """The bearer token of the request (not yet checked); 401 when there is none."""
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise AuthError("missing bearer token: send 'Authorization: Bearer <access token>'")
+    return credentials.credentials
+
+
+BearerToken = Annotated[str, Depends(bearer_token)]
+"""For routes that authenticate inside their own session (see :func:`authenticate`)."""
+
+
+def authenticate(context: AppContext, session: Session, token: str) -> Principal:
+    """The caller behind ``token``; 401 when it is bad, expired or revoked."""
     return service.authenticate(
-        session=session,
-        cache=context.redis,
-        settings=context.settings,
-        access_token=credentials.credentials,
+        session=session, cache=context.redis, settings=context.settings, access_token=token
     )
+
+
+def get_current_user(context: ContextDep, session: SessionDep, token: BearerToken) -> Principal:
+    """The authenticated caller; 401 when the bearer token is missing, bad or revoked."""
+    return authenticate(context, session, token)
 
 
 CurrentUser = Annotated[Principal, Depends(get_current_user)]
