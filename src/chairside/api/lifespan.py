@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
+from anyio import to_thread
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
@@ -53,6 +54,7 @@ def lifespan_for(
         # Refuse to start (rather than fail on the first login) with a weak production secret.
         settings.effective_jwt_secret()
         context = build_context(settings)
+        to_thread.current_default_thread_limiter().total_tokens = settings.api_threads
         app.state.context = context
         try:
             yield
