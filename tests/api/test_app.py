@@ -177,3 +177,15 @@ def test_liveness_touches_no_database_and_detailed_reports_it_down(settings: Set
     checks = {c["name"]: c for c in detailed.json()["checks"]}
     assert checks["database"]["status"] == "critical"
     assert "unreachable" in checks["database"]["summary"]
+
+
+def test_the_worker_runs_as_many_blocking_threads_as_configured(settings: Settings) -> None:
+    from anyio import to_thread
+
+    async def tokens() -> float:
+        return to_thread.current_default_thread_limiter().total_tokens
+
+    with TestClient(create_app(settings.model_copy(update={"api_threads": 3}))) as client:
+        assert client.portal is not None
+        assert client.portal.call(tokens) == 3
+        assert client.get("/health").status_code == 200
