@@ -262,7 +262,8 @@ def bench_pgbackrest(cluster: PostgresCluster, root: Path) -> Measurement:
     run_as(cluster.user, [*base, "backup", "--type=full"], timeout=3600)
     seconds = time.monotonic() - started
     # Only this turn's backup set: with --reuse the repository holds earlier ones too.
-    size = sum(_du(path) for path in set(sets.iterdir()) - earlier if path.is_dir())
+    new_sets = set(sets.iterdir()) - earlier  # "latest" is a link to the new set: once
+    size = sum(_du(path) for path in new_sets if path.is_dir() and not path.is_symlink())
     return Measurement("pgBackRest backup (zst, 2 processes)", seconds, size)
 
 
