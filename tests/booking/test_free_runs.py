@@ -7,6 +7,7 @@ with one UTC offset; these tests hold it to the definition, including DST days.
 from __future__ import annotations
 
 import bisect
+import json
 import random
 from datetime import UTC, date, datetime, time, timedelta
 from types import SimpleNamespace
@@ -102,3 +103,5 @@ def test_free_runs_offer_exactly_the_slots_the_slot_by_slot_rule_offers(seed: in
         )
     )
     assert [s.astimezone(ZoneInfo(schedule.shop.timezone)).isoformat() for s in slots] == rendered
+    # The hand-written JSON array is exactly what a JSON encoder makes of the strings.
+    assert availability.slots_json(rendered) == json.dumps(rendered, separators=(",", ":"))

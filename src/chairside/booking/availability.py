@@ -324,6 +324,16 @@ def local_isoformat(runs: Iterable[Run], zone: ZoneInfo) -> list[str]:
     return out
 
 
+def slots_json(slots: list[str]) -> str:
+    """``slots`` (from :func:`local_isoformat`) as a JSON array.
+
+    ISO 8601 strings hold digits, ``-``, ``:``, ``T`` and ``+`` only, none of which JSON
+    escapes, so joining them is exact, and it is several times faster than ``json.dumps``
+    on a thousand strings.
+    """
+    return '["' + '","'.join(slots) + '"]' if slots else "[]"
+
+
 _MINUTE = timedelta(minutes=1)
 # "HH:MM:00" for every minute of a day.
 _CLOCK = tuple(f"{m // 60:02d}:{m % 60:02d}:00" for m in range(24 * 60))
