@@ -30,6 +30,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "src"))
@@ -115,16 +116,14 @@ def _save_state(cluster: PostgresCluster, root: Path, scale: int) -> None:
     (root / _STATE).write_text(json.dumps(state))
 
 
-def _reuse_cluster(root: Path, scale: int) -> tuple[PostgresCluster, Settings]:
-    """The cluster an earlier ``--keep`` run prepared in ``root``, started again."""
+def kept_cluster(root: Path, state_file: str) -> tuple[PostgresCluster, Settings, dict[str, Any]]:
+    """The cluster a ``--keep`` run left in ``root``, started again, and its saved state."""
     try:
-        state = json.loads((root / _STATE).read_text())
+        state: dict[str, Any] = json.loads((root / state_file).read_text())
     except FileNotFoundError:
         raise SystemExit(
-            f"{root} holds no prepared cluster (no {_STATE}); run with --keep"
+            f"{root} holds no prepared benchmark (no {state_file}); run with --keep"
         ) from None
-    if int(state["scale"]) != scale:
-        raise SystemExit(f"{root} holds a scale {state['scale']} data set, not {scale}")
     cluster = PostgresCluster(
         data_dir=root / "pg" / "data",
         port=int(state["port"]),
@@ -133,8 +132,17 @@ def _reuse_cluster(root: Path, scale: int) -> tuple[PostgresCluster, Settings]:
         socket_dir=root / "pg" / "run",
     )
     cluster.start()
+    return cluster, _settings(cluster, root), state
+
+
+def _reuse_cluster(root: Path, scale: int) -> tuple[PostgresCluster, Settings]:
+    """The cluster an earlier ``--keep`` run prepared in ``root``, started again."""
+    cluster, settings, state = kept_cluster(root, _STATE)
+    if int(state["scale"]) != scale:
+        cluster.stop()
+        raise SystemExit(f"{root} holds a scale {state['scale']} data set, not {scale}")
     print(f"data set: reused from {root}, database size {_db_size(cluster)}")
-    return cluster, _settings(cluster, root)
+    return cluster, settings
 
 
 def _db_size(cluster: PostgresCluster) -> str:

@@ -49,11 +49,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_backup import (  # noqa: E402
     _set_archive_command,
+    kept_cluster,
     pgbackrest_setup,
     prepare_cluster,
 )
 
-from chairside.config import Settings, load_settings  # noqa: E402
+from chairside.config import Settings  # noqa: E402
 from chairside.ops.backup.archiving import archive_command  # noqa: E402
 from chairside.ops.backup.basebackup import take_full_backup  # noqa: E402
 from chairside.ops.backup.validation.service import ValidationLevel, validate_backups  # noqa: E402
@@ -219,27 +220,7 @@ def prepare(root: Path, scale: int, seconds: int) -> tuple[PostgresCluster, Sett
 
 def reuse(root: Path) -> tuple[PostgresCluster, Settings, str]:
     """What ``prepare`` left in ``root`` (with ``--keep``), the cluster started again."""
-    try:
-        state = json.loads((root / _STATE).read_text())
-    except FileNotFoundError:
-        raise SystemExit(
-            f"{root} holds no prepared benchmark (no {_STATE}); run with --keep"
-        ) from None
-    cluster = PostgresCluster(
-        data_dir=root / "pg" / "data",
-        port=int(state["port"]),
-        password=str(state["password"]),
-        log_file=root / "pg" / "log" / "postgresql.log",
-        socket_dir=root / "pg" / "run",
-    )
-    cluster.start()
-    settings = load_settings(
-        env="test",
-        home=root / "home",
-        database_url=cluster.url("bench"),
-        backup_repository=str(root / "chairside-repo"),
-        wal_archive_timeout_seconds=0,
-    )
+    cluster, settings, state = kept_cluster(root, _STATE)
     print(f"reusing {root}: scale {state['scale']}, {state['seconds']}s of pgbench")
     return cluster, settings, str(state["target"])
 
