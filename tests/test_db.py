@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import Engine, text
 
 from chairside import db
 from chairside.runtime.postgres import PostgresCluster
@@ -14,12 +14,11 @@ from tests.support.servers import ClusterFactory
 
 @pytest.fixture
 def own_cluster(cluster_factory: ClusterFactory) -> PostgresCluster:
-    cluster = cluster_factory.make()
-    return cluster
+    return cluster_factory.make()  # its own: the test restarts it
 
 
-def _backend_pid(engine: object) -> int:
-    with engine.connect() as connection:  # type: ignore[attr-defined]
+def _backend_pid(engine: Engine) -> int:
+    with engine.connect() as connection:
         return int(connection.execute(text("SELECT pg_backend_pid()")).scalar_one())
 
 

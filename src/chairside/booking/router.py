@@ -76,18 +76,17 @@ async def availability(
             )
         # Written as JSON by hand: a thousand slots through pydantic models, or even
         # json.dumps, cost more than the query.
-        head = json.dumps(
-            {
-                "provider_id": str(provider_id),
-                "service_id": str(service_id),
-                "timezone": shop.timezone,
-                "from": from_date.isoformat(),
-                "to": to_date.isoformat(),
-                "duration_minutes": svc.duration_minutes,
-            }
-        )
+        fields = {
+            "provider_id": str(provider_id),
+            "service_id": str(service_id),
+            "timezone": shop.timezone,
+            "from": from_date.isoformat(),
+            "to": to_date.isoformat(),
+            "duration_minutes": svc.duration_minutes,
+        }
         slots = availability_rules.local_isoformat(runs, ZoneInfo(shop.timezone))
-        body = head[:-1] + ', "slots": ' + availability_rules.slots_json(slots) + "}"
+        # The fields' object with the slots array as its last member.
+        body = json.dumps(fields)[:-1] + ', "slots": ' + availability_rules.slots_json(slots) + "}"
         return Response(body, media_type="application/json")
 
     return await run_in_threadpool(work)
