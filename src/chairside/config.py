@@ -76,6 +76,9 @@ class Settings(BaseSettings):
     password_hash_memory_kib: int = Field(default=19456, ge=1024)
     password_hash_time_cost: int = Field(default=2, ge=1, le=10)
     booking_hold_minutes: int = Field(default=15, ge=1, le=1440)
+    # Longest life of a cached availability answer (Redis); changes made through the app
+    # drop it at once, this bounds only changes made around it. 0 turns the cache off.
+    availability_cache_seconds: int = Field(default=30, ge=0, le=3600)
     # Requests per window per caller (login: per e-mail and address; others per caller).
     rate_limit_login: int = Field(default=10, ge=1)
     rate_limit_register: int = Field(default=20, ge=1)

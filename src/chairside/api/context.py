@@ -9,6 +9,7 @@ from prometheus_client import CollectorRegistry
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from chairside.booking.availability_cache import AvailabilityCache
 from chairside.config import Settings
 from chairside.ops.deploy.modes import ModeSwitch
 from chairside.ops.metrics.http import HttpMetrics
@@ -27,3 +28,4 @@ class AppContext:
     http_metrics: HttpMetrics
     modes: ModeSwitch
     monitoring: Monitoring  # health probe and /metrics exposition (ops/metrics)
+    availability_cache: AvailabilityCache

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
 from chairside.api.context import AppContext
+from chairside.booking.availability_cache import AvailabilityCache, invalidate_after_commit
 from chairside.config import Settings
 from chairside.db import database_url, make_engine, make_session_factory, redis_url
 from chairside.logging import configure_logging
@@ -26,10 +27,13 @@ def build_context(settings: Settings) -> AppContext:
     redis_client = make_redis(redis_url(settings))
     http_metrics = HttpMetrics(registry)
     modes = ModeSwitch(settings)
+    sessions = make_session_factory(engine)
+    cache = AvailabilityCache(redis_client, max_age_seconds=settings.availability_cache_seconds)
+    invalidate_after_commit(sessions, cache)
     return AppContext(
         settings=settings,
         engine=engine,
-        sessions=make_session_factory(engine),
+        sessions=sessions,
         redis=redis_client,
         registry=registry,
         http_metrics=http_metrics,
@@ -42,6 +46,7 @@ def build_context(settings: Settings) -> AppContext:
             redis_client=redis_client,
             modes=modes,
         ),
+        availability_cache=cache,
     )
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import bisect
 import itertools
+import json
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import (
     CompoundSelect,
     DateTime,
+    Select,
     SmallInteger,
     Time,
     Uuid,
@@ -54,6 +56,8 @@ class Schedule:
     breaks: dict[int, list[tuple[time, time]]]
     time_off: list[Interval]
     busy: list[Interval]  # buffered intervals of live bookings, sorted by start
+    # When the first of the busy holds (pending payment) runs out and frees its slot.
+    first_hold_ends: datetime | None = None
 
     @property
     def zone(self) -> ZoneInfo:
@@ -90,7 +94,9 @@ def load_schedule(
     breaks: dict[int, list[tuple[time, time]]] = {}
     time_off: list[Interval] = []
     live: list[Interval] = []
-    for kind, weekday, starts, ends, starts_at, ends_at in session.execute(statement, params):
+    first_hold_ends: datetime | None = None
+    rows = session.execute(statement, params)
+    for kind, weekday, starts, ends, starts_at, ends_at, hold_ends in rows:
         if kind == "h":
             hours.setdefault(weekday, []).append((starts, ends))
         elif kind == "w":
@@ -99,9 +105,17 @@ def load_schedule(
             time_off.append((starts_at, ends_at))
         else:
             live.append((starts_at, ends_at))
+            if hold_ends is not None and (first_hold_ends is None or hold_ends < first_hold_ends):
+                first_hold_ends = hold_ends
     live.sort()
     return Schedule(
-        shop=shop, provider=provider, hours=hours, breaks=breaks, time_off=time_off, busy=live
+        shop=shop,
+        provider=provider,
+        hours=hours,
+        breaks=breaks,
+        time_off=time_off,
+        busy=live,
+        first_hold_ends=first_hold_ends,
     )
 
 
@@ -118,16 +132,22 @@ def _schedule_statement(*, busy: bool, ignore_booking: bool) -> CompoundSelect[A
     no_time = null().cast(Time)
     no_instant = null().cast(DateTime(timezone=True))
     weekly = (("h", WorkingHours), ("w", WorkingBreak))
-    parts = [
+    parts: list[Select[Any]] = [
         select(
-            literal(kind), table.weekday, table.starts, table.ends, no_instant, no_instant
+            literal(kind),
+            table.weekday,
+            table.starts,
+            table.ends,
+            no_instant,
+            no_instant,
+            no_instant,
         ).where(table.provider_id == provider)
         for kind, table in weekly
     ]
     parts.append(
-        select(literal("o"), no_day, no_time, no_time, TimeOff.starts_at, TimeOff.ends_at).where(
-            TimeOff.provider_id == provider, TimeOff.starts_at < hi, TimeOff.ends_at > lo
-        )
+        select(
+            literal("o"), no_day, no_time, no_time, TimeOff.starts_at, TimeOff.ends_at, no_instant
+        ).where(TimeOff.provider_id == provider, TimeOff.starts_at < hi, TimeOff.ends_at > lo)
     )
     if busy:
         live = select(
@@ -137,6 +157,7 @@ def _schedule_statement(*, busy: bool, ignore_booking: bool) -> CompoundSelect[A
             no_time,
             Booking.buffered_starts_at,
             Booking.buffered_ends_at,
+            Booking.hold_expires_at,  # set while pending payment, cleared once confirmed
         ).where(
             Booking.provider_id == provider,
             Booking.buffered_starts_at < hi,
@@ -273,6 +294,19 @@ def free_runs(
         day += timedelta(days=1)
 
 
+def stable_until(*, schedule: Schedule, runs: Sequence[Run], now: datetime) -> datetime | None:
+    """When the free times found at ``now`` next change by time alone (None: not by time).
+
+    Two things change them without a write: a hold that runs out frees its slot, and the
+    first free start goes once it comes inside the minimum notice (later ones go later;
+    none appear). ``runs`` are :func:`free_runs` of ``schedule`` at ``now``, in order.
+    """
+    moments = [] if schedule.first_hold_ends is None else [schedule.first_hold_ends]
+    if runs:
+        moments.append(runs[0].first - timedelta(minutes=schedule.shop.min_notice_minutes))
+    return min(moments, default=None)
+
+
 def _grid(origin: datetime, step: timedelta, lo: datetime, hi: datetime) -> Run | None:
     """The points ``origin + k * step`` inside ``[lo, hi]``, as a run (None when none are)."""
     first_k = -((origin - lo) // step)  # ceil((lo - origin) / step)
@@ -332,6 +366,15 @@ def slots_json(slots: list[str]) -> str:
     on a thousand strings.
     """
     return '["' + '","'.join(slots) + '"]' if slots else "[]"
+
+
+def render_json(fields: dict[str, object], *, runs: Iterable[Run], zone: ZoneInfo) -> str:
+    """A JSON object of ``fields`` with the start times of ``runs`` as its last member, ``slots``.
+
+    Written by hand: a thousand slots through pydantic models, or even ``json.dumps``, cost
+    more than the query that found them.
+    """
+    return json.dumps(fields)[:-1] + ', "slots": ' + slots_json(local_isoformat(runs, zone)) + "}"
 
 
 _MINUTE = timedelta(minutes=1)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import uuid
 from datetime import date
 from typing import Annotated
@@ -14,7 +13,6 @@ from starlette.concurrency import run_in_threadpool
 from chairside.accounts import ratelimit
 from chairside.accounts.deps import BearerToken, CurrentUser, authenticate
 from chairside.api.deps import ContextDep, SessionDep
-from chairside.booking import availability as availability_rules
 from chairside.booking import reviews, schemas, search, service
 from chairside.booking.models import Booking
 from chairside.db import transaction
@@ -62,31 +60,20 @@ async def availability(
 ) -> object:
     """Free start times between two local dates, in the shop's time zone (ISO 8601).
 
-    Each slot is a start time; the appointment lasts ``duration_minutes`` from it.
+    Each slot is a start time; the appointment lasts ``duration_minutes`` from it. Answers
+    are cached in Redis for at most ``CHAIRSIDE_AVAILABILITY_CACHE_SECONDS``; every booking
+    or schedule change of the provider drops them at once.
     """
 
     def work() -> Response:
-        with transaction(context.sessions) as session:
-            shop, svc, runs = service.list_availability(
-                session=session,
-                provider_id=provider_id,
-                service_id=service_id,
-                first_day=from_date,
-                last_day=to_date,
-            )
-        # Written as JSON by hand: a thousand slots through pydantic models, or even
-        # json.dumps, cost more than the query.
-        fields = {
-            "provider_id": str(provider_id),
-            "service_id": str(service_id),
-            "timezone": shop.timezone,
-            "from": from_date.isoformat(),
-            "to": to_date.isoformat(),
-            "duration_minutes": svc.duration_minutes,
-        }
-        slots = availability_rules.local_isoformat(runs, ZoneInfo(shop.timezone))
-        # The fields' object with the slots array as its last member.
-        body = json.dumps(fields)[:-1] + ', "slots": ' + availability_rules.slots_json(slots) + "}"
+        body = service.availability_json(
+            sessions=context.sessions,
+            cache=context.availability_cache,
+            provider_id=provider_id,
+            service_id=service_id,
+            first_day=from_date,
+            last_day=to_date,
+        )
         return Response(body, media_type="application/json")
 
     return await run_in_threadpool(work)

@@ -16,14 +16,16 @@ from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from chairside.accounts.principal import Principal
 from chairside.audit import service as audit
-from chairside.booking import availability, creation, holds, transitions
+from chairside.booking import availability, availability_cache, creation, holds, transitions
 from chairside.booking.access import is_staff, visible_booking, visible_bookings
+from chairside.booking.availability_cache import AvailabilityCache
 from chairside.booking.models import STATUSES, Booking, IdempotencyKey
 from chairside.config import Settings
+from chairside.db import transaction
 from chairside.errors import ChairsideError, ConflictError, InputError, NotFoundError
 from chairside.logging import request_id_var
 from chairside.payments import service as payments
@@ -53,16 +55,17 @@ def _bookable(
     raise _not_bookable(session=session, provider_id=provider_id, service_id=service_id)
 
 
-def list_availability(
-    *,
-    session: Session,
-    provider_id: uuid.UUID,
-    service_id: uuid.UUID,
-    first_day: date,
-    last_day: date,
-    now: datetime | None = None,
-) -> tuple[Shop, Service, list[availability.Run]]:
-    """Free start times (UTC, in runs) of a provider for a service, between local dates."""
+@dataclass(frozen=True)
+class FreeTimes:
+    """A provider's free start times for a service, and until when they hold by themselves."""
+
+    shop: Shop
+    service: Service
+    runs: list[availability.Run]  # UTC, in order
+    stable_until: datetime | None  # see availability.stable_until
+
+
+def _check_range(first_day: date, last_day: date) -> None:
     if last_day < first_day:
         raise InputError(f"to ({last_day}) is before from ({first_day})", field="to")
     if (last_day - first_day).days >= availability.MAX_RANGE_DAYS:
@@ -71,6 +74,19 @@ def list_availability(
             f"{(last_day - first_day).days + 1}",
             field="to",
         )
+
+
+def list_availability(
+    *,
+    session: Session,
+    provider_id: uuid.UUID,
+    service_id: uuid.UUID,
+    first_day: date,
+    last_day: date,
+    now: datetime | None = None,
+) -> FreeTimes:
+    """Free start times (UTC, in runs) of a provider for a service, between local dates."""
+    _check_range(first_day, last_day)
     now = now or datetime.now(UTC)
     shop, provider, service = _bookable(
         session=session, provider_id=provider_id, service_id=service_id
@@ -88,7 +104,52 @@ def list_availability(
             schedule=schedule, service=service, first_day=first_day, last_day=last_day, now=now
         )
     )
-    return shop, service, runs
+    return FreeTimes(
+        shop=shop,
+        service=service,
+        runs=runs,
+        stable_until=availability.stable_until(schedule=schedule, runs=runs, now=now),
+    )
+
+
+def availability_json(
+    *,
+    sessions: sessionmaker[Session],
+    cache: AvailabilityCache,
+    provider_id: uuid.UUID,
+    service_id: uuid.UUID,
+    first_day: date,
+    last_day: date,
+) -> str:
+    """The JSON body of a provider's availability: cached while valid, else computed."""
+    _check_range(first_day, last_day)
+    query = availability_cache.query_key(service_id, first_day, last_day)
+    # The version is read before the database snapshot is taken (availability_cache).
+    found = cache.lookup(provider_id, query)
+    if found.body is not None:
+        return found.body
+    with transaction(sessions) as session:
+        free = list_availability(
+            session=session,
+            provider_id=provider_id,
+            service_id=service_id,
+            first_day=first_day,
+            last_day=last_day,
+        )
+    body = availability.render_json(
+        {
+            "provider_id": str(provider_id),
+            "service_id": str(service_id),
+            "timezone": free.shop.timezone,
+            "from": first_day.isoformat(),
+            "to": last_day.isoformat(),
+            "duration_minutes": free.service.duration_minutes,
+        },
+        runs=free.runs,
+        zone=ZoneInfo(free.shop.timezone),
+    )
+    cache.store(provider_id, query, version=found.version, body=body, valid_until=free.stable_until)
+    return body
 
 
 def _request_hash(data: dict[str, object]) -> str:
@@ -201,6 +262,7 @@ def create_booking(
         booking = session.scalars(statement, params).one_or_none()
     if booking is None:
         raise transitions.slot_taken(session, provider.id, interval)
+    availability_cache.note_changed(session, provider.id)
     return Created(booking=booking, replayed=False, timezone=shop.timezone)
 
 
@@ -412,6 +474,7 @@ def reschedule_booking(
             details={"current_status": current},
         )
     booking = updated
+    availability_cache.note_changed(session, booking.provider_id)
     audit.record(
         session=session,
         actor=actor,

@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 
 from chairside.accounts.principal import Principal
 from chairside.audit import service as audit
+from chairside.booking import availability_cache
 from chairside.booking.models import LIVE_STATUSES, Booking
 from chairside.errors import ConflictError
 
@@ -99,6 +100,7 @@ def change_status(
             f"booking {booking.id} changed meanwhile and is now {current}; reload it and retry",
             details={"current_status": current},
         )
+    availability_cache.note_changed(session, updated.provider_id)
     audit.record(
         session=session,
         actor=actor,

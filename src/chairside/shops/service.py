@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from chairside.accounts.models import User
 from chairside.accounts.principal import Principal
 from chairside.audit import service as audit
+from chairside.booking import availability_cache
 from chairside.errors import InputError, NotFoundError, PermissionDeniedError
 from chairside.shops import schemas
 from chairside.shops.models import (
@@ -99,6 +100,9 @@ def update_shop(
             raise InputError(f"{name} cannot be null", field=name)
         setattr(shop, name, value)
     session.flush()
+    # Time zone, notice and step move every provider's free times.
+    providers = session.scalars(select(Provider.id).where(Provider.shop_id == shop.id))
+    availability_cache.note_changed(session, *providers)
     audit.record(
         session=session,
         actor=actor,
@@ -223,6 +227,7 @@ def set_provider_services(
     before = service_ids_of(session=session, provider_id=provider.id)
     session.execute(delete(provider_services).where(provider_services.c.provider_id == provider.id))
     _link_services(session=session, shop=shop, provider=provider, service_ids=service_ids)
+    availability_cache.note_changed(session, provider.id)
     after = service_ids_of(session=session, provider_id=provider.id)
     audit.record(
         session=session,
@@ -268,6 +273,7 @@ def set_weekly_hours(
     before = weekly_hours(session=session, provider_id=provider.id)
     session.execute(delete(WorkingHours).where(WorkingHours.provider_id == provider.id))
     session.execute(delete(WorkingBreak).where(WorkingBreak.provider_id == provider.id))
+    availability_cache.note_changed(session, provider.id)
     for day in days:
         session.add(
             WorkingHours(
@@ -341,6 +347,7 @@ def add_time_off(
     )
     session.add(entry)
     session.flush()
+    availability_cache.note_changed(session, provider.id)
     audit.record(
         session=session,
         actor=actor,
@@ -372,6 +379,7 @@ def delete_time_off(
         raise NotFoundError(f"no time off {time_off_id} for provider {provider_id}")
     before = {"starts_at": entry.starts_at, "ends_at": entry.ends_at, "reason": entry.reason}
     session.delete(entry)
+    availability_cache.note_changed(session, provider.id)
     audit.record(
         session=session,
         actor=actor,

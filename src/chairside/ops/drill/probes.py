@@ -179,7 +179,7 @@ def _availability(session: Session, facts: dict[str, Any], today: date | None) -
     slots = 0
     for provider_id, service_id in pairs:
         try:
-            _shop, _service, found = booking_service.list_availability(
+            found = booking_service.list_availability(
                 session=session,
                 provider_id=provider_id,
                 service_id=service_id,
@@ -190,7 +190,7 @@ def _availability(session: Session, facts: dict[str, Any], today: date | None) -
             return CheckResult(
                 "availability", CheckStatus.CRITICAL, f"availability query failed: {exc.message}"
             )
-        slots += sum(run.count for run in found)
+        slots += sum(run.count for run in found.runs)
     facts["availability_queries"] = len(pairs)
     facts["free_slots_next_7_days"] = slots
     return CheckResult(
