@@ -342,6 +342,22 @@ def test_booking_creation_is_rate_limited(booking_settings: Settings) -> None:
         assert statuses == [201, 201, 429]
 
 
+def test_a_revoked_token_is_refused_with_401_even_past_the_booking_limit(
+    booking_settings: Settings,
+) -> None:
+    limited = booking_settings.model_copy(update={"rate_limit_bookings": 1})
+    with TestClient(create_app(limited)) as client:
+        shop = make_shop(client)
+        alice = register(client)
+        day = future_day()
+        assert book(client, alice, shop, local(day, "10:00")).status_code == 201
+        assert book(client, alice, shop, local(day, "11:00")).status_code == 429
+        assert client.post("/api/v1/auth/logout", headers=alice.headers).status_code == 204
+        refused = book(client, alice, shop, local(day, "12:00"))
+        assert refused.status_code == 401, refused.text
+        assert "revoked" in refused.json()["detail"]
+
+
 def test_read_only_mode_refuses_booking_writes_but_serves_reads(booking_settings: Settings) -> None:
     with TestClient(create_app(booking_settings)) as client:
         shop = make_shop(client)

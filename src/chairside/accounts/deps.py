@@ -8,7 +8,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
-from chairside.accounts import service
+from chairside.accounts import ratelimit, service
 from chairside.accounts.principal import Principal
 from chairside.api.context import AppContext
 from chairside.api.deps import ContextDep, SessionDep
@@ -30,10 +30,19 @@ BearerToken = Annotated[str, Depends(bearer_token)]
 """For routes that authenticate inside their own session (see :func:`authenticate`)."""
 
 
-def authenticate(context: AppContext, session: Session, token: str) -> Principal:
-    """The caller behind ``token``; 401 when it is bad, expired or revoked."""
+def authenticate(
+    context: AppContext, session: Session, token: str, *, limit: ratelimit.Limit | None = None
+) -> Principal:
+    """The caller behind ``token``; 401 when it is bad, expired or revoked.
+
+    With ``limit``: 429 once the caller is over it (see accounts.service.authenticate).
+    """
     return service.authenticate(
-        session=session, cache=context.redis, settings=context.settings, access_token=token
+        session=session,
+        cache=context.redis,
+        settings=context.settings,
+        access_token=token,
+        limit=limit,
     )
 
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from dataclasses import dataclass
+from typing import Any
 
 import redis
 
@@ -16,27 +18,51 @@ from chairside.errors import RateLimitedError
 log = logging.getLogger("chairside.ratelimit")
 
 
+@dataclass(frozen=True)
+class Limit:
+    """At most ``limit`` attempts per ``window_seconds`` for each identity in ``bucket``."""
+
+    bucket: str
+    limit: int
+    window_seconds: int
+
+
+REPLIES = 3  # what :func:`count` adds to a pipeline
+
+
 def hit(
     client: redis.Redis | None, *, bucket: str, identity: str, limit: int, window_seconds: int
 ) -> None:
     """Count one attempt; raise RateLimitedError once ``limit`` is exceeded in the window."""
     if client is None:
         return
-    digest = hashlib.sha256(identity.encode()).hexdigest()[:32]
-    key = f"chairside:rl:{bucket}:{digest}"
+    rule = Limit(bucket=bucket, limit=limit, window_seconds=window_seconds)
     try:
         pipe = client.pipeline()
-        pipe.incr(key)
-        pipe.expire(key, window_seconds, nx=True)
-        pipe.ttl(key)
-        count, _, ttl = pipe.execute()
+        count(pipe, rule, identity)
+        replies = pipe.execute()
     except redis.RedisError as exc:
         log.warning("rate limit not enforced, redis unavailable", extra={"error": str(exc)})
         return
-    if int(count) > limit:
+    judge(rule, replies)
+
+
+def count(pipe: Any, rule: Limit, identity: str) -> None:
+    """Queue one attempt of ``identity`` on ``pipe`` (a Redis pipeline): :data:`REPLIES` replies."""
+    digest = hashlib.sha256(identity.encode()).hexdigest()[:32]
+    key = f"chairside:rl:{rule.bucket}:{digest}"
+    pipe.incr(key)
+    pipe.expire(key, rule.window_seconds, nx=True)
+    pipe.ttl(key)
+
+
+def judge(rule: Limit, replies: list[Any]) -> None:
+    """Raise RateLimitedError when the replies of :func:`count` say the limit is exceeded."""
+    attempts, _, ttl = replies
+    if int(attempts) > rule.limit:
         retry_after = max(1, int(ttl))
         raise RateLimitedError(
-            f"too many {bucket} attempts: the limit is {limit} per {window_seconds} s; "
-            f"try again in {retry_after} s",
+            f"too many {rule.bucket} attempts: the limit is {rule.limit} per "
+            f"{rule.window_seconds} s; try again in {retry_after} s",
             retry_after=retry_after,
         )

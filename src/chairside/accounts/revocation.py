@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import uuid
 from datetime import UTC, datetime
+from typing import Any
 
 import redis
 from sqlalchemy import Exists, delete, exists, func, select, update
@@ -64,6 +65,11 @@ def cached_revoked(cache: redis.Redis | None, jti: str) -> bool:
         return bool(cache.exists(_jti_key(jti)))
     except redis.RedisError:
         return False
+
+
+def ask_cached_revoked(pipe: Any, jti: str) -> None:
+    """Queue :func:`cached_revoked`'s question on a Redis pipeline (one reply: 0 or 1)."""
+    pipe.exists(_jti_key(jti))
 
 
 def revoked_clause(jti: str | BindParameter[str]) -> Exists:

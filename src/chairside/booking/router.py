@@ -89,17 +89,11 @@ async def create_booking(
 ) -> object:
     """Hold a slot as a pending_payment booking; pay within the hold time to confirm it."""
     s = context.settings
+    limit = ratelimit.Limit("booking", s.rate_limit_bookings, s.rate_limit_window_seconds)
 
     def work() -> schemas.BookingOut:
         with transaction(context.sessions) as session:
-            user = authenticate(context, session, token)
-            ratelimit.hit(
-                context.redis,
-                bucket="booking",
-                identity=str(user.id),
-                limit=s.rate_limit_bookings,
-                window_seconds=s.rate_limit_window_seconds,
-            )
+            user = authenticate(context, session, token, limit=limit)
             created = service.create_booking(
                 session=session,
                 settings=s,
