@@ -98,6 +98,16 @@ def test_a_repeated_query_is_answered_from_the_cache_and_a_booking_drops_it_at_o
     assert after["slots"] == [first["slots"][2]]  # 09:30: the hours end at 10:00 now
 
 
+def test_metrics_count_hits_and_misses(client: TestClient) -> None:
+    shop = make_shop(client, duration=30)
+    day = future_day(5)
+    for _ in range(3):
+        _get(client, shop, day, day)
+    exposed = client.get("/metrics").text
+    assert 'chairside_availability_cache_lookups_total{result="miss"} 1.0' in exposed
+    assert 'chairside_availability_cache_lookups_total{result="hit"} 2.0' in exposed
+
+
 def test_an_entry_lives_no_longer_than_the_max_age(
     booking_settings: Settings, database_url: str
 ) -> None:

@@ -28,7 +28,9 @@ def build_context(settings: Settings) -> AppContext:
     http_metrics = HttpMetrics(registry)
     modes = ModeSwitch(settings)
     sessions = make_session_factory(engine)
-    cache = AvailabilityCache(redis_client, max_age_seconds=settings.availability_cache_seconds)
+    cache = AvailabilityCache(
+        redis_client, max_age_seconds=settings.availability_cache_seconds, registry=registry
+    )
     invalidate_after_commit(sessions, cache)
     return AppContext(
         settings=settings,

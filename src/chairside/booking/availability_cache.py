@@ -38,6 +38,7 @@ from datetime import datetime
 from typing import Any
 
 import redis
+from prometheus_client import CollectorRegistry, Counter
 from sqlalchemy import event
 from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
 
@@ -95,16 +96,35 @@ MISS_UNCACHED = Lookup(version=None, body=None)
 class AvailabilityCache:
     """Rendered availability per provider and query in Redis (see the module docstring)."""
 
-    def __init__(self, client: redis.Redis | None, *, max_age_seconds: int) -> None:
+    def __init__(
+        self,
+        client: redis.Redis | None,
+        *,
+        max_age_seconds: int,
+        registry: CollectorRegistry | None = None,
+    ) -> None:
         self.enabled = client is not None and max_age_seconds > 0
         self.max_age_seconds = max_age_seconds
         self._client = client
+        self._lookups = Counter(
+            "chairside_availability_cache_lookups",
+            "Availability queries by what the cache had: hit, miss (computed and stored), "
+            "or off (no Redis, Redis failing, or the cache turned off).",
+            ["result"],
+            registry=registry,
+        )
         self._lookup: Any = client.register_script(_LOOKUP) if client else None
         self._store: Any = client.register_script(_STORE) if client else None
         self._bump: Any = client.register_script(_BUMP) if client else None
 
     def lookup(self, provider_id: uuid.UUID, query: str) -> Lookup:
         """The provider's current version and, if one is still valid, the cached body."""
+        found = self._find(provider_id, query)
+        result = "off" if found.version is None else "miss" if found.body is None else "hit"
+        self._lookups.labels(result=result).inc()
+        return found
+
+    def _find(self, provider_id: uuid.UUID, query: str) -> Lookup:
         if not self.enabled:
             return MISS_UNCACHED
         try:
