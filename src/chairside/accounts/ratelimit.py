@@ -27,9 +27,6 @@ class Limit:
     window_seconds: int
 
 
-REPLIES = 3  # what :func:`count` adds to a pipeline
-
-
 def hit(
     client: redis.Redis | None, *, bucket: str, identity: str, limit: int, window_seconds: int
 ) -> None:
@@ -48,7 +45,7 @@ def hit(
 
 
 def count(pipe: Any, rule: Limit, identity: str) -> None:
-    """Queue one attempt of ``identity`` on ``pipe`` (a Redis pipeline): :data:`REPLIES` replies."""
+    """Queue one attempt of ``identity`` on a Redis pipeline; :func:`judge` reads the replies."""
     digest = hashlib.sha256(identity.encode()).hexdigest()[:32]
     key = f"chairside:rl:{rule.bucket}:{digest}"
     pipe.incr(key)
