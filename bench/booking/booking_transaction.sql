@@ -1,25 +1,25 @@
 -- The SQL one POST /api/v1/bookings issues, as a pgbench script: the statements of
--- chairside.booking.creation (authentication, claiming the Idempotency-Key while loading
--- shop/provider/service, the schedule read, the insert the exclusion constraint
--- arbitrates together with the key's booking id and the audit row). bench_clients maps
--- pgbench's :client_id to a provider of its own and bench_slots hands out distinct
--- 5-minute slots, like the HTTP phase.
+-- chairside.booking.creation (the caller's account and token revocation, claiming the
+-- Idempotency-Key and loading shop/provider/service in one statement; the schedule read;
+-- the insert the exclusion constraint arbitrates together with the key's booking id and
+-- the audit row). bench_clients maps pgbench's :client_id to a provider of its own and
+-- bench_slots hands out distinct 5-minute slots, like the HTTP phase.
 SELECT provider_id, user_id, service_id, shop_id FROM bench_clients WHERE n = :client_id \gset
 SELECT nextval('bench_slots') AS slot \gset
 BEGIN;
-SELECT id, email, role, tokens_valid_after,
-       EXISTS (SELECT FROM token_revocations WHERE jti = 'pgbench-' || :slot) AS revoked
-  FROM users WHERE id = :user_id;
 WITH claimed AS (
   INSERT INTO idempotency_keys (user_id, key, request_hash)
-  VALUES (:user_id, 'pgbench-' || :slot, 'hash') ON CONFLICT DO NOTHING RETURNING key)
-SELECT shops.*, providers.*, services.*, EXISTS (SELECT key FROM claimed) AS claimed
-  FROM shops JOIN providers ON providers.shop_id = shops.id
-  JOIN services ON services.shop_id = shops.id
-  WHERE providers.id = :provider_id AND services.id = :service_id
-    AND providers.active AND services.active
-    AND EXISTS (SELECT FROM provider_services
-                WHERE provider_id = providers.id AND service_id = services.id);
+  SELECT :user_id, 'pgbench-' || :slot, 'hash' WHERE EXISTS (SELECT FROM users WHERE id = :user_id)
+  ON CONFLICT DO NOTHING RETURNING key)
+SELECT users.*, EXISTS (SELECT FROM token_revocations WHERE jti = 'pgbench-' || :slot) AS revoked,
+       shops.*, providers.*, services.*, EXISTS (SELECT key FROM claimed) AS claimed
+  FROM users LEFT JOIN (shops JOIN providers ON providers.shop_id = shops.id
+                        JOIN services ON services.shop_id = shops.id)
+    ON providers.id = :provider_id AND services.id = :service_id
+       AND providers.active AND services.active
+       AND EXISTS (SELECT FROM provider_services
+                   WHERE provider_id = providers.id AND service_id = services.id)
+  WHERE users.id = :user_id;
 SELECT 'h', weekday, starts, ends, NULL::timestamptz, NULL::timestamptz
   FROM working_hours WHERE provider_id = :provider_id
 UNION ALL

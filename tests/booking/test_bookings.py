@@ -6,8 +6,11 @@ import uuid
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
+import pytest
+import redis
 from fastapi.testclient import TestClient
 
+from chairside.accounts import tokens
 from chairside.api.app import create_app
 from chairside.booking import holds
 from chairside.config import Settings
@@ -356,6 +359,41 @@ def test_a_revoked_token_is_refused_with_401_even_past_the_booking_limit(
         refused = book(client, alice, shop, local(day, "12:00"))
         assert refused.status_code == 401, refused.text
         assert "revoked" in refused.json()["detail"]
+
+
+def _flush_redis(settings: Settings) -> None:
+    assert settings.redis_url is not None
+    cache = redis.Redis.from_url(settings.redis_url.get_secret_value())
+    cache.flushall()
+    cache.close()
+
+
+@pytest.mark.parametrize("refusal", ["logged out", "logged out everywhere", "role changed", "gone"])
+def test_a_token_postgresql_refuses_books_nothing_and_keeps_no_idempotency_key(
+    client: TestClient, booking_settings: Settings, database_url: str, refusal: str
+) -> None:
+    # Booking creation judges the caller from its own first statement, which also claims
+    # the key: a refused caller must leave neither a booking nor a key behind, and a
+    # token whose account is gone must be 401, not a broken foreign key.
+    shop = make_shop(client)
+    alice = register(client)
+    headers = alice.headers
+    if refusal == "logged out":
+        assert client.post("/api/v1/auth/logout", headers=headers).status_code == 204
+        _flush_redis(booking_settings)  # PostgreSQL alone remembers it
+    elif refusal == "logged out everywhere":
+        assert client.post("/api/v1/auth/logout-all", headers=headers).status_code == 200
+    elif refusal == "role changed":
+        sql(database_url, "UPDATE users SET role = 'provider' WHERE id = %(u)s", {"u": alice.id})
+    else:
+        ghost, _ = tokens.issue(
+            user_id=uuid.uuid4(), role="client", typ="access", settings=booking_settings
+        )
+        alice = replace(alice, token=ghost)
+    refused = book(client, alice, shop, local(future_day(), "10:00"), key="k-refused")
+    assert refused.status_code == 401, refused.text
+    assert sql(database_url, "SELECT count(*) FROM idempotency_keys") == [(0,)]
+    assert sql(database_url, "SELECT count(*) FROM bookings") == [(0,)]
 
 
 def test_read_only_mode_refuses_booking_writes_but_serves_reads(booking_settings: Settings) -> None:

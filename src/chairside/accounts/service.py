@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import redis
-from sqlalchemy import String, Uuid, bindparam, func, select
+from sqlalchemy import Row, String, Uuid, bindparam, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -95,8 +95,9 @@ def refresh(
 ) -> TokenPair:
     """Exchange a refresh token for a new pair; the old refresh token is revoked (rotation)."""
     claims = tokens.decode(refresh_token, expected="refresh", settings=settings)
-    revoked = revocation.cached_revoked(cache, claims.jti)
-    user = _check_claims(session=session, claims=claims, revoked_in_cache=revoked)
+    if revocation.cached_revoked(cache, claims.jti):
+        raise AuthError("token revoked (logged out); log in again")
+    user = _check_user(claims, session.execute(CALLER, caller_params(claims)).first())
     revocation.revoke_token(
         session=session, cache=cache, jti=claims.jti, user_id=user.id, expires_at=claims.expires_at
     )
@@ -115,19 +116,59 @@ def authenticate(
 
     With ``limit``, the call also counts as one of the caller's attempts (RateLimitedError
     past the limit, after the token proved good), in the Redis round trip that looks up
-    the token's revocation: the busiest write saves one trip that way.
+    the token's revocation.
+    """
+    token = present(cache=cache, settings=settings, access_token=access_token, limit=limit)
+    return admit(token, session.execute(CALLER, caller_params(token.claims)).first())
+
+
+@dataclass(frozen=True)
+class PresentedToken:
+    """An access token that verified and that Redis does not know as revoked.
+
+    Not yet a caller: PostgreSQL has the last word on the account and its revocations,
+    through :func:`admit`. A busy route loads the :data:`CALLER` columns in a statement
+    it runs anyway (booking creation does) instead of a round trip of their own.
+    """
+
+    claims: tokens.TokenClaims
+    limit: ratelimit.Limit | None = None
+    counted: list[Any] | None = None  # Redis's replies for the limit, None when not counted
+
+
+def present(
+    *,
+    cache: redis.Redis | None,
+    settings: Settings,
+    access_token: str,
+    limit: ratelimit.Limit | None = None,
+) -> PresentedToken:
+    """Verify an access token and ask Redis of it (and count it against ``limit``).
+
+    One Redis round trip; AuthError when the token is bad, expired or known revoked.
     """
     claims = tokens.decode(access_token, expected="access", settings=settings)
     revoked, counted = _ask_cache(cache, claims=claims, limit=limit)
-    user = _check_claims(session=session, claims=claims, revoked_in_cache=revoked)
-    if limit is not None and counted is not None:
-        ratelimit.judge(limit, counted)
+    if revoked:
+        raise AuthError("token revoked (logged out); log in again")
+    return PresentedToken(claims=claims, limit=limit, counted=counted)
+
+
+def admit(token: PresentedToken, row: Row[Any] | None) -> Principal:
+    """The caller, from a row with the :data:`CALLER` columns (None: no such account).
+
+    AuthError when PostgreSQL knows the token revoked or the account changed;
+    RateLimitedError when the token was counted past its limit.
+    """
+    user = _check_user(token.claims, row)
+    if token.limit is not None and token.counted is not None:
+        ratelimit.judge(token.limit, token.counted)
     return Principal(
         id=user.id,
         email=user.email,
         role=user.role,
-        jti=claims.jti,
-        token_expires_at=claims.expires_at,
+        jti=token.claims.jti,
+        token_expires_at=token.claims.expires_at,
     )
 
 
@@ -203,10 +244,15 @@ def _issue_pair(user: User, settings: Settings) -> TokenPair:
 
 
 # The user and the token's revocation in one round trip, built once: this runs on every
-# authenticated request.
-_CALLER = select(User, revocation.revoked_clause(bindparam("jti", type_=String))).where(
-    User.id == bindparam("user_id", type_=Uuid)
-)
+# authenticated request. Other statements may select CALLER's columns with rows of their
+# own (bind caller_params) and hand the row to admit().
+CALLER_COLUMNS = (User, revocation.revoked_clause(bindparam("jti", type_=String)).label("revoked"))
+CALLER = select(*CALLER_COLUMNS).where(User.id == bindparam("user_id", type_=Uuid))
+
+
+def caller_params(claims: tokens.TokenClaims) -> dict[str, object]:
+    """The bind parameters of the :data:`CALLER` columns."""
+    return {"user_id": claims.user_id, "jti": claims.jti}
 
 
 def _ask_cache(
@@ -231,20 +277,16 @@ def _ask_cache(
     return bool(replies[0]), replies[1:] if limit is not None else None
 
 
-def _check_claims(*, session: Session, claims: tokens.TokenClaims, revoked_in_cache: bool) -> User:
-    if revoked_in_cache:
-        raise AuthError("token revoked (logged out); log in again")
-    row = session.execute(_CALLER, {"user_id": claims.user_id, "jti": claims.jti}).first()
+def _check_user(claims: tokens.TokenClaims, row: Row[Any] | None) -> User:
     if row is None:
         raise AuthError("the account of this token no longer exists")
-    user: User = row[0]
-    revoked = bool(row[1])
+    user: User = row.User
     if (
         user.tokens_valid_after is not None
         and claims.issued_at <= user.tokens_valid_after.timestamp()
     ):
         raise AuthError("token revoked (logged out everywhere); log in again")
-    if revoked:
+    if row.revoked:
         raise AuthError("token revoked (logged out); log in again")
     if user.role != claims.role:
         raise AuthError("the account's role changed since this token was issued; log in again")

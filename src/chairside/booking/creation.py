@@ -2,8 +2,12 @@
 
 Creating a booking costs three statements in the common case, each built once at import:
 
-1. :data:`CLAIM_AND_LOAD`: claim the ``Idempotency-Key`` (a data-modifying CTE) and load
-   the shop, provider and service, checking that the provider offers the service;
+1. :data:`CLAIM_AND_LOAD`: load the caller's account and the token's revocation (the
+   columns :func:`chairside.accounts.service.admit` judges), claim the
+   ``Idempotency-Key`` (a data-modifying CTE), and load the shop, provider and service,
+   checking that the provider offers the service. The caller's row comes back even when
+   the rest does not, so a 401 is told apart from a 404; a transaction whose caller turns
+   out to be refused rolls its claim back;
 2. the provider's schedule for the day (:func:`chairside.booking.availability.load_schedule`
    without busy intervals), for a precise 422 outside working time;
 3. :data:`INSERT`: the booking, the key's booking id and the audit row in one statement,
@@ -23,19 +27,36 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Select, String, Uuid, bindparam, column, exists, select, text
+from sqlalchemy import (
+    Select,
+    String,
+    Uuid,
+    and_,
+    bindparam,
+    column,
+    exists,
+    join,
+    outerjoin,
+    select,
+    text,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.sql.selectable import TextualSelect
 
+from chairside.accounts import service as accounts
+from chairside.accounts.models import User
 from chairside.booking.models import Booking
 from chairside.shops.models import Provider, Service, Shop, provider_services
 
 # ON CONFLICT waits for a concurrent request with the same key to finish, then skips:
-# "claimed" is false exactly when an earlier request owns the key.
+# "claimed" is false exactly when an earlier request owns the key. The caller is not yet
+# judged when this runs, so its account may be gone: claim nothing then (the key's
+# foreign key would fail the statement instead of letting the 401 be told).
 _CLAIM = (
     text(
         "INSERT INTO idempotency_keys (user_id, key, request_hash) "
-        "VALUES (:user_id, :idempotency_key, :request_hash) "
+        "SELECT :user_id, :idempotency_key, :request_hash "
+        "WHERE EXISTS (SELECT FROM users WHERE id = :user_id) "
         "ON CONFLICT DO NOTHING RETURNING key"
     )
     .bindparams(
@@ -48,22 +69,31 @@ _CLAIM = (
 )
 
 
-def _claim_and_load(*, claim: bool) -> Select[Any]:
-    offered = exists().where(
+# Shops with their providers and services; _BOOKABLE picks the one pair asked for.
+_OFFERINGS = join(Shop, Provider, Provider.shop_id == Shop.id).join(
+    Service, Service.shop_id == Shop.id
+)
+_BOOKABLE = and_(
+    Provider.id == bindparam("provider_id", type_=Uuid),
+    Service.id == bindparam("service_id", type_=Uuid),
+    Provider.active,
+    Service.active,
+    exists().where(
         provider_services.c.provider_id == Provider.id,
         provider_services.c.service_id == Service.id,
-    )
+    ),
+)
+
+
+def _claim_and_load(*, claim: bool) -> Select[Any]:
+    """The caller's columns, the bookable shop, provider and service, and the key's claim.
+
+    A left join: the caller's row comes back when the rest is not bookable.
+    """
     query = (
-        select(Shop, Provider, Service)
-        .join(Provider, Provider.shop_id == Shop.id)
-        .join(Service, Service.shop_id == Shop.id)
-        .where(
-            Provider.id == bindparam("provider_id", type_=Uuid),
-            Service.id == bindparam("service_id", type_=Uuid),
-            Provider.active,
-            Service.active,
-            offered,
-        )
+        select(*accounts.CALLER_COLUMNS, Shop, Provider, Service)
+        .select_from(outerjoin(User, _OFFERINGS, _BOOKABLE))
+        .where(User.id == bindparam("user_id", type_=Uuid))
     )
     if not claim:
         return query
@@ -127,6 +157,6 @@ def _insert(*, keyed: bool) -> Select[Any]:
 
 
 CLAIM_AND_LOAD = {claim: _claim_and_load(claim=claim) for claim in (True, False)}
-# The lookup alone, for availability and rescheduling.
-LOAD = CLAIM_AND_LOAD[False]
+# Shop, provider and service alone, for availability and rescheduling.
+LOAD = select(Shop, Provider, Service).select_from(_OFFERINGS).where(_BOOKABLE)
 INSERT = {keyed: _insert(keyed=keyed) for keyed in (True, False)}

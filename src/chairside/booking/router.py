@@ -11,7 +11,8 @@ from fastapi import APIRouter, Header, Query, Response, status
 from starlette.concurrency import run_in_threadpool
 
 from chairside.accounts import ratelimit
-from chairside.accounts.deps import BearerToken, CurrentUser, authenticate
+from chairside.accounts import service as accounts
+from chairside.accounts.deps import BearerToken, CurrentUser
 from chairside.api.deps import ContextDep, SessionDep
 from chairside.booking import reviews, schemas, search, service
 from chairside.booking.models import Booking
@@ -92,12 +93,13 @@ async def create_booking(
     limit = ratelimit.Limit("booking", s.rate_limit_bookings, s.rate_limit_window_seconds)
 
     def work() -> schemas.BookingOut:
+        # The token's checks in Redis first; PostgreSQL's in the booking's first statement.
+        caller = accounts.present(cache=context.redis, settings=s, access_token=token, limit=limit)
         with transaction(context.sessions) as session:
-            user = authenticate(context, session, token, limit=limit)
             created = service.create_booking(
                 session=session,
                 settings=s,
-                actor=user,
+                caller=caller,
                 provider_id=body.provider_id,
                 service_id=body.service_id,
                 starts_at=body.starts_at,

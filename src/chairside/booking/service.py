@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from chairside.accounts import service as accounts
 from chairside.accounts.principal import Principal
 from chairside.audit import service as audit
 from chairside.booking import availability, availability_cache, creation, holds, transitions
@@ -160,7 +161,7 @@ def create_booking(
     *,
     session: Session,
     settings: Settings,
-    actor: Principal,
+    caller: accounts.PresentedToken,
     provider_id: uuid.UUID,
     service_id: uuid.UUID,
     starts_at: datetime,
@@ -169,16 +170,20 @@ def create_booking(
 ) -> Created:
     """A ``pending_payment`` booking holding its slot for the configured hold time.
 
-    Three statements in the common case (see :mod:`chairside.booking.creation`).
+    ``caller`` is admitted (401, 429) from the first statement's row, before anything else
+    is judged. Three statements in the common case (see :mod:`chairside.booking.creation`).
     """
     starts_at = starts_at.astimezone(UTC)
-    params: dict[str, object] = {"provider_id": provider_id, "service_id": service_id}
+    params: dict[str, object] = {
+        "provider_id": provider_id,
+        "service_id": service_id,
+        **accounts.caller_params(caller.claims),
+    }
     claim = idempotency_key is not None
     if idempotency_key is not None:
         if not 1 <= len(idempotency_key) <= 200:
             raise InputError("Idempotency-Key must be 1 to 200 characters", field="Idempotency-Key")
         params |= {
-            "user_id": actor.id,
             "idempotency_key": idempotency_key,
             "request_hash": _request_hash(
                 {
@@ -190,22 +195,23 @@ def create_booking(
             ),
         }
     found = session.execute(creation.CLAIM_AND_LOAD[claim], params).first()
-    if idempotency_key is not None and (found is None or not found.claimed):
-        # Not claimed: an earlier request owns the key. Nothing found: the claim ran anyway,
-        # so the key is ours unless an earlier request made a booking with it (a replay
-        # after the provider stopped offering the service must still answer the same).
-        replay = _replay(
-            session=session,
-            actor=actor,
-            key=idempotency_key,
-            request_hash=params["request_hash"],
-            claimed_now=found is None,
+    actor = accounts.admit(caller, found)
+    assert found is not None  # admitted: the caller's row is there
+    if idempotency_key is not None and not found.claimed:
+        # An earlier request owns the key: answer as it did, even if the provider has
+        # stopped offering the service since.
+        return Created(
+            booking=_replay(
+                session=session,
+                actor=actor,
+                key=idempotency_key,
+                request_hash=params["request_hash"],
+            ),
+            replayed=True,
         )
-        if replay is not None:
-            return Created(booking=replay, replayed=True)
-    if found is None:
+    if found.Shop is None:
         raise _not_bookable(session=session, provider_id=provider_id, service_id=service_id)
-    shop, provider, service = found[0], found[1], found[2]
+    shop, provider, service = found.Shop, found.Provider, found.Service
     now = datetime.now(UTC)
     interval = availability.buffered(service, starts_at)
     _check_slot(
@@ -277,24 +283,22 @@ def _not_bookable(
     )
 
 
-def _replay(
-    *, session: Session, actor: Principal, key: str, request_hash: object, claimed_now: bool
-) -> Booking | None:
-    """The booking an earlier request with this key made; None when the key is ours.
+def _replay(*, session: Session, actor: Principal, key: str, request_hash: object) -> Booking:
+    """The booking an earlier request made with this key, which this request could not claim.
 
-    ``claimed_now``: this request may just have claimed the key itself; a key without a
-    booking is then ours (a concurrent claim would have made ours wait for it to end).
+    422 when that request had another body; 409 while it has not made its booking (it
+    committed the key without one only if it failed, which rolls the key back too).
     """
     existing = session.get(IdempotencyKey, (actor.id, key))
-    if existing is None or (claimed_now and existing.booking_id is None):
-        return None
-    if existing.request_hash != request_hash:
+    if existing is not None and existing.request_hash != request_hash:
         raise InputError(
             f"Idempotency-Key {key!r} was already used with a different request body; "
             "use a new key for a new booking",
             field="Idempotency-Key",
         )
-    booking = session.get(Booking, existing.booking_id) if existing.booking_id else None
+    booking = (
+        session.get(Booking, existing.booking_id) if existing and existing.booking_id else None
+    )
     if booking is None:
         raise ConflictError(f"the request with Idempotency-Key {key!r} is still in progress")
     return booking
