@@ -11,8 +11,12 @@ WITH claimed AS (
   INSERT INTO idempotency_keys (user_id, key, request_hash)
   SELECT :user_id, 'pgbench-' || :slot, 'hash' WHERE EXISTS (SELECT FROM users WHERE id = :user_id)
   ON CONFLICT DO NOTHING RETURNING key)
-SELECT users.*, EXISTS (SELECT FROM token_revocations WHERE jti = 'pgbench-' || :slot) AS revoked,
-       shops.*, providers.*, services.*, EXISTS (SELECT key FROM claimed) AS claimed
+SELECT users.id, users.email, users.role, users.tokens_valid_after,
+       EXISTS (SELECT FROM token_revocations WHERE jti = 'pgbench-' || :slot) AS revoked,
+       shops.id, shops.timezone, shops.currency, shops.min_notice_minutes, providers.id,
+       services.id, services.duration_minutes, services.price_minor,
+       services.buffer_before_minutes, services.buffer_after_minutes,
+       EXISTS (SELECT key FROM claimed) AS claimed
   FROM users LEFT JOIN (shops JOIN providers ON providers.shop_id = shops.id
                         JOIN services ON services.shop_id = shops.id)
     ON providers.id = :provider_id AND services.id = :service_id

@@ -41,6 +41,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import load_only
 from sqlalchemy.sql.selectable import TextualSelect
 
 from chairside.accounts import service as accounts
@@ -85,6 +86,24 @@ _BOOKABLE = and_(
 )
 
 
+# The columns creation reads, and no more: every column costs a description entry and a
+# conversion on each booking. Reading any other attribute of these objects raises (rather
+# than quietly costing a query): add it here when creation needs it.
+_CREATION_NEEDS = (
+    load_only(User.id, User.email, User.role, User.tokens_valid_after, raiseload=True),
+    load_only(Shop.id, Shop.timezone, Shop.currency, Shop.min_notice_minutes, raiseload=True),
+    load_only(Provider.id, raiseload=True),
+    load_only(
+        Service.id,
+        Service.duration_minutes,
+        Service.price_minor,
+        Service.buffer_before_minutes,
+        Service.buffer_after_minutes,
+        raiseload=True,
+    ),
+)
+
+
 def _claim_and_load(*, claim: bool) -> Select[Any]:
     """The caller's columns, the bookable shop, provider and service, and the key's claim.
 
@@ -94,6 +113,7 @@ def _claim_and_load(*, claim: bool) -> Select[Any]:
         select(*accounts.CALLER_COLUMNS, Shop, Provider, Service)
         .select_from(outerjoin(User, _OFFERINGS, _BOOKABLE))
         .where(User.id == bindparam("user_id", type_=Uuid))
+        .options(*_CREATION_NEEDS)
     )
     if not claim:
         return query
