@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import redis
+from anyio import CapacityLimiter
 from prometheus_client import CollectorRegistry
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -29,3 +30,5 @@ class AppContext:
     modes: ModeSwitch
     monitoring: Monitoring  # health probe and /metrics exposition (ops/metrics)
     availability_cache: AvailabilityCache
+    # Threads for booking creation, apart from the default pool (settings.booking_threads).
+    booking_threads: CapacityLimiter

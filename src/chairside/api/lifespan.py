@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
-from anyio import to_thread
+from anyio import CapacityLimiter, to_thread
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
@@ -49,6 +49,7 @@ def build_context(settings: Settings) -> AppContext:
             modes=modes,
         ),
         availability_cache=cache,
+        booking_threads=CapacityLimiter(settings.booking_threads),
     )
 
 

@@ -7,6 +7,7 @@ from datetime import date
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
+from anyio import to_thread
 from fastapi import APIRouter, Header, Query, Response, status
 from starlette.concurrency import run_in_threadpool
 
@@ -114,9 +115,10 @@ async def create_booking(
             )
         return rendered  # committed: the client is never told of a booking that is not
 
-    # The busiest write: one trip to the thread pool for the whole request (session,
-    # authentication, the booking, the commit) instead of one per dependency.
-    return await run_in_threadpool(work)
+    # The busiest write: one trip to a thread for the whole request (session,
+    # authentication, the booking, the commit) instead of one per dependency, on threads
+    # of its own (settings.booking_threads).
+    return await to_thread.run_sync(work, limiter=context.booking_threads)
 
 
 @router.get("/bookings", response_model=list[schemas.BookingOut])
