@@ -1,9 +1,10 @@
 -- The SQL one POST /api/v1/bookings issues, as a pgbench script: the statements of
 -- chairside.booking.creation (the caller's account and token revocation, claiming the
--- Idempotency-Key and loading shop/provider/service in one statement; the schedule read;
--- the insert the exclusion constraint arbitrates together with the key's booking id and
--- the audit row). bench_clients maps pgbench's :client_id to a provider of its own and
--- bench_slots hands out distinct 5-minute slots, like the HTTP phase.
+-- Idempotency-Key, loading shop/provider/service and the provider's schedule around the
+-- start in one statement; the insert the exclusion constraint arbitrates together with
+-- the key's booking id and the audit row). bench_clients maps pgbench's :client_id to a
+-- provider of its own and bench_slots hands out distinct 5-minute slots, like the HTTP
+-- phase.
 SELECT provider_id, user_id, service_id, shop_id FROM bench_clients WHERE n = :client_id \gset
 SELECT nextval('bench_slots') AS slot \gset
 BEGIN;
@@ -16,6 +17,7 @@ SELECT users.id, users.email, users.role, users.tokens_valid_after,
        shops.id, shops.timezone, shops.currency, shops.min_notice_minutes, providers.id,
        services.id, services.duration_minutes, services.price_minor,
        services.buffer_before_minutes, services.buffer_after_minutes,
+       hours.*, breaks.*, time_off.*,
        EXISTS (SELECT key FROM claimed) AS claimed
   FROM users LEFT JOIN (shops JOIN providers ON providers.shop_id = shops.id
                         JOIN services ON services.shop_id = shops.id)
@@ -23,16 +25,17 @@ SELECT users.id, users.email, users.role, users.tokens_valid_after,
        AND providers.active AND services.active
        AND EXISTS (SELECT FROM provider_services
                    WHERE provider_id = providers.id AND service_id = services.id)
+  LEFT JOIN LATERAL (SELECT array_agg(weekday), array_agg(starts), array_agg(ends)
+                     FROM working_hours WHERE provider_id = providers.id) hours ON true
+  LEFT JOIN LATERAL (SELECT array_agg(weekday), array_agg(starts), array_agg(ends)
+                     FROM working_breaks WHERE provider_id = providers.id) breaks ON true
+  LEFT JOIN LATERAL (
+    SELECT array_agg(starts_at), array_agg(ends_at) FROM time_off
+    WHERE provider_id = providers.id
+      AND starts_at < timestamptz '2040-01-03 00:00Z' + (:slot)::int * interval '5 minutes'
+      AND ends_at > timestamptz '2039-12-30 00:00Z' + (:slot)::int * interval '5 minutes'
+  ) time_off ON true
   WHERE users.id = :user_id;
-SELECT 'h', weekday, starts, ends, NULL::timestamptz, NULL::timestamptz
-  FROM working_hours WHERE provider_id = :provider_id
-UNION ALL
-SELECT 'w', weekday, starts, ends, NULL, NULL FROM working_breaks WHERE provider_id = :provider_id
-UNION ALL
-SELECT 'o', NULL, NULL, NULL, starts_at, ends_at FROM time_off
-  WHERE provider_id = :provider_id
-    AND starts_at < timestamptz '2040-01-02 00:00Z' + (:slot)::int * interval '5 minutes'
-    AND ends_at > timestamptz '2039-12-31 00:00Z' + (:slot)::int * interval '5 minutes';
 WITH created AS (
   INSERT INTO bookings (shop_id, provider_id, service_id, client_id, status, starts_at,
       ends_at, buffered_starts_at, buffered_ends_at, price_minor, currency,

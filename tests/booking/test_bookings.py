@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 import redis
@@ -162,6 +163,65 @@ def test_the_sweep_expires_run_out_holds(
         engine.dispose()
     statuses = dict(sql(database_url, "SELECT id::text, status FROM bookings"))
     assert statuses == {held["id"]: "expired", kept["id"]: "pending_payment"}
+
+
+def test_creation_takes_exactly_the_starts_availability_offers_on_a_dst_day(
+    client: TestClient,
+) -> None:
+    # Creation reads hours, breaks and time off in its own statement; availability reads
+    # them in another. On Berlin's spring-forward day (02:00-03:00 does not exist), with a
+    # break and a time off that began the evening before, every start availability offers
+    # must be bookable (or taken by the booking just made) and every other one refused.
+    day = date(2027, 3, 28)
+    hours = [
+        {
+            "weekday": day.weekday(),
+            "start": "00:00",
+            "end": "05:00",
+            "breaks": [{"start": "03:30", "end": "04:00"}],
+        }
+    ]
+    shop = make_shop(client, duration=30, hours=hours)
+    off = client.post(
+        f"/api/v1/providers/{shop.provider_id}/time-off",
+        headers=shop.owner.headers,
+        json={
+            "starts_at": local(day - timedelta(days=1), "23:00").isoformat(),
+            "ends_at": local(day, "01:00").isoformat(),
+        },
+    )
+    assert off.status_code == 201, off.text
+    offered = client.get(
+        f"/api/v1/providers/{shop.provider_id}/availability",
+        params={"service_id": shop.service_id, "from": str(day), "to": str(day)},
+    ).json()["slots"]
+    offered_instants = {datetime.fromisoformat(slot).astimezone(UTC) for slot in offered}
+    # 01:00-03:30 is 90 minutes that day, less the last 30; then 04:00-05:00.
+    assert sorted(slot[11:16] for slot in offered) == [
+        "01:00",
+        "01:15",
+        "01:30",
+        "01:45",
+        "03:00",
+        "04:00",
+        "04:15",
+        "04:30",
+    ]
+    alice = register(client)
+    start = local(day, "00:00").astimezone(UTC) - timedelta(hours=1)  # steps in real time
+    outcomes: dict[int, list[datetime]] = {}
+    while start < local(day, "06:00"):
+        status = book(client, alice, shop, start).status_code
+        outcomes.setdefault(status, []).append(start)
+        if start in offered_instants:
+            assert status in (201, 409), (start, status)
+        else:
+            assert status == 422, (start, status)
+        start += timedelta(minutes=15)
+    booked = [
+        start.astimezone(ZoneInfo("Europe/Berlin")).strftime("%H:%M") for start in outcomes[201]
+    ]
+    assert booked == ["01:00", "01:30", "03:00", "04:00", "04:30"]
 
 
 def test_illegal_transitions_are_409_naming_the_current_status(client: TestClient) -> None:

@@ -31,6 +31,7 @@ from sqlalchemy import (
     Uuid,
     and_,
     bindparam,
+    func,
     literal,
     null,
     or_,
@@ -38,6 +39,7 @@ from sqlalchemy import (
     union_all,
 )
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.selectable import LateralFromClause
 
 from chairside.booking.models import Booking
 from chairside.shops.models import Provider, Service, Shop, TimeOff, WorkingBreak, WorkingHours
@@ -181,6 +183,66 @@ _SCHEDULE = {
     (busy, ignore): _schedule_statement(busy=busy, ignore_booking=ignore)
     for busy, ignore in ((True, False), (True, True), (False, False))
 }
+
+
+# A booking's buffered interval reaches at most 4 h before its start and 16 h after it
+# (12 h service, 4 h buffer; see shops.schemas), and load_schedule widens a window by a
+# day on each side: two days around the start hold everything a booking's checks read.
+AROUND_START = timedelta(days=2)
+
+
+def schedule_laterals() -> tuple[LateralFromClause, ...]:
+    """Hours, breaks and time off as arrays, for a statement that loads them with its row.
+
+    One ``LATERAL`` subquery per table, aggregated so that the row stays one, for the
+    statement's ``providers`` row; time off between the bind parameters ``lo`` and
+    ``hi``. :func:`schedule_of` reads them back. Booking creation loads its schedule this
+    way, in the statement it runs anyway.
+    """
+    weekly = [
+        select(
+            func.array_agg(table.weekday).label(f"{name}_days"),
+            func.array_agg(table.starts).label(f"{name}_starts"),
+            func.array_agg(table.ends).label(f"{name}_ends"),
+        )
+        .where(table.provider_id == Provider.id)
+        .lateral(name)
+        for name, table in (("hours", WorkingHours), ("breaks", WorkingBreak))
+    ]
+    time_off = (
+        select(
+            func.array_agg(TimeOff.starts_at).label("off_starts"),
+            func.array_agg(TimeOff.ends_at).label("off_ends"),
+        )
+        .where(
+            TimeOff.provider_id == Provider.id,
+            TimeOff.starts_at < bindparam("hi", type_=DateTime(timezone=True)),
+            TimeOff.ends_at > bindparam("lo", type_=DateTime(timezone=True)),
+        )
+        .lateral("time_off")
+    )
+    return (*weekly, time_off)
+
+
+def schedule_of(row: Any, *, shop: Shop, provider: Provider) -> Schedule:
+    """The schedule (without busy intervals) from a row with :func:`schedule_laterals`."""
+
+    def weekly(name: str) -> dict[int, list[tuple[time, time]]]:
+        found: dict[int, list[tuple[time, time]]] = {}
+        days = getattr(row, f"{name}_days") or ()
+        starts, ends = getattr(row, f"{name}_starts") or (), getattr(row, f"{name}_ends") or ()
+        for day, start, end in zip(days, starts, ends, strict=True):
+            found.setdefault(day, []).append((start, end))
+        return found
+
+    return Schedule(
+        shop=shop,
+        provider=provider,
+        hours=weekly("hours"),
+        breaks=weekly("breaks"),
+        time_off=list(zip(row.off_starts or (), row.off_ends or (), strict=True)),
+        busy=[],
+    )
 
 
 def local_day_bounds(day: date, zone: ZoneInfo) -> Interval:

@@ -1,16 +1,16 @@
 """The statements of ``POST /api/v1/bookings``, the busiest write of the service.
 
-Creating a booking costs three statements in the common case, each built once at import:
+Creating a booking costs two statements in the common case, each built once at import:
 
 1. :data:`CLAIM_AND_LOAD`: load the caller's account and the token's revocation (the
    columns :func:`chairside.accounts.service.admit` judges), claim the
    ``Idempotency-Key`` (a data-modifying CTE), and load the shop, provider and service,
-   checking that the provider offers the service. The caller's row comes back even when
-   the rest does not, so a 401 is told apart from a 404; a transaction whose caller turns
+   checking that the provider offers the service, with the provider's hours, breaks and
+   time off around the start (:func:`chairside.booking.availability.schedule_laterals`)
+   for a precise 422 outside working time. The caller's row comes back even when the
+   rest does not, so a 401 is told apart from a 404; a transaction whose caller turns
    out to be refused rolls its claim back;
-2. the provider's schedule for the day (:func:`chairside.booking.availability.load_schedule`
-   without busy intervals), for a precise 422 outside working time;
-3. :data:`INSERT`: the booking, the key's booking id and the audit row in one statement,
+2. :data:`INSERT`: the booking, the key's booking id and the audit row in one statement,
    so they exist exactly together. ``ON CONFLICT DO NOTHING`` lets the
    ``bookings_no_overlap`` exclusion constraint decide (waiting for a concurrent insert
    to commit or roll back) without aborting the transaction; nothing inserted means the
@@ -39,6 +39,7 @@ from sqlalchemy import (
     outerjoin,
     select,
     text,
+    true,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import load_only
@@ -46,6 +47,7 @@ from sqlalchemy.sql.selectable import TextualSelect
 
 from chairside.accounts import service as accounts
 from chairside.accounts.models import User
+from chairside.booking import availability
 from chairside.booking.models import Booking
 from chairside.shops.models import Provider, Service, Shop, provider_services
 
@@ -105,13 +107,27 @@ _CREATION_NEEDS = (
 
 
 def _claim_and_load(*, claim: bool) -> Select[Any]:
-    """The caller's columns, the bookable shop, provider and service, and the key's claim.
+    """The caller's columns, the bookable shop, provider, service and schedule, the claim.
 
     A left join: the caller's row comes back when the rest is not bookable.
     """
+    hours, breaks, time_off = availability.schedule_laterals()
     query = (
-        select(*accounts.CALLER_COLUMNS, Shop, Provider, Service)
-        .select_from(outerjoin(User, _OFFERINGS, _BOOKABLE))
+        select(
+            *accounts.CALLER_COLUMNS,
+            Shop,
+            Provider,
+            Service,
+            *hours.c,
+            *breaks.c,
+            *time_off.c,
+        )
+        .select_from(
+            outerjoin(User, _OFFERINGS, _BOOKABLE)
+            .outerjoin(hours, true())
+            .outerjoin(breaks, true())
+            .outerjoin(time_off, true())
+        )
         .where(User.id == bindparam("user_id", type_=Uuid))
         .options(*_CREATION_NEEDS)
     )

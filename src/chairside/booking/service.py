@@ -177,6 +177,8 @@ def create_booking(
     params: dict[str, object] = {
         "provider_id": provider_id,
         "service_id": service_id,
+        "lo": starts_at - availability.AROUND_START,
+        "hi": starts_at + availability.AROUND_START,
         **accounts.caller_params(caller.claims),
     }
     claim = idempotency_key is not None
@@ -222,6 +224,7 @@ def create_booking(
         start=starts_at,
         now=now,
         check_busy=False,
+        schedule=availability.schedule_of(found, shop=shop, provider=provider),
     )
     hold_expires_at = now + timedelta(minutes=settings.booking_hold_minutes)
     ends_at = starts_at + timedelta(minutes=service.duration_minutes)
@@ -314,10 +317,12 @@ def _check_slot(
     now: datetime,
     ignore_booking: uuid.UUID | None = None,
     check_busy: bool = True,
+    schedule: availability.Schedule | None = None,
 ) -> None:
     """Refuse a start time in the past, too soon, or outside working time (422); 409 if busy.
 
-    Without ``check_busy`` the caller lets the exclusion constraint find a busy slot.
+    Without ``check_busy`` the caller lets the exclusion constraint find a busy slot, and
+    may hand in the ``schedule`` it loaded around the start; otherwise it is loaded here.
     """
     if start <= now:
         raise InputError(f"starts_at {start.isoformat()} is in the past", field="starts_at")
@@ -329,15 +334,16 @@ def _check_slot(
             field="starts_at",
         )
     interval = availability.buffered(service, start)
-    schedule = availability.load_schedule(
-        session=session,
-        shop=shop,
-        provider=provider,
-        window=interval,
-        now=now,
-        ignore_booking=ignore_booking,
-        busy=check_busy,
-    )
+    if schedule is None or check_busy:
+        schedule = availability.load_schedule(
+            session=session,
+            shop=shop,
+            provider=provider,
+            window=interval,
+            now=now,
+            ignore_booking=ignore_booking,
+            busy=check_busy,
+        )
     if not availability.fits_working_time(schedule, service, start):
         local = start.astimezone(schedule.zone)
         raise InputError(
