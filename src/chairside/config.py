@@ -43,11 +43,12 @@ class Settings(BaseSettings):
     # than pooled connections only wait, and fight over the GIL: at 50 concurrent
     # clients, 40 threads (anyio's default) halved a worker's throughput.
     api_threads: int = Field(default=10, ge=1, le=200)
-    # Of a worker's threads, how many may create bookings at once (the busiest write; the
-    # rest wait in the event loop). Creation never waits on anything outside PostgreSQL
-    # and Redis, so more threads only contend: 4 against 10 gave about 5% more bookings
-    # per second at 50 clients and a p95 a quarter lower (bench/booking).
-    booking_threads: int = Field(default=4, ge=1, le=200)
+    # How many threads of a worker may create bookings at once (the busiest write); the
+    # rest wait in the event loop. Creation waits on nothing but PostgreSQL and Redis, so
+    # more threads only contend. bench/booking, 2 workers, 50 clients, booking/s: 1 thread
+    # 554-602, 2: 559-560, 3: 552-585, 4: 506-535, 8: 486-512. 2 rather than 1, so that
+    # one booking waiting on another's lock (a race for one slot) does not stall a worker.
+    booking_threads: int = Field(default=2, ge=1, le=200)
 
     database_url: SecretStr | None = Field(
         default=None, validation_alias=AliasChoices("DATABASE_URL", "CHAIRSIDE_DATABASE_URL")
