@@ -29,33 +29,22 @@ import argparse
 import json
 import os
 import re
-import secrets
 import shutil
 import subprocess
 import sys
-import tempfile
-import time
 import uuid
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-import httpx
-import psycopg
-
+from bench.booking.stack import World, running_stack, seed
 from bench.cpu import CpuMeter
 from bench.wrk import require_wrk, run_wrk
-from chairside.ops.database import migrations
-from chairside.runtime.binaries import find_redis_server
-from chairside.runtime.ports import free_port
 from chairside.runtime.postgres import PostgresCluster
-from chairside.runtime.redis import RedisServer
 
 HERE = Path(__file__).resolve().parent
-VENV_BIN = Path(sys.executable).parent
-PASSWORD = "bench password 1"
 SLOTS_PER_DAY = 287  # 5-minute services, 00:00-23:55
 LOAD_SCRIPT = HERE / "load.lua"
 PHASES = ("booking", "availability", "pgbench")
@@ -93,234 +82,37 @@ def main() -> None:
     if unknown:
         parser.error(f"unknown phase {', '.join(unknown)}: choose from {', '.join(PHASES)}")
     require_wrk()
-    base = Path(tempfile.mkdtemp(prefix="chairside-bench-"))
-    base.chmod(0o755)
-    cluster = PostgresCluster(
-        data_dir=base / "pg" / "data",
-        port=free_port(),
-        password=secrets.token_urlsafe(12),
-        log_file=base / "pg" / "log" / "postgresql.log",
-        socket_dir=base / "pg" / "run",
-    )
-    redis_binary = find_redis_server("redis-server")
-    redis = (
-        RedisServer(
-            binary=redis_binary,
-            port=free_port(),
-            run_dir=base / "redis",
-            log_file=base / "redis.log",
-        )
-        if redis_binary
-        else None
-    )
-    server: subprocess.Popen[bytes] | None = None
-    try:
-        (base / "pg").mkdir(parents=True)
-        cluster.init(wal_segsize_mb=16, durable=False)
-        cluster.configure({"max_connections": "300", "shared_buffers": "128MB"})
-        cluster.start()
-        cluster.create_database("bench")
-        url = cluster.url("bench")
-        migrations.upgrade(url=url)
-        redis_pid = None
-        if redis:
-            redis.start()
-            redis_pid = redis.pid()
-        port = free_port()
-        env = {
-            **os.environ,
-            "DATABASE_URL": url,
-            "CHAIRSIDE_HOME": str(base / "home"),
-            "CHAIRSIDE_JWT_SECRET": secrets.token_urlsafe(48),
-            "CHAIRSIDE_LOG_LEVEL": "WARNING",
-            "CHAIRSIDE_RATE_LIMIT_BOOKINGS": "1000000",
-            "CHAIRSIDE_RATE_LIMIT_REGISTER": "1000000",
-            "CHAIRSIDE_RATE_LIMIT_LOGIN": "1000000",
-            "CHAIRSIDE_SIMULATED_WEBHOOK_DELIVERY": "manual",
-        }
-        if redis:
-            env["REDIS_URL"] = redis.url
-        server = subprocess.Popen(
-            [
-                str(VENV_BIN / "uvicorn"),
-                "--factory",
-                "chairside.api.factory:create_app_from_env",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--workers",
-                str(args.workers),
-                "--log-level",
-                "warning",
-                "--no-access-log",
-            ],
-            env=env,
-        )
-        api = f"http://127.0.0.1:{port}"
-        _wait_up(api)
-        world = _seed(api, max(levels), cluster.conninfo("bench"))
+    with running_stack(workers=args.workers) as stack:
+        world = seed(stack.api, max(levels), stack.cluster.conninfo("bench"))
         results: list[list[Figures]] = []
         next_slot = 0
         meter = CpuMeter(
-            {"api": server.pid, "postgres": cluster.postmaster_pid(), "redis": redis_pid}
+            {
+                "api": stack.server.pid,
+                "postgres": stack.cluster.postmaster_pid(),
+                "redis": stack.redis.pid() if stack.redis else None,
+            }
         )
         for clients in levels:
             level: list[Figures] = []
             if "booking" in phases:
                 meter.start()
                 booking, next_slot = _load_bookings(
-                    api, world, clients, args.seconds, base_slot=next_slot, scratch=base
+                    stack.api, world, clients, args.seconds, base_slot=next_slot, scratch=stack.base
                 )
                 level.append(_with_cpu(booking, meter))
             if "availability" in phases:
                 meter.start()
-                availability = _load_availability(api, world, clients, args.seconds)
+                availability = _load_availability(stack.api, world, clients, args.seconds)
                 level.append(_with_cpu(availability, meter))
             if "pgbench" in phases:
                 meter.start()
-                anchor = _pgbench(cluster, clients, args.seconds, base / "pgbench")
+                anchor = _pgbench(stack.cluster, clients, args.seconds, stack.base / "pgbench")
                 level.append(_with_cpu(anchor, meter))
             results.append(level)
         errors = _report(results, args)
         if errors:
             raise SystemExit(f"{errors} requests failed (see the errors column): no valid figures")
-    finally:
-        if server is not None:
-            server.terminate()
-            try:
-                server.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                server.kill()
-        if redis:
-            redis.stop()
-        if cluster.is_running():
-            cluster.stop(mode="fast")
-        shutil.rmtree(base, ignore_errors=True)
-
-
-def _wait_up(api: str) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{api}/health", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise SystemExit("the API did not come up")
-
-
-@dataclass
-class World:
-    tokens: list[str]
-    providers: list[str]
-    service_id: str
-    avail_provider: str
-    avail_service: str
-    first_day: datetime
-
-
-def _seed(api: str, clients: int, conninfo: str) -> World:
-    http = httpx.Client(base_url=api, timeout=30)
-
-    def account(role: str) -> tuple[str, str]:
-        email = f"{role}-{uuid.uuid4().hex[:10]}@example.com"
-        body = {"email": email, "password": PASSWORD, "full_name": role, "role": role}
-        created = http.post("/api/v1/auth/register", json=body)
-        created.raise_for_status()
-        login = http.post("/api/v1/auth/login", json={"email": email, "password": PASSWORD})
-        return created.json()["id"], login.json()["access_token"]
-
-    _, owner = account("owner")
-    auth = {"Authorization": f"Bearer {owner}"}
-    shop = http.post(
-        "/api/v1/shops",
-        headers=auth,
-        json={
-            "name": "Bench",
-            "latitude": 52.5,
-            "longitude": 13.4,
-            "timezone": "UTC",
-            "currency": "EUR",
-            "min_notice_minutes": 0,
-            "slot_step_minutes": 5,
-        },
-    ).json()
-    quick = http.post(
-        f"/api/v1/shops/{shop['id']}/services",
-        headers=auth,
-        json={"name": "Quick trim", "duration_minutes": 5, "price_minor": 500},
-    ).json()
-    cut = http.post(
-        f"/api/v1/shops/{shop['id']}/services",
-        headers=auth,
-        json={
-            "name": "Haircut",
-            "duration_minutes": 30,
-            "price_minor": 2800,
-            "buffer_after_minutes": 5,
-        },
-    ).json()
-    all_day = [{"weekday": d, "start": "00:00", "end": "23:55"} for d in range(7)]
-    providers = []
-    for index in range(clients):
-        provider = http.post(
-            f"/api/v1/shops/{shop['id']}/providers",
-            headers=auth,
-            json={"name": f"P{index}", "service_ids": [quick["id"]]},
-        ).json()
-        http.put(f"/api/v1/providers/{provider['id']}/hours", headers=auth, json={"days": all_day})
-        providers.append(provider["id"])
-    # A realistic provider for availability: 09:00-18:00 with lunch, some bookings.
-    avail = http.post(
-        f"/api/v1/shops/{shop['id']}/providers",
-        headers=auth,
-        json={"name": "Avail", "service_ids": [cut["id"]]},
-    ).json()
-    week = [
-        {
-            "weekday": d,
-            "start": "09:00",
-            "end": "18:00",
-            "breaks": [{"start": "13:00", "end": "13:30"}],
-        }
-        for d in range(6)
-    ]
-    http.put(f"/api/v1/providers/{avail['id']}/hours", headers=auth, json={"days": week})
-    tokens = [account("client")[1] for _ in range(clients)]
-    first_day = (datetime.now(UTC) + timedelta(days=1)).replace(
-        hour=0, minute=0, second=0, microsecond=0
-    )
-    for k in range(20):
-        day = first_day + timedelta(days=k % 12)
-        if day.weekday() == 6:
-            continue
-        http.post(
-            "/api/v1/bookings",
-            headers={"Authorization": f"Bearer {tokens[0]}"},
-            json={
-                "provider_id": avail["id"],
-                "service_id": cut["id"],
-                "starts_at": (day + timedelta(hours=9 + (k % 8))).isoformat(),
-            },
-        )
-    with psycopg.connect(conninfo, autocommit=True) as conn:
-        conn.execute("CREATE SEQUENCE IF NOT EXISTS bench_slots")
-        conn.execute(
-            "CREATE TABLE bench_clients (n int PRIMARY KEY, provider_id uuid, user_id uuid, "
-            "service_id uuid, shop_id uuid)"
-        )
-        users = [
-            r[0]
-            for r in conn.execute("SELECT id FROM users WHERE role = 'client' ORDER BY created_at")
-        ]
-        for n, (provider, user) in enumerate(zip(providers, users, strict=False)):
-            conn.execute(
-                "INSERT INTO bench_clients VALUES (%s, %s, %s, %s, %s)",
-                (n, provider, user, quick["id"], shop["id"]),
-            )
-    return World(tokens, providers, quick["id"], avail["id"], cut["id"], first_day)
 
 
 def _load_bookings(
