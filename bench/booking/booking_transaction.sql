@@ -2,11 +2,12 @@
 -- chairside.booking.creation (the caller's account and token revocation, claiming the
 -- Idempotency-Key, loading shop/provider/service and the provider's schedule around the
 -- start in one statement; the insert the exclusion constraint arbitrates together with
--- the key's booking id and the audit row). bench_clients maps pgbench's :client_id to a
--- provider of its own and bench_slots hands out distinct 5-minute slots, like the HTTP
--- phase.
-SELECT provider_id, user_id, service_id, shop_id FROM bench_clients WHERE n = :client_id \gset
-SELECT nextval('bench_slots') AS slot \gset
+-- the key's booking id and the audit row). The first line is the one statement the app
+-- does not send (pgbench cannot count per client by itself): bench_clients maps
+-- pgbench's :client_id to a provider of its own and bench_slots hands out distinct
+-- 5-minute slots, like the HTTP phase.
+SELECT provider_id, user_id, service_id, shop_id, nextval('bench_slots') AS slot
+  FROM bench_clients WHERE n = :client_id \gset
 BEGIN;
 WITH claimed AS (
   INSERT INTO idempotency_keys (user_id, key, request_hash)
