@@ -11,6 +11,7 @@ import redis
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
+from chairside.accounts import passwords
 from chairside.api.app import create_app
 from chairside.config import Settings
 from chairside.errors import ConfigError
@@ -42,6 +43,19 @@ def test_it_states_the_password_rules_when_they_are_unmet(client: TestClient) ->
         ).status_code
         == 401
     )
+
+
+@pytest.mark.parametrize(
+    "drawn", ["_" * 24, "abcdefghijklmnopqrstuvwx", "012345678901234567890123"]
+)
+def test_a_generated_password_meets_the_rules_whatever_the_random_draw(
+    monkeypatch: pytest.MonkeyPatch, drawn: str
+) -> None:
+    # The smoke test's canary registers with one; token_urlsafe alone drew no digit ~1 in 60.
+    monkeypatch.setattr(passwords.secrets, "token_urlsafe", lambda _n: drawn)
+    generated = passwords.generate_password()
+    passwords.check_rules(generated)
+    assert generated.startswith(drawn)
 
 
 def test_it_refuses_a_second_account_with_the_same_email_in_other_case(client: TestClient) -> None:

@@ -9,7 +9,6 @@ Every request carries ``X-Chairside-Canary: 1`` so business metrics can skip it.
 
 from __future__ import annotations
 
-import secrets
 import time
 import uuid
 from collections.abc import Callable
@@ -20,6 +19,7 @@ from typing import Any
 import httpx
 from sqlalchemy.exc import SQLAlchemyError
 
+from chairside.accounts.passwords import generate_password
 from chairside.checks import CheckResult, CheckStatus
 from chairside.config import Settings
 from chairside.db import database_url, make_engine
@@ -50,7 +50,7 @@ class SmokeRun:
 
 @dataclass
 class _State:
-    password: str = field(default_factory=lambda: secrets.token_urlsafe(18))
+    password: str = field(default_factory=generate_password)
     owner: dict[str, str] = field(default_factory=dict)
     client: dict[str, str] = field(default_factory=dict)
     shop_id: str = ""
