@@ -13,6 +13,7 @@ from chairside.ops.database.cli import app as db_app
 from chairside.ops.deploy.cli import maintenance_mode
 from chairside.ops.drill.cli import app as drill_app
 from chairside.ops.health.cli import health
+from chairside.ops.incidents.cli import app as incident_app
 from chairside.ops.monitoring.cli import alerts_app, monitoring_app
 from chairside.ops.notify.cli import notify_app
 from chairside.ops.restore.cli import app as restore_app
@@ -44,6 +45,8 @@ app.command()(health)
 app.add_typer(monitoring_app, name="monitoring")
 app.add_typer(alerts_app, name="alerts")
 app.add_typer(notify_app, name="notify")
+# incident response:
+app.add_typer(incident_app, name="incident")
 
 
 def main() -> None:

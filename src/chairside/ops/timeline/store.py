@@ -1,4 +1,4 @@
-"""The ops store: events (and later incidents) kept apart from the application database.
+"""The ops store: events and incidents kept apart from the application database.
 
 Default: a SQLite file ``$CHAIRSIDE_HOME/ops.db``; production: ``CHAIRSIDE_OPS_STORE_URL``
 (any SQLAlchemy URL, typically a separate PostgreSQL database). A point-in-time restore
@@ -91,7 +91,7 @@ class OpsStore:
             kind=kind,
             status=status,
             summary=summary,
-            actor=_actor(),
+            actor=current_actor(),
             details=json.loads(json.dumps(details or {}, default=str)),
         )
         with Session(self.engine) as session, session.begin():
@@ -104,6 +104,16 @@ class OpsStore:
         query = select(OpsEventRow).order_by(OpsEventRow.id.desc()).limit(limit)
         if kind_prefix:
             query = query.where(OpsEventRow.kind.startswith(kind_prefix))
+        with Session(self.engine) as session:
+            return [_to_event(row) for row in session.scalars(query)]
+
+    def between(self, start: datetime, end: datetime) -> list[OpsEvent]:
+        """Events from ``start`` to ``end`` (UTC, both included), oldest first."""
+        query = (
+            select(OpsEventRow)
+            .where(OpsEventRow.at >= start.astimezone(UTC), OpsEventRow.at <= end.astimezone(UTC))
+            .order_by(OpsEventRow.at, OpsEventRow.id)
+        )
         with Session(self.engine) as session:
             return [_to_event(row) for row in session.scalars(query)]
 
@@ -125,7 +135,8 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def _actor() -> str:
+def current_actor() -> str:
+    """Who is acting: the (sudo) user and the host, as events and incidents record it."""
     user = os.environ.get("SUDO_USER") or os.environ.get("USER") or str(os.getuid())
     return f"{user}@{socket.gethostname()}"
 
