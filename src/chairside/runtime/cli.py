@@ -22,6 +22,7 @@ from chairside.demo import seed_demo
 from chairside.errors import ChairsideError
 from chairside.ops.backup.archiving import configure_archiving
 from chairside.ops.backup.first import ensure_first_full_backup
+from chairside.ops.database.statistics import preload_statement_stats
 from chairside.runtime import serve
 from chairside.runtime.status import collect_status
 
@@ -61,7 +62,7 @@ def up(
                 port=port or settings.port,
                 workers=workers,
                 demo=demo,
-                configurers=(configure_archiving,),
+                configurers=(configure_archiving, preload_statement_stats),
                 seed_demo=seed_demo,
                 announce=announce,
                 background=(partial(_first_backup, settings, out),) if settings.embedded else (),

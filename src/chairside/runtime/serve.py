@@ -85,6 +85,8 @@ def run_service(
             stack.start(configurers)
         url = database_url(settings)
         migrations.upgrade(url=url)
+        if stack is not None:
+            _install_statement_stats(url)
         demo_summary = seed_demo(url) if demo and seed_demo else None
         info = ServiceInfo(
             api_url=f"http://{host}:{port}",
@@ -130,3 +132,17 @@ def _without_password(url: str) -> str:
     from sqlalchemy.engine import make_url
 
     return make_url(url).render_as_string(hide_password=True)
+
+
+def _install_statement_stats(url: str) -> None:
+    """The embedded cluster preloads pg_stat_statements; its database gets the extension,
+    so ``chairside db slow-queries`` works out of the box."""
+    from chairside.db import make_engine
+    from chairside.ops.database.statistics import install_statement_stats
+
+    engine = make_engine(url, pool_size=1)
+    try:
+        with engine.connect() as conn:
+            install_statement_stats(conn)
+    finally:
+        engine.dispose()

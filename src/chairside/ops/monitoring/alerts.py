@@ -14,12 +14,11 @@ from typing import Any
 
 import httpx
 
+from chairside import durations
 from chairside.config import Settings
 from chairside.errors import DependencyDownError, InputError, NotFoundError
 
 _MATCHER = re.compile(r"^\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*(=~|!~|!=|=)\s*(.*?)\s*$")
-_DURATION = re.compile(r"(\d+)([smhdw])")
-_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 MAX_SILENCE = timedelta(days=30)
 
 
@@ -119,17 +118,8 @@ def parse_matcher(raw: str) -> Matcher:
 
 
 def parse_duration(raw: str) -> timedelta:
-    """``90s``, ``30m``, ``2h``, ``1d``, ``1h30m``: up to 30 days."""
-    text = raw.strip().lower()
-    parts = _DURATION.findall(text)
-    if not parts or "".join(n + u for n, u in parts) != text:
-        raise InputError(f"duration {raw!r} is not like 30m, 2h, 1d or 1h30m", field="duration")
-    total = timedelta(seconds=sum(int(n) * _UNIT_SECONDS[u] for n, u in parts))
-    if total <= timedelta(0) or total > MAX_SILENCE:
-        raise InputError(
-            f"duration {raw!r} must be more than 0 and at most 30 days", field="duration"
-        )
-    return total
+    """A silence's length: ``90s``, ``30m``, ``2h``, ``1d``, ``1h30m``; up to 30 days."""
+    return durations.parse_duration(raw, maximum=MAX_SILENCE)
 
 
 class AlertmanagerClient:
