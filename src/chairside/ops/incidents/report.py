@@ -15,8 +15,8 @@ from typing import Any
 
 from chairside.config import Settings
 from chairside.ops.incidents.models import EntryKind, Incident
-from chairside.ops.incidents.service import format_duration, get_incident
-from chairside.ops.timeline.store import OpsEvent, open_ops_store
+from chairside.ops.incidents.service import format_duration, get_incident, ops_store
+from chairside.ops.timeline.store import OpsEvent
 
 # The incident's own steps are already its timeline; the window lists everything else.
 _OWN_KINDS = {f"incident.{kind.value}" for kind in EntryKind}
@@ -29,11 +29,9 @@ def build_report(
     incident = get_incident(settings, incident_id=incident_id)
     generated = now or datetime.now(UTC)
     window_end = incident.resolved_at or generated
-    events = [
-        event
-        for event in open_ops_store(settings).between(incident.opened_at, window_end)
-        if not _is_own_step(event, incident)
-    ]
+    with ops_store(settings) as store:
+        window = store.between(incident.opened_at, window_end)
+    events = [event for event in window if not _is_own_step(event, incident)]
     level = incident.severity
     return {
         "generated_at": generated.isoformat(),

@@ -19,7 +19,8 @@ undoes the step, it is reported and recorded as a failed ``incident.notified`` e
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -97,8 +98,7 @@ def open_incident(
         raise InputError(f"the title has {len(title)} characters; at most 200", field="title")
     moment = _moment(at, after=None)
     actor = by or current_actor()
-    store = open_ops_store(settings)
-    with Session(store.engine) as session, session.begin():
+    with ops_store(settings) as store, Session(store.engine) as session, session.begin():
         row = IncidentRow(
             title=title,
             summary=summary.strip(),
@@ -112,7 +112,8 @@ def open_incident(
         text = f"{level.code} {level.name}: {title}" + (f". {row.summary}" if row.summary else "")
         _add_step(session, row, EntryKind.OPENED, moment, actor, text)
         incident = _read(session, row.id)
-    notified = _notify(settings, store, incident, notifier, opened=True)
+    with ops_store(settings) as store:
+        notified = _notify(settings, store, incident, notifier, opened=True)
     return IncidentChange(incident, notified)
 
 
@@ -244,15 +245,14 @@ def resolve(
         at=at,
         change=change,
     )
-    store = open_ops_store(settings)
-    notified = _notify(settings, store, result.incident, notifier, opened=False)
+    with ops_store(settings) as store:
+        notified = _notify(settings, store, result.incident, notifier, opened=False)
     return IncidentChange(result.incident, notified)
 
 
 def get_incident(settings: Settings, *, incident_id: int) -> Incident:
     """One incident with its whole timeline."""
-    store = open_ops_store(settings)
-    with Session(store.engine) as session:
+    with ops_store(settings) as store, Session(store.engine) as session:
         return _read(session, incident_id)
 
 
@@ -263,9 +263,18 @@ def list_incidents(
     query = select(IncidentRow).order_by(IncidentRow.id.desc()).limit(limit)
     if open_only:
         query = query.where(IncidentRow.status != IncidentStatus.RESOLVED.value)
-    store = open_ops_store(settings)
-    with Session(store.engine) as session:
+    with ops_store(settings) as store, Session(store.engine) as session:
         return [to_incident(row) for row in session.scalars(query)]
+
+
+@contextmanager
+def ops_store(settings: Settings) -> Iterator[OpsStore]:
+    """The ops store for one command, its connections closed afterwards."""
+    store = open_ops_store(settings)
+    try:
+        yield store
+    finally:
+        store.engine.dispose()
 
 
 def parse_moment(raw: str) -> datetime:
@@ -296,9 +305,8 @@ def _transition(
     at: Moment,
     change: Change,
 ) -> IncidentChange:
-    store = open_ops_store(settings)
     try:
-        with Session(store.engine) as session, session.begin():
+        with ops_store(settings) as store, Session(store.engine) as session, session.begin():
             return _apply(session, incident_id, action, allowed, to, kind, actor, at, change)
     except _LostRace:
         raise _changed_meanwhile(settings, incident_id, action) from None
