@@ -100,14 +100,15 @@ def connection_usage(conn: Connection) -> ConnectionUsage:
             " FROM pg_stat_activity WHERE backend_type = 'client backend'"
         )
     ).all()
-    limits: dict[str, int] = dict(
-        conn.execute(
+    limits = {
+        str(name): int(value)
+        for name, value in conn.execute(
             text(
-                "SELECT name, setting::int FROM pg_settings"
+                "SELECT name, setting FROM pg_settings"
                 " WHERE name IN ('max_connections', 'superuser_reserved_connections')"
             )
-        ).tuples()
-    )
+        )
+    }
     idle_tx = [float(r.idle_tx_seconds) for r in rows if r.idle_tx_seconds is not None]
     return ConnectionUsage(
         total=len(rows),

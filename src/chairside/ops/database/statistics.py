@@ -84,21 +84,22 @@ class SlowQueries:
     threshold_ms: float
     statements: list[StatementStats]
     since: datetime | None
+    slow_count: int
+    slowest: StatementStats | None
 
     def check(self) -> CheckResult:
-        slow = [s for s in self.statements if s.mean_ms > self.threshold_ms]
-        if not slow:
+        if self.slow_count == 0 or self.slowest is None:
             return CheckResult(
                 "slow_queries",
                 CheckStatus.OK,
                 f"no statement averages over {self.threshold_ms:g} ms",
             )
-        worst = max(slow, key=lambda s: s.mean_ms)
         return CheckResult(
             "slow_queries",
             CheckStatus.WARNING,
-            f"{len(slow)} statement(s) average over {self.threshold_ms:g} ms; the slowest "
-            f"{worst.mean_ms:.0f} ms over {worst.calls} calls: {_one_line(worst.query, 120)}",
+            f"{self.slow_count} statement(s) average over {self.threshold_ms:g} ms; the slowest"
+            f" {self.slowest.mean_ms:.0f} ms over {self.slowest.calls} calls:"
+            f" {_one_line(self.slowest.query, 120)}",
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -106,6 +107,7 @@ class SlowQueries:
             "order": self.order.value,
             "threshold_ms": self.threshold_ms,
             "since": self.since.isoformat() if self.since else None,
+            "slow_count": self.slow_count,
             "statements": [s.to_dict() for s in self.statements],
         }
 
@@ -136,21 +138,22 @@ def slow_queries(
         " WHERE s.dbid = (SELECT oid FROM pg_database WHERE datname = current_database())"
         " AND s.toplevel"
     )
-    total = conn.execute(text(f"SELECT coalesce(sum(s.total_exec_time), 0){scope}")).scalar()
-    rows = conn.execute(
+    total, slow_count = conn.execute(
         text(
-            "SELECT s.query, s.calls, s.mean_exec_time, s.max_exec_time, s.total_exec_time,"
-            f" s.rows{scope} ORDER BY s.{order.column} DESC LIMIT :limit"
+            "SELECT coalesce(sum(s.total_exec_time), 0),"
+            f" count(*) FILTER (WHERE s.mean_exec_time > :threshold){scope}"
         ),
-        {"limit": limit},
-    ).all()
-    since = conn.execute(text("SELECT stats_reset FROM pg_stat_statements_info")).scalar()
-    grand_total = float(total or 0) or 1.0
-    return SlowQueries(
-        order=order,
-        threshold_ms=threshold_ms,
-        since=since,
-        statements=[
+        {"threshold": threshold_ms},
+    ).one()
+    grand_total = float(total) or 1.0
+    columns = "s.query, s.calls, s.mean_exec_time, s.max_exec_time, s.total_exec_time, s.rows"
+
+    def top(column: str, count: int) -> list[StatementStats]:
+        rows = conn.execute(
+            text(f"SELECT {columns}{scope} ORDER BY s.{column} DESC LIMIT :limit"),
+            {"limit": count},
+        )
+        return [
             StatementStats(
                 query=r.query,
                 calls=int(r.calls),
@@ -161,7 +164,16 @@ def slow_queries(
                 share_of_time=float(r.total_exec_time) / grand_total,
             )
             for r in rows
-        ],
+        ]
+
+    slowest = top(SlowOrder.MEAN.column, 1)
+    return SlowQueries(
+        order=order,
+        threshold_ms=threshold_ms,
+        since=conn.execute(text("SELECT stats_reset FROM pg_stat_statements_info")).scalar(),
+        statements=top(order.column, limit),
+        slow_count=int(slow_count),
+        slowest=slowest[0] if slowest else None,
     )
 
 
