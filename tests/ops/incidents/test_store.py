@@ -100,6 +100,43 @@ def test_two_operators_acknowledging_at_once_are_told_one_of_them_won(
         winners, refused = _race_to_acknowledge(settings, incident_id)
         assert len(winners) == 1, (winners, refused)
         assert len(refused) == 3
+        for message in refused:
+            assert f"incident {incident_id}" in message
+            assert "acknowledged" in message and "acknowledging" in message
         incident = service.get_incident(settings, incident_id=incident_id)
         assert incident.acknowledged_by == winners[0]
         assert [e.kind.value for e in incident.entries] == ["opened", "acknowledged"]
+
+
+def _note_while_acknowledging(settings: Settings, incident_id: int) -> list[BaseException]:
+    """One operator acknowledges while four others add notes, all at once."""
+    failures: list[BaseException] = []
+    start = threading.Barrier(5)
+
+    def step(n: int) -> None:
+        start.wait()
+        try:
+            if n == 0:
+                service.acknowledge(settings, incident_id=incident_id, by="lead")
+            else:
+                service.add_note(settings, incident_id=incident_id, text=f"finding {n}")
+        except BaseException as exc:  # noqa: BLE001 - reported by the test
+            failures.append(exc)
+
+    threads = [threading.Thread(target=step, args=(n,)) for n in range(5)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return failures
+
+
+def test_notes_written_while_someone_acknowledges_are_all_kept(settings: Settings) -> None:
+    for _ in range(5):
+        incident_id = service.open_incident(settings, severity="P2", title="busy").incident.id
+        assert _note_while_acknowledging(settings, incident_id) == []
+        incident = service.get_incident(settings, incident_id=incident_id)
+        assert incident.status.value == "acknowledged"
+        assert sorted(e.text for e in incident.entries if e.kind.value == "note") == [
+            f"finding {n}" for n in range(1, 5)
+        ]

@@ -133,7 +133,7 @@ def acknowledge(
     return _transition(
         settings,
         incident_id=incident_id,
-        action="acknowledge",
+        action="acknowledging",
         allowed=(IncidentStatus.OPEN,),
         to=IncidentStatus.ACKNOWLEDGED,
         kind=EntryKind.ACKNOWLEDGED,
@@ -173,7 +173,7 @@ def set_status(
     return _transition(
         settings,
         incident_id=incident_id,
-        action=f"set to {target.value}",
+        action=f"moving to {target.value}",
         allowed=ACTIVE,
         to=target,
         kind=EntryKind.STATUS,
@@ -196,7 +196,7 @@ def add_note(
     return _transition(
         settings,
         incident_id=incident_id,
-        action="take a note",
+        action="adding a note",
         allowed=tuple(IncidentStatus),
         to=None,
         kind=EntryKind.NOTE,
@@ -237,7 +237,7 @@ def resolve(
     result = _transition(
         settings,
         incident_id=incident_id,
-        action="resolve",
+        action="resolving",
         allowed=UNRESOLVED,
         to=IncidentStatus.RESOLVED,
         kind=EntryKind.RESOLVED,
@@ -339,16 +339,18 @@ def _apply(
     values, text = change(row, moment)
     seen = row.status
     new_status = seen if to is None else to.value
-    # Compare-and-swap: only if nobody changed the status since we read it.
-    swapped = session.execute(
-        update(IncidentRow)
-        .where(IncidentRow.id == incident_id, IncidentRow.status == seen)
-        .values(status=new_status, **values)
-        .execution_options(synchronize_session=False)
-    )
-    if swapped.rowcount != 1:  # type: ignore[attr-defined]
-        raise _LostRace
-    session.expire(row)
+    if to is not None:
+        # Compare-and-swap: only if nobody changed the status since we read it. Notes
+        # change no state, so a note written during someone's transition is kept.
+        swapped = session.execute(
+            update(IncidentRow)
+            .where(IncidentRow.id == incident_id, IncidentRow.status == seen)
+            .values(status=new_status, **values)
+            .execution_options(synchronize_session=False)
+        )
+        if swapped.rowcount != 1:  # type: ignore[attr-defined]
+            raise _LostRace
+        session.expire(row)
     _add_step(session, row, kind, moment, actor, text, status=new_status)
     return IncidentChange(_read(session, incident_id))
 
@@ -357,8 +359,8 @@ def _changed_meanwhile(settings: Settings, incident_id: int, action: str) -> Con
     now = get_incident(settings, incident_id=incident_id)
     last = now.entries[-1]
     return ConflictError(
-        f"incident {incident_id} changed while you asked to {action}: it is now "
-        f"{now.status.value} ({last.kind.value} by {last.actor}); nothing was changed",
+        f"another step on incident {incident_id} came first: it is now {now.status.value} "
+        f"({last.kind.value} by {last.actor}); {action} was not applied",
         details={"status": now.status.value},
     )
 
@@ -371,7 +373,7 @@ def _require(row: IncidentRow, action: str, allowed: tuple[IncidentStatus, ...])
     if row.status == IncidentStatus.OPEN.value:
         hint = f"; acknowledge it first (chairside incident ack {row.id})"
     raise ConflictError(
-        f"incident {row.id} is {row.status}; it can {action} only when it is {names}{hint}",
+        f"incident {row.id} is {row.status}: {action} is allowed only when it is {names}{hint}",
         details={"status": row.status, "allowed": [s.value for s in allowed]},
     )
 
