@@ -14,8 +14,8 @@ from chairside.cli.output import JsonOption, Output, guarded
 from chairside.config import get_settings
 from chairside.ops.incidents import report as incident_report
 from chairside.ops.incidents import service
-from chairside.ops.incidents.models import Incident
-from chairside.ops.incidents.service import IncidentChange, format_duration
+from chairside.ops.incidents.models import Incident, format_duration
+from chairside.ops.incidents.service import IncidentChange
 
 app = typer.Typer(help="Incident response: open, acknowledge, note, resolve, report.")
 

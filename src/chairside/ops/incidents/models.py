@@ -189,3 +189,15 @@ def to_incident(row: IncidentRow, entries: list[IncidentEntryRow] | None = None)
             for e in entries or []
         ],
     )
+
+
+def format_duration(seconds: float) -> str:
+    """``3h 05m 20s`` style, for people."""
+    total = round(seconds)
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h {minutes:02d}m {secs:02d}s"
+    if minutes:
+        return f"{minutes}m {secs:02d}s"
+    return f"{secs}s"

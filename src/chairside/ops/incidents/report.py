@@ -14,8 +14,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from chairside.config import Settings
-from chairside.ops.incidents.models import EntryKind, Incident
-from chairside.ops.incidents.service import format_duration, get_incident, ops_store
+from chairside.ops.incidents.models import EntryKind, Incident, format_duration
+from chairside.ops.incidents.service import get_incident, ops_store
 from chairside.ops.timeline.store import OpsEvent
 
 # The incident's own steps are already its timeline; the window lists everything else.

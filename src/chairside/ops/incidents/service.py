@@ -9,12 +9,11 @@ recorded. Transitions follow the runbook's process::
       │                 │                        │
       └────────────── resolve (from any state but resolved) ──────────────> resolved
 
-Notes are allowed in every state, a resolved incident included (post-incident notes).
-Each step may be given the moment it happened (``at``), for an operator who writes the
-log after the fact; it may not be in the future nor before the incident's last step.
-Opening and resolving a P1 or P2 tells the configured notification URLs (runbook:
-"notify stakeholders if severity is HIGH or CRITICAL"); a notification that fails never
-undoes the step, it is reported and recorded as a failed ``incident.notified`` event.
+Notes are allowed in every state, a resolved incident included (post-incident notes),
+and change no state, so they need no compare-and-swap. Each step may be given the moment
+it happened (``at``), for an operator who writes the log after the fact; it may not be
+in the future nor before the incident's last step. Opening and resolving a P1 or P2
+tells the configured notification URLs (``notifications.py``).
 """
 
 from __future__ import annotations
@@ -29,19 +28,20 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from chairside.config import Settings
-from chairside.errors import ChairsideError, ConflictError, InputError, NotFoundError
+from chairside.errors import ConflictError, InputError, NotFoundError
+from chairside.ops.incidents import notifications
 from chairside.ops.incidents.models import (
     EntryKind,
     Incident,
     IncidentEntryRow,
     IncidentRow,
     IncidentStatus,
+    format_duration,
     to_incident,
     utc,
 )
 from chairside.ops.incidents.severity import parse_severity
-from chairside.ops.notify.base import Notification, Notifier, Severity
-from chairside.ops.notify.service import notifier_from_settings
+from chairside.ops.notify.base import Notifier
 from chairside.ops.timeline.store import OpsEventRow, OpsStore, current_actor, open_ops_store
 
 Moment = datetime | str | None
@@ -113,7 +113,7 @@ def open_incident(
         _add_step(session, row, EntryKind.OPENED, moment, actor, text)
         incident = _read(session, row.id)
     with ops_store(settings) as store:
-        notified = _notify(settings, store, incident, notifier, opened=True)
+        notified = notifications.notify(settings, store, incident, notifier, opened=True)
     return IncidentChange(incident, notified)
 
 
@@ -124,7 +124,7 @@ def acknowledge(
     actor = by or current_actor()
 
     def change(row: IncidentRow, moment: datetime) -> tuple[dict[str, Any], str]:
-        waited = _duration(moment - utc(row.opened_at))
+        waited = format_duration((moment - utc(row.opened_at)).total_seconds())
         return (
             {"acknowledged_at": moment, "acknowledged_by": actor},
             f"acknowledged by {actor} after {waited}",
@@ -222,7 +222,7 @@ def resolve(
     actor = by or current_actor()
 
     def change(row: IncidentRow, moment: datetime) -> tuple[dict[str, Any], str]:
-        lasted = _duration(moment - utc(row.opened_at))
+        lasted = format_duration((moment - utc(row.opened_at)).total_seconds())
         text = f"resolved after {lasted}. Cause: {cause.strip()}"
         if resolution.strip():
             text += f". Resolution: {resolution.strip()}"
@@ -246,7 +246,7 @@ def resolve(
         change=change,
     )
     with ops_store(settings) as store:
-        notified = _notify(settings, store, result.incident, notifier, opened=False)
+        notified = notifications.notify(settings, store, result.incident, notifier, opened=False)
     return IncidentChange(result.incident, notified)
 
 
@@ -455,77 +455,3 @@ def _moment(at: Moment, *, after: datetime | None) -> datetime:
             field="at",
         )
     return moment
-
-
-def _notify(
-    settings: Settings,
-    store: OpsStore,
-    incident: Incident,
-    notifier: Notifier | None,
-    *,
-    opened: bool,
-) -> dict[str, Any] | None:
-    if not incident.severity.notify_stakeholders:
-        return None
-    if notifier is None:
-        if settings.notify_urls is None:
-            return None
-        try:
-            notifier = notifier_from_settings(settings)
-        except ChairsideError as exc:
-            return _record_notified(store, incident, {"ok": False, "error": exc.message})
-    report = notifier.send(incident_notification(incident, opened=opened))
-    return _record_notified(store, incident, report.to_dict())
-
-
-def _record_notified(store: OpsStore, incident: Incident, result: dict[str, Any]) -> dict[str, Any]:
-    store.record(
-        "incident.notified",
-        f"incident {incident.id} ({incident.severity.code}) {incident.status.value}: "
-        + ("stakeholders notified" if result["ok"] else "notification failed"),
-        status="ok" if result["ok"] else "failed",
-        details={"incident_id": incident.id, **result},
-    )
-    return result
-
-
-def incident_notification(incident: Incident, *, opened: bool) -> Notification:
-    """The message on call and stakeholders get when an incident opens or is resolved."""
-    level = incident.severity
-    if opened:
-        return Notification(
-            title=f"[{level.code} {level.name}] incident {incident.id} opened: {incident.title}",
-            body=(
-                f"{incident.summary or level.impact}\n"
-                f"Response target: {level.response}. Escalation: {level.escalation}.\n"
-                f"Opened by {incident.opened_by} at {incident.opened_at.isoformat()}."
-            ),
-            severity=Severity.CRITICAL if level.code == "P1" else Severity.WARNING,
-        )
-    return Notification(
-        title=f"[{level.code}] incident {incident.id} resolved: {incident.title}",
-        body=(
-            f"Cause: {incident.cause}\n"
-            + (f"Resolution: {incident.resolution}\n" if incident.resolution else "")
-            + f"Resolved by {incident.resolved_by} after "
-            + _duration(timedelta(seconds=incident.time_to_resolve_seconds or 0))
-            + "."
-        ),
-        severity=Severity.OK,
-    )
-
-
-def _duration(delta: timedelta) -> str:
-    return format_duration(delta.total_seconds())
-
-
-def format_duration(seconds: float) -> str:
-    """``3h 05m 20s`` style, for people."""
-    total = round(seconds)
-    hours, rest = divmod(total, 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return f"{hours}h {minutes:02d}m {secs:02d}s"
-    if minutes:
-        return f"{minutes}m {secs:02d}s"
-    return f"{secs}s"
