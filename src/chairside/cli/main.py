@@ -14,6 +14,7 @@ from chairside.ops.deploy.cli import maintenance_mode
 from chairside.ops.drill.cli import app as drill_app
 from chairside.ops.health.cli import health
 from chairside.ops.incidents.cli import app as incident_app
+from chairside.ops.maintenance.cli import maintenance
 from chairside.ops.monitoring.cli import alerts_app, monitoring_app
 from chairside.ops.notify.cli import notify_app
 from chairside.ops.restore.cli import app as restore_app
@@ -29,6 +30,7 @@ app = typer.Typer(
 app.command()(up)
 app.command()(status)
 app.command("maintenance-mode")(maintenance_mode)
+app.command("maintenance")(maintenance)
 app.add_typer(db_app, name="db")
 # booking side:
 app.add_typer(bookings_app, name="bookings")

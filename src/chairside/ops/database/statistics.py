@@ -319,7 +319,12 @@ class DatabaseHealth:
 
 
 def database_health(conn: Connection) -> DatabaseHealth:
-    """Dead rows per table, transaction-ID age, invalid and never-scanned indexes."""
+    """Dead rows per table, transaction-ID age, invalid and never-scanned indexes.
+
+    Reads statistics and the catalog only, never a table: sizes are pg_class's page
+    counts (as of the last VACUUM or ANALYZE), because pg_relation_size would wait for
+    a lock behind any schema change, and this must answer while one runs.
+    """
     tables = [
         TableHealth(
             name=r.name,
@@ -332,7 +337,8 @@ def database_health(conn: Connection) -> DatabaseHealth:
         for r in conn.execute(
             text(
                 "SELECT schemaname || '.' || relname AS name, n_live_tup, n_dead_tup,"
-                " pg_total_relation_size(relid) AS size,"
+                " (SELECT c.relpages::bigint * current_setting('block_size')::int"
+                "  FROM pg_class c WHERE c.oid = relid) AS size,"
                 " greatest(last_vacuum, last_autovacuum) AS last_vacuum,"
                 " greatest(last_analyze, last_autoanalyze) AS last_analyze"
                 " FROM pg_stat_user_tables ORDER BY n_dead_tup DESC, relname"
@@ -351,7 +357,9 @@ def database_health(conn: Connection) -> DatabaseHealth:
             text(
                 "SELECT s.schemaname || '.' || s.indexrelname AS name,"
                 " s.schemaname || '.' || s.relname AS table_name,"
-                " pg_relation_size(s.indexrelid) AS size, s.idx_scan, i.indisvalid"
+                " (SELECT c.relpages::bigint * current_setting('block_size')::int"
+                "  FROM pg_class c WHERE c.oid = s.indexrelid) AS size,"
+                " s.idx_scan, i.indisvalid"
                 " FROM pg_stat_user_indexes s JOIN pg_index i ON i.indexrelid = s.indexrelid"
                 " WHERE NOT i.indisvalid"
                 "  OR (s.idx_scan = 0 AND NOT i.indisunique AND NOT i.indisprimary)"

@@ -77,7 +77,7 @@ class LocalRepository:
             finally:
                 os.close(fd)
             os.replace(tmp, target)
-            _fsync_dir(target.parent)
+            fsync_dir(target.parent)
         except BaseException as exc:
             tmp.unlink(missing_ok=True)
             if isinstance(exc, OSError):
@@ -101,7 +101,7 @@ class LocalRepository:
                 handle.flush()
                 os.fsync(handle.fileno())
             os.replace(tmp_name, target)
-            _fsync_dir(target.parent)
+            fsync_dir(target.parent)
         except BaseException as exc:
             Path(tmp_name).unlink(missing_ok=True)
             if isinstance(exc, OSError):
@@ -192,7 +192,8 @@ def _umask() -> int:
     return current
 
 
-def _fsync_dir(path: Path) -> None:
+def fsync_dir(path: Path) -> None:
+    """Make a rename or create inside ``path`` durable."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)

@@ -1,0 +1,1 @@
+"""Routine maintenance (the runbooks' weekly job): database, logs, system, or all of it."""
