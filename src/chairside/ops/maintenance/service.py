@@ -158,7 +158,7 @@ def _validate_backups(settings: Settings) -> CheckResult:
     if not run.backups:
         return CheckResult(
             "backups",
-            CheckStatus.WARNING,
+            CheckStatus.CRITICAL,
             f"no backup in {run.repository} to validate: take one with `chairside backup full`",
         )
     failing = [b for b in run.backups if b.status is not CheckStatus.OK]
