@@ -10,6 +10,7 @@ from chairside.ops.backup.sync.cli import sync
 from chairside.ops.backup.validation.cli import validate
 from chairside.ops.backup.wal_cli import app as wal_app
 from chairside.ops.database.cli import app as db_app
+from chairside.ops.deploy.cli import app as deploy_app
 from chairside.ops.deploy.cli import maintenance_mode
 from chairside.ops.drill.cli import app as drill_app
 from chairside.ops.health.cli import health
@@ -31,6 +32,7 @@ app.command()(up)
 app.command()(status)
 app.command("maintenance-mode")(maintenance_mode)
 app.command("maintenance")(maintenance)
+app.add_typer(deploy_app, name="deploy")
 app.add_typer(db_app, name="db")
 # booking side:
 app.add_typer(bookings_app, name="bookings")

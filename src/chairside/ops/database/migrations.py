@@ -64,6 +64,30 @@ def upgrade(*, url: str, revision: str = "head") -> tuple[str | None, str | None
     return before, current_revision(url=url)
 
 
+def downgrade(*, url: str, revision: str) -> tuple[str | None, str | None]:
+    """Migrate down to ``revision`` ("base" for an empty schema); returns (before, after).
+
+    The downgrade steps live in the newer revisions' files, so this must run while the
+    newer code is still installed.
+    """
+    before = current_revision(url=url)
+    script = ScriptDirectory.from_config(alembic_config(url))
+    known = {r.revision for r in script.walk_revisions()}
+    if revision != "base" and revision not in known:
+        raise InputError(
+            f"unknown revision {revision!r}; known: base, {', '.join(sorted(known))}",
+            field="revision",
+        )
+    if before is not None and before not in known:
+        raise InputError(
+            f"the database is at {before!r}, which this code does not know: downgrade with"
+            " the code that applied it",
+            field="revision",
+        )
+    command.downgrade(alembic_config(url), revision)
+    return before, current_revision(url=url)
+
+
 def history(*, url: str | None) -> list[Revision]:
     """Every revision, oldest first, with whether the database has it applied."""
     script = ScriptDirectory.from_config(alembic_config(url or "postgresql://"))
