@@ -32,6 +32,7 @@ class DeployRecord:
     backup_id: str | None
     baseline_p95_seconds: float | None
     maintenance_was_on: bool
+    critical_before: list[str] = field(default_factory=list)  # checks critical at start
     state: str = "started"  # started, finished, failed, rolled_back
     revision_after: str | None = None
     finished_at: str | None = None

@@ -13,7 +13,7 @@ brings it back into service and verifies it.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as package_version
@@ -86,7 +86,9 @@ def start_deploy(
     with named_lock(settings.home, DEPLOY_LOCK, purpose=f"deploy {version}"):
         checks = pre_deploy_checks(settings)
         in_progress = [c for c in checks if c.name == "deploy_in_progress"]
-        blocking = [c for c in checks if c.status is CheckStatus.CRITICAL]
+        # An old backup is no reason to refuse a deployment that is about to take one.
+        excused = {"backup_age"} if backup else set()
+        blocking = [c for c in checks if c.status is CheckStatus.CRITICAL and c.name not in excused]
         if in_progress and in_progress[0].status is CheckStatus.CRITICAL:
             raise GuardRefusedError(in_progress[0].summary)
         if blocking and not force:
@@ -110,6 +112,7 @@ def start_deploy(
             backup_id=None,
             baseline_p95_seconds=_p95(checks),
             maintenance_was_on=modes.current().maintenance,
+            critical_before=[c.name for c in checks if c.status is CheckStatus.CRITICAL],
         )
         if force and blocking:
             _step(record, "forced", f"started despite: {'; '.join(c.name for c in blocking)}")
@@ -210,8 +213,22 @@ def verify_checks(settings: Settings, record: DeployRecord | None) -> list[Check
     """Health and the business smoke test, and latency against the pre-deploy baseline."""
     run = run_health(settings, kind=HealthKind.ALL)
     checks = [*run.results, *run.smoke]
-    checks.append(_against_baseline(_p95(run.results), record))
-    return checks
+    checks.append(latency_against_baseline(_p95(run.results), record))
+    if record is None:
+        return checks
+    # The question is whether the deployment broke something: what was already critical
+    # before it started is reported, as a warning, and does not fail it.
+    already = set(record.critical_before)
+    return [
+        replace(
+            c,
+            status=CheckStatus.WARNING,
+            summary=f"{c.summary} (already critical before the deployment)",
+        )
+        if c.status is CheckStatus.CRITICAL and c.name in already
+        else c
+        for c in checks
+    ]
 
 
 def verify_deploy(settings: Settings) -> DeployOutcome:
@@ -330,6 +347,7 @@ def rollback_deploy(
             backup_id=record.backup_id,
             baseline_p95_seconds=record.baseline_p95_seconds,
             maintenance_was_on=record.maintenance_was_on,
+            critical_before=record.critical_before,
         )
         _step(back, "maintenance_on", "maintenance mode on: rolling back")
         write_record(settings, "current", back)
@@ -366,7 +384,7 @@ def _notify_rollback(settings: Settings, plan: RollbackPlan, reason: str) -> dic
     return notifier.send(message).to_dict()
 
 
-def _against_baseline(p95: float | None, record: DeployRecord | None) -> CheckResult:
+def latency_against_baseline(p95: float | None, record: DeployRecord | None) -> CheckResult:
     baseline = record.baseline_p95_seconds if record else None
     if p95 is None or not baseline:
         return CheckResult(

@@ -159,7 +159,7 @@ def component_checks(settings: Settings, *, api_url: str) -> list[CheckResult]:
 
 def check_api(client: httpx.Client) -> CheckResult:
     """The API answers ``/health``: critical when it does not."""
-    url = f"{client.base_url}health"
+    url = str(client.build_request("GET", "/health").url)
     started = time.perf_counter()
     try:
         response = client.get("/health")

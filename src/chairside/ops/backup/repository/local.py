@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
 
-from chairside.errors import InputError
+from chairside.errors import ConfigError, InputError
 from chairside.ops.backup.repository.base import (
     ObjectInfo,
     ObjectNotFoundError,
@@ -34,6 +34,11 @@ class LocalRepository:
 
     def __init__(self, root: Path) -> None:
         self.root = root.expanduser().absolute()
+        if self.root.exists() and not self.root.is_dir():
+            raise ConfigError(
+                f"backup repository {self.root} is a file, not a directory: point"
+                " CHAIRSIDE_BACKUP_REPOSITORY at a directory (or an s3:// URL)"
+            )
 
     @property
     def url(self) -> str:
