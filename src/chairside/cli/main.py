@@ -19,6 +19,7 @@ from chairside.ops.maintenance.cli import maintenance
 from chairside.ops.monitoring.cli import alerts_app, monitoring_app
 from chairside.ops.notify.cli import notify_app
 from chairside.ops.restore.cli import app as restore_app
+from chairside.ops.security.cli import app as security_app
 from chairside.runtime.cli import status, up
 
 app = typer.Typer(
@@ -49,6 +50,8 @@ app.command()(health)
 app.add_typer(monitoring_app, name="monitoring")
 app.add_typer(alerts_app, name="alerts")
 app.add_typer(notify_app, name="notify")
+# security audit and breach containment:
+app.add_typer(security_app, name="security")
 # incident response:
 app.add_typer(incident_app, name="incident")
 
