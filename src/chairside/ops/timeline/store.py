@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -26,6 +27,7 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+from sqlalchemy.pool import NullPool
 
 from chairside.config import Settings
 
@@ -73,9 +75,10 @@ class OpsEvent:
 class OpsStore:
     """Records and reads ops events."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, create_tables: bool = True) -> None:
         self.engine = engine
-        OpsBase.metadata.create_all(engine)
+        if create_tables:
+            OpsBase.metadata.create_all(engine)
 
     def record(
         self,
@@ -118,14 +121,36 @@ class OpsStore:
             return [_to_event(row) for row in session.scalars(query)]
 
 
+# One engine per store URL per process, and no pool: a connection is opened per use and
+# closed after it. A long-running process (the scheduler, the API) records events for
+# days; an engine per call with a pool each would leave connections behind every time,
+# and a pool of its own would hold connections to a store between rare writes.
+_ENGINES: dict[str, tuple[Engine, set[str]]] = {}
+_ENGINES_LOCK = threading.Lock()
+
+
 def open_ops_store(settings: Settings) -> OpsStore:
     """The ops store of these settings (SQLite under CHAIRSIDE_HOME unless configured)."""
     if settings.ops_store_url is not None:
-        return OpsStore(create_engine(settings.ops_store_url.get_secret_value()))
-    settings.home.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(f"sqlite:///{settings.home / 'ops.db'}")
-    event.listen(engine, "connect", _sqlite_pragmas)
-    return OpsStore(engine)
+        url = settings.ops_store_url.get_secret_value()
+    else:
+        settings.home.mkdir(parents=True, exist_ok=True)
+        url = f"sqlite:///{settings.home / 'ops.db'}"
+    with _ENGINES_LOCK:
+        engine, created = _ENGINES.get(url) or (_new_engine(url), set())
+        # Tables are created once per engine, and again when a module that defines more
+        # of them (incidents, say) was imported since.
+        missing = set(OpsBase.metadata.tables) - created
+        store = OpsStore(engine, create_tables=bool(missing))
+        _ENGINES[url] = (engine, created | missing)
+    return store
+
+
+def _new_engine(url: str) -> Engine:
+    engine = create_engine(url, poolclass=NullPool)
+    if url.startswith("sqlite"):
+        event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
