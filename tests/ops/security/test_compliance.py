@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from sqlalchemy import create_engine, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
 
 from chairside.checks import CheckStatus
@@ -12,12 +13,8 @@ from chairside.config import Settings
 from chairside.ops.security import compliance
 from tests.ops.security.conftest import SecurityCli, check
 
-APPEND_ONLY = """
-CREATE FUNCTION audit_log_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN RAISE EXCEPTION 'audit_log is append-only'; END $$;
-CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE ON audit_log
-FOR EACH ROW EXECUTE FUNCTION audit_log_append_only();
-"""
+# What migration 0003 installs, and what taking it away looks like.
+OPEN_UP = "DROP TRIGGER audit_log_append_only ON audit_log"
 
 
 def _sql(database_url: str, statement: str) -> None:
@@ -28,8 +25,9 @@ def _sql(database_url: str, statement: str) -> None:
 
 
 def test_an_audit_log_open_to_update_and_delete_is_reported_as_not_append_only(
-    security_cli: SecurityCli,
+    security_cli: SecurityCli, database_url: str
 ) -> None:
+    _sql(database_url, OPEN_UP)
     run = security_cli("audit", "compliance")
     result = check(run.body, "audit_log")
     assert result["status"] == "warning"
@@ -37,14 +35,28 @@ def test_an_audit_log_open_to_update_and_delete_is_reported_as_not_append_only(
     assert run.code == 1
 
 
-def test_a_trigger_refusing_update_and_delete_makes_the_audit_log_append_only(
+def test_the_migrated_audit_log_is_append_only_and_says_so(
     security_cli: SecurityCli, database_url: str
 ) -> None:
-    _sql(database_url, APPEND_ONLY)
+    _sql(
+        database_url,
+        "INSERT INTO audit_log (action, entity, entity_id) VALUES ('created', 'shop', '1')",
+    )
+    for statement in (
+        "UPDATE audit_log SET action = 'x'",
+        "DELETE FROM audit_log",
+        "TRUNCATE audit_log",
+    ):
+        try:
+            _sql(database_url, statement)
+        except DBAPIError as exc:
+            assert "audit_log is append-only" in str(exc.orig)
+        else:
+            raise AssertionError(f"{statement} was allowed")
     run = security_cli("audit", "compliance")
     result = check(run.body, "audit_log")
     assert result["status"] == "ok", result["summary"]
-    assert result["details"] == {"rows": 0, "update_guarded": True, "delete_guarded": True}
+    assert result["details"] == {"rows": 1, "update_guarded": True, "delete_guarded": True}
 
 
 def test_a_missing_audit_log_is_critical(security_cli: SecurityCli, database_url: str) -> None:

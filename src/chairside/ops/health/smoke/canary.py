@@ -105,6 +105,9 @@ def remove_canaries(
     pattern = f"smoke-{run_id}-%@{CANARY_DOMAIN}" if run_id else f"%@{CANARY_DOMAIN}"
     counts: dict[str, int] = {}
     with engine.begin() as conn:
+        # audit_log refuses deletions (migration 0003) except, in this transaction, of
+        # the smoke test's own canary rows.
+        conn.execute(text("SET LOCAL chairside.audit_purge = 'canary'"))
         for table, statement in _CLEANUP:
             params = {"pattern": pattern, "min_age": min_age_seconds}
             result = conn.execute(text(statement), params)
