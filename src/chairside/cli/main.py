@@ -19,6 +19,7 @@ from chairside.ops.maintenance.cli import maintenance
 from chairside.ops.monitoring.cli import alerts_app, monitoring_app
 from chairside.ops.notify.cli import notify_app
 from chairside.ops.restore.cli import app as restore_app
+from chairside.ops.schedule.cli import app as schedule_app
 from chairside.ops.security.cli import app as security_app
 from chairside.runtime.cli import status, up
 
@@ -54,6 +55,8 @@ app.add_typer(notify_app, name="notify")
 app.add_typer(security_app, name="security")
 # incident response:
 app.add_typer(incident_app, name="incident")
+# the runbooks' schedules:
+app.add_typer(schedule_app, name="schedule")
 
 
 def main() -> None:
