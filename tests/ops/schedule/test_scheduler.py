@@ -228,3 +228,35 @@ def test_a_job_sees_the_schedulers_home_and_database(settings: Settings, tmp_pat
     home, url = out.read_text().split("|")
     assert home == str(settings.home)
     assert url == settings.database_url.get_secret_value()
+
+
+def test_a_waiting_follower_loop_runs_nothing_until_the_leader_lets_go(
+    settings: Settings,
+) -> None:
+    job = Job("handover", "0 * * * *", _python("pass"), 30, chairside=False)
+    leader = leader_lock(settings)
+    assert leader.try_acquire()
+    follower = _scheduler(settings, (job,))
+    stop = threading.Event()
+    messages: list[str] = []
+    thread = threading.Thread(
+        target=follower.run_forever,
+        args=(stop,),
+        kwargs={"retry_seconds": 0.2, "on_event": messages.append},
+    )
+    thread.start()
+    store = open_ops_store(settings)
+    try:
+        time.sleep(1.5)
+        assert store.recent(kind_prefix="schedule.handover") == []
+        leader.release()
+        deadline = time.monotonic() + 20
+        while not store.recent(kind_prefix="schedule.handover") and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        stop.set()
+        thread.join(timeout=20)
+        leader.release()
+    assert len(store.recent(kind_prefix="schedule.handover")) == 1
+    assert messages[0].startswith("not leader (another scheduler holds the leader lock)")
+    assert any(m.startswith("leading") for m in messages)

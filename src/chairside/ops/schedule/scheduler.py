@@ -207,13 +207,14 @@ class Scheduler:
     ) -> None:
         """Lead and run due jobs until ``stop`` is set; a follower retries in ``retry_seconds``."""
         running: dict[str, threading.Thread] = {}
-        leading = False
+        leading = waiting = False
         try:
             while not stop.is_set():
                 if not self.lock.try_acquire():
-                    if leading:
-                        on_event(f"lost leadership ({self.lock.describe()})")
-                    leading = False
+                    if leading or not waiting:
+                        reason = getattr(self.lock, "last_error", None) or "lock held"
+                        on_event(f"not leader ({reason}); retrying every {retry_seconds:g}s")
+                    leading, waiting = False, True
                     stop.wait(retry_seconds)
                     continue
                 if not leading:
