@@ -92,10 +92,10 @@ def start_deploy(
         if in_progress and in_progress[0].status is CheckStatus.CRITICAL:
             raise GuardRefusedError(in_progress[0].summary)
         if blocking and not force:
+            reasons = "; ".join(f"{c.name}: {c.summary}" for c in blocking)
             raise GuardRefusedError(
-                f"refusing to deploy {version}: "
-                + "; ".join(f"{c.name}: {c.summary}" for c in blocking)
-                + " (--force deploys anyway)",
+                f"refusing to deploy {version}: {reasons}"
+                + ("" if "--force" in reasons else " (--force deploys anyway)"),
                 details={"checks": [c.to_dict() for c in checks]},
             )
         url = database_url(settings)
