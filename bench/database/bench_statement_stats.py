@@ -8,7 +8,7 @@ their ratio. Two workloads: `-S` (one primary-key select per transaction: the wo
 case, since the counting is a larger share of a tiny statement) and the default TPC-B-like
 mix (writes, closer to a booking).
 
-    .venv/bin/python bench/database/bench_statement_stats.py --seconds 10 --rounds 3
+    .venv/bin/python -m bench.database.bench_statement_stats --seconds 10 --rounds 5
 
 Run on demand, never in the test suite; the machine should be otherwise idle.
 """
@@ -18,9 +18,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import secrets
 import statistics
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -28,33 +26,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "src"))
 
+from bench.cluster import run_tool, scratch_cluster  # noqa: E402
 from chairside.config import load_settings  # noqa: E402
 from chairside.ops.database.statistics import preload_statement_stats  # noqa: E402
-from chairside.runtime.ports import free_port  # noqa: E402
 from chairside.runtime.postgres import PostgresCluster  # noqa: E402
 
 _TPS = re.compile(r"tps = ([0-9.]+)")
 
 
 def pgbench(cluster: PostgresCluster, *args: str) -> str:
-    result = subprocess.run(
-        [
-            str(cluster.bin_dir / "pgbench"),
-            "-h",
-            cluster.host,
-            "-p",
-            str(cluster.port),
-            "-U",
-            "postgres",
-            *args,
-            "bench",
-        ],
-        env=dict(os.environ, PGPASSWORD=cluster.password),
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    return result.stdout
+    return run_tool(cluster, "pgbench", *args, "bench")
 
 
 def tps(cluster: PostgresCluster, workload: list[str], seconds: int) -> float:
@@ -82,14 +63,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-pgss-", dir="/tmp") as tmp:
         root = Path(tmp)
         os.chmod(root, 0o755)
-        cluster = PostgresCluster(
-            data_dir=root / "pg" / "data",
-            port=free_port(),
-            password=secrets.token_urlsafe(12),
-            log_file=root / "pg" / "log" / "postgresql.log",
-            socket_dir=root / "pg" / "run",
-        )
-        cluster.init()
+        cluster = scratch_cluster(root)
         cluster.start()
         try:
             cluster.create_database("bench")

@@ -9,7 +9,7 @@ vacuumdb's measured in the same round. What Chairside adds on top of the same VA
 (ANALYZE) work: the catalog and statistics reads before and after, lock_timeout, the
 invalid-index scan, and the ops event.
 
-    .venv/bin/python bench/maintenance/bench_vacuum.py --scale 20 --rounds 5
+    .venv/bin/python -m bench.maintenance.bench_vacuum --scale 20 --rounds 5
 
 Run on demand, never in the test suite; the machine should be otherwise idle.
 """
@@ -18,9 +18,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import secrets
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -29,21 +27,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "src"))
 
+from bench.cluster import run_tool, scratch_cluster  # noqa: E402
 from chairside.config import load_settings  # noqa: E402
 from chairside.ops.maintenance.database import maintain_database  # noqa: E402
-from chairside.runtime.ports import free_port  # noqa: E402
 from chairside.runtime.postgres import PostgresCluster  # noqa: E402
 
 
 def prepare(root: Path, scale: int) -> PostgresCluster:
-    cluster = PostgresCluster(
-        data_dir=root / "pg" / "data",
-        port=free_port(),
-        password=secrets.token_urlsafe(12),
-        log_file=root / "pg" / "log" / "postgresql.log",
-        socket_dir=root / "pg" / "run",
-    )
-    cluster.init()
+    cluster = scratch_cluster(root)
     cluster.configure({"autovacuum": "off", "max_wal_size": "4GB"})
     cluster.start()
     cluster.create_database("template_bench")
@@ -62,21 +53,8 @@ def prepare(root: Path, scale: int) -> PostgresCluster:
     return cluster
 
 
-def _env(cluster: PostgresCluster) -> dict[str, str]:
-    return dict(os.environ, PGPASSWORD=cluster.password)
-
-
-def _conn(cluster: PostgresCluster) -> list[str]:
-    return ["-h", cluster.host, "-p", str(cluster.port), "-U", "postgres"]
-
-
 def _run(cluster: PostgresCluster, tool: str, *args: str) -> None:
-    subprocess.run(
-        [str(cluster.bin_dir / tool), *_conn(cluster), *args],
-        env=_env(cluster),
-        check=True,
-        capture_output=True,
-    )
+    run_tool(cluster, tool, *args)
 
 
 def _psql(cluster: PostgresCluster, db: str, *statements: str) -> None:
