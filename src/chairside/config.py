@@ -64,6 +64,9 @@ class Settings(BaseSettings):
     redis_server_bin: str = "redis-server"
     redis_port: int = Field(default=0, ge=0, le=65535)
     embedded_redis: bool = True
+    # `chairside up` runs the ops schedule (`chairside schedule list`) in-process on its
+    # embedded default; off leaves it to `chairside schedule run`, cron or systemd.
+    schedule_in_process: bool = True
 
     # Modes. Maintenance answers 503 everywhere but health and metrics; read-only refuses
     # writes. Both can also be switched at run time with `chairside maintenance-mode`.

@@ -74,6 +74,17 @@ def _wait_for_complete_backups(home: Path, *, count: int, timeout: float = 90) -
     raise AssertionError(f"no complete base backup under {home / 'backups'}")
 
 
+def _schedule(home: Path, *args: str) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(
+        [CHAIRSIDE, "schedule", *args], env=_env(home), capture_output=True, timeout=60
+    )
+
+
+def _schedule_pass(home: Path) -> subprocess.CompletedProcess[bytes]:
+    """A dry pass of `schedule run --once`: exit 3 while another scheduler leads."""
+    return _schedule(home, "run", "--once", "--dry-run", "--json")
+
+
 def _conninfo(home: Path) -> str:
     state = json.loads((home / "runtime.json").read_text())
     password = (home / "secrets" / "pg-password").read_text().strip()
@@ -99,10 +110,16 @@ def test_up_serves_then_a_signal_stops_everything_and_the_next_up_keeps_the_data
         pids = _server_pids(home)
         assert len(pids) == 2
         first_backups = _wait_for_complete_backups(home, count=1)
+        # `up` leads the ops schedule: another scheduler on this home is not leader, and
+        # a fresh home's jobs wait for their first slot instead of all starting at once.
+        assert _schedule_pass(home).returncode == 3
+        listed = json.loads(_schedule(home, "list", "--json").stdout)
+        assert not [job["name"] for job in listed["jobs"] if job["due"]]
     finally:
         first.send_signal(signal.SIGTERM)
         assert first.wait(timeout=60) == 0
     assert all(process_gone(pid) for pid in pids)
+    assert _schedule_pass(home).returncode == 0  # the leader lock went with `up`
 
     second = _start(home, port)
     try:

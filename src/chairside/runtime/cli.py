@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
+from threading import Event
 from typing import Annotated
 
 import typer
@@ -23,6 +25,11 @@ from chairside.errors import ChairsideError
 from chairside.ops.backup.archiving import configure_archiving
 from chairside.ops.backup.first import ensure_first_full_backup
 from chairside.ops.database.statistics import preload_statement_stats
+from chairside.ops.schedule.jobs import default_jobs
+from chairside.ops.schedule.leader import leader_lock
+from chairside.ops.schedule.runner import utc_now
+from chairside.ops.schedule.scheduler import Scheduler, start_schedule
+from chairside.ops.timeline.store import open_ops_store
 from chairside.runtime import serve
 from chairside.runtime.status import collect_status
 
@@ -65,7 +72,7 @@ def up(
                 configurers=(configure_archiving, preload_statement_stats),
                 seed_demo=seed_demo,
                 announce=announce,
-                background=(partial(_first_backup, settings, out),) if settings.embedded else (),
+                background=_background(settings, out),
             )
         except KeyboardInterrupt:
             pass
@@ -81,7 +88,35 @@ def status(json_output: JsonOption = False) -> None:
         out.exit_check(worst(r.status for r in results))
 
 
-def _first_backup(settings: Settings, out: Output) -> None:
+def _background(settings: Settings, out: Output) -> tuple[Callable[[Event], None], ...]:
+    """What `up` runs beside the API on its embedded default."""
+    if not settings.embedded:
+        return ()
+    tasks: list[Callable[[Event], None]] = [partial(_first_backup, settings, out)]
+    if settings.schedule_in_process:
+        tasks.append(partial(_run_schedule, settings, out))
+    return tuple(tasks)
+
+
+def _run_schedule(settings: Settings, out: Output, stop: Event) -> None:
+    """The ops schedule, led by this process until `up` stops. Jobs never run wait for
+    their first slot after the schedule's first start on this home, so a fresh `up` does
+    not start a drill, a full backup and the weekly maintenance all at once."""
+    store = open_ops_store(settings)
+    scheduler = Scheduler(
+        default_jobs(settings),
+        settings=settings,
+        store=store,
+        lock=leader_lock(settings),
+        starts_at=start_schedule(store, now=utc_now()),
+    )
+    try:
+        scheduler.run_forever(stop, on_event=lambda message: out.info(f"schedule: {message}"))
+    except ChairsideError as exc:
+        out.info(f"[yellow]the ops schedule stopped:[/] {exc.message} (`chairside schedule run`)")
+
+
+def _first_backup(settings: Settings, out: Output, stop: Event) -> None:
     """Take the first base backup in the background, so PITR works from the first minute."""
     try:
         backup_id = ensure_first_full_backup(settings)

@@ -55,6 +55,9 @@ def api_state_file(settings: Settings) -> Path:
     return settings.run_dir / "api.json"
 
 
+BACKGROUND_STOP_SECONDS = 15
+
+
 def run_service(
     settings: Settings,
     *,
@@ -65,12 +68,13 @@ def run_service(
     configurers: Sequence[ClusterConfigurer] = (),
     seed_demo: Callable[[str], str] | None = None,
     announce: Callable[[ServiceInfo], None] = lambda info: None,
-    background: Sequence[Callable[[], None]] = (),
+    background: Sequence[Callable[[threading.Event], None]] = (),
 ) -> None:
     """Run Chairside in the foreground until interrupted; always clean up what it started.
 
-    ``background`` tasks (the first base backup, say) start once the service is up, each
-    in its own daemon thread, so they never delay serving or block shutdown.
+    ``background`` tasks (the first base backup, the ops schedule) start once the service
+    is up, each in its own thread with a stop event; at shutdown the event is set and
+    each gets ``BACKGROUND_STOP_SECONDS`` to end before PostgreSQL stops.
     """
     if port_in_use(port, host):
         raise PortInUseError(
@@ -78,6 +82,8 @@ def run_service(
             "it or pick another with --port (or CHAIRSIDE_PORT)"
         )
     _raise_keyboard_interrupt_on_sigterm()
+    stop = threading.Event()
+    started: list[threading.Thread] = []
     stack: EmbeddedStack | None = embedded_stack(settings) if settings.embedded else None
     state_file = api_state_file(settings)
     try:
@@ -99,9 +105,11 @@ def run_service(
         state_file.write_text(json.dumps({"pid": os.getpid(), "host": host, "port": port}))
         announce(info)
         for task in background:
-            threading.Thread(
-                target=task, name=getattr(task, "__name__", "task"), daemon=True
-            ).start()
+            thread = threading.Thread(
+                target=task, args=(stop,), name=getattr(task, "__name__", "task"), daemon=True
+            )
+            thread.start()
+            started.append(thread)
         prepare_multiprocess(settings.run_dir, workers=workers)
         uvicorn.run(
             "chairside.api.factory:create_app_from_env",
@@ -114,6 +122,11 @@ def run_service(
             lifespan="on",
         )
     finally:
+        # Background work (the schedule's jobs) uses the database: it ends before the
+        # database does, each task told to stop and given a moment to do so.
+        stop.set()
+        for thread in started:
+            thread.join(timeout=BACKGROUND_STOP_SECONDS)
         state_file.unlink(missing_ok=True)
         if stack is not None:
             stack.stop()

@@ -260,3 +260,30 @@ def test_a_waiting_follower_loop_runs_nothing_until_the_leader_lets_go(
     assert len(store.recent(kind_prefix="schedule.handover")) == 1
     assert messages[0].startswith("not leader (another scheduler holds the leader lock)")
     assert any(m.startswith("leading") for m in messages)
+
+
+def test_inside_up_a_job_that_never_ran_waits_for_its_first_slot_after_the_start(
+    settings: Settings,
+) -> None:
+    hourly = Job("notify-help", "0 * * * *", ("notify", "--help"), 60)
+    weekly = Job("weekly", "0 2 * * 0", ("notify", "--help"), 60)
+    started = datetime(2026, 1, 5, 10, 20, tzinfo=UTC)  # a Monday
+    clock = MovableClock(started)
+    scheduler = Scheduler(
+        (hourly, weekly),
+        settings=settings,
+        store=open_ops_store(settings),
+        lock=leader_lock(settings),
+        clock=clock,
+        starts_at=started,
+    )
+    assert scheduler.due_jobs() == []
+    assert {s.job.name: s.next_due for s in scheduler.states()} == {
+        "notify-help": datetime(2026, 1, 5, 11, 0, tzinfo=UTC),
+        "weekly": datetime(2026, 1, 11, 2, 0, tzinfo=UTC),
+    }
+    clock.now = datetime(2026, 1, 5, 11, 0, 5, tzinfo=UTC)
+    result = scheduler.run_once()
+    assert [run.job for run in result.runs] == ["notify-help"]
+    clock.now = datetime(2026, 1, 5, 11, 30, tzinfo=UTC)
+    assert scheduler.due_jobs() == []  # ran at 11:00: the usual rule from here on

@@ -20,7 +20,7 @@ from chairside.errors import InputError
 from chairside.ops.schedule.export import Export, export_crontab, export_systemd
 from chairside.ops.schedule.jobs import Job, chairside_executable, default_jobs, find_job
 from chairside.ops.schedule.leader import leader_lock
-from chairside.ops.schedule.scheduler import JobState, PassResult, Scheduler
+from chairside.ops.schedule.scheduler import JobState, PassResult, Scheduler, schedule_start
 from chairside.ops.timeline.store import open_ops_store
 
 app = typer.Typer(help="The ops schedule: list the jobs, run them as leader, export for cron.")
@@ -28,11 +28,14 @@ app = typer.Typer(help="The ops schedule: list the jobs, run them as leader, exp
 
 def build_scheduler(settings: Settings, jobs: tuple[Job, ...] | None = None) -> Scheduler:
     """The scheduler of these settings: the default job table, the ops store, the lock."""
+    store = open_ops_store(settings)
     return Scheduler(
         jobs if jobs is not None else default_jobs(settings),
         settings=settings,
-        store=open_ops_store(settings),
+        store=store,
         lock=leader_lock(settings),
+        # Once `chairside up` has run the schedule here, jobs never run wait for a slot.
+        starts_at=schedule_start(store),
     )
 
 

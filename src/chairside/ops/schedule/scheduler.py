@@ -99,6 +99,28 @@ class PassResult:
         }
 
 
+STARTED_KIND = "schedule.started"
+
+
+def schedule_start(store: OpsStore) -> datetime | None:
+    """When the schedule first ran in-process on this store (`chairside up`), if it did."""
+    events = store.recent(kind_prefix=STARTED_KIND, limit=1)
+    return events[0].at if events else None
+
+
+def start_schedule(store: OpsStore, *, now: datetime) -> datetime:
+    """The schedule's start, recorded the first time: jobs never run wait for a slot after it."""
+    known = schedule_start(store)
+    if known is not None:
+        return known
+    store.record(
+        STARTED_KIND,
+        "the ops schedule started in-process; jobs wait for their first slot",
+        details={"starts_at": now.isoformat()},
+    )
+    return now
+
+
 def last_runs(store: OpsStore, jobs: Sequence[Job]) -> dict[str, LastRun]:
     """Each job's newest run, read back from its ``schedule.<job>`` events."""
     kinds = {job.event_kind: job.name for job in jobs}
@@ -145,12 +167,16 @@ class Scheduler:
         store: OpsStore,
         lock: LeaderLock,
         clock: Clock = utc_now,
+        starts_at: datetime | None = None,
     ) -> None:
+        """``starts_at``: a job that never ran counts as started then, so it waits for its
+        first slot after it (the schedule inside `chairside up`); None: it is due at once."""
         self.jobs = tuple(jobs)
         self.settings = settings
         self.store = store
         self.lock = lock
         self.clock = clock
+        self.starts_at = starts_at
 
     def states(self, now: datetime | None = None) -> list[JobState]:
         """Every job with its last run, whether it is due, and its next due time."""
@@ -159,7 +185,7 @@ class Scheduler:
         states = []
         for job in self.jobs:
             last = runs.get(job.name)
-            started = last.started_at if last else None
+            started = last.started_at if last else self.starts_at
             states.append(
                 JobState(
                     job=job,
