@@ -17,6 +17,7 @@ from chairside.ops.metrics.business import BusinessMetricsMiddleware
 from chairside.ops.metrics.router import router as metrics_router
 from chairside.payments.router import router as payments_router
 from chairside.shops.router import router as shops_router
+from chairside.web.router import router as ops_console_router
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -40,4 +41,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(shops_router)
     app.include_router(payments_router)
     app.include_router(audit_router)
+    app.include_router(ops_console_router)
     return app

@@ -22,6 +22,9 @@ log = logging.getLogger("chairside.http")
 # Health and metrics must answer in every mode, or monitoring goes blind exactly when
 # an operator needs it.
 EXEMPT_PREFIXES = ("/health", "/metrics")
+# The ops console (its page, login and summary) is where an operator looks while the
+# service is in maintenance; it is read-only save its login.
+MODE_EXEMPT_PREFIXES = (*EXEMPT_PREFIXES, "/ops")
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
@@ -107,7 +110,7 @@ def _incoming_request_id(scope: Scope) -> str | None:
 
 def _mode_refusal(context: AppContext, scope: Scope) -> ASGIApp | None:
     path: str = scope["path"]
-    if path.startswith(EXEMPT_PREFIXES):
+    if path.startswith(MODE_EXEMPT_PREFIXES):
         return None
     modes = context.modes.current()
     retry = {"Retry-After": str(modes.retry_after)}
