@@ -54,6 +54,7 @@ def up(
                 console.print(f"  API docs   {info.api_url}/docs")
                 console.print(f"  health     {info.api_url}/health")
                 console.print(f"  metrics    {info.api_url}/metrics")
+                console.print(f"  ops        {info.api_url}/ops (console, admins)")
                 console.print(f"  database   {info.database}")
                 console.print(f"  redis      {info.redis or 'not running (degraded: no Redis)'}")
                 if info.demo:
