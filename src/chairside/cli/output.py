@@ -20,7 +20,8 @@ import json
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Annotated, Any, NoReturn
+from pathlib import Path
+from typing import Annotated, Any, Literal, NoReturn
 
 import typer
 from rich.console import Console
@@ -34,6 +35,12 @@ JsonOption = Annotated[
 ]
 YesOption = Annotated[
     bool, typer.Option("--yes", "-y", help="Do it without asking (needed when not on a terminal).")
+]
+ReportFormatOption = Annotated[
+    Literal["markdown", "json"], typer.Option("--format", help="markdown or json.")
+]
+ReportOutputOption = Annotated[
+    Path | None, typer.Option("--output", help="Also write the report to this file.")
 ]
 DryRunOption = Annotated[
     bool, typer.Option("--dry-run", help="Show what would happen and change nothing.")

@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated
 
 import typer
 from rich.markdown import Markdown
 
-from chairside.cli.output import ActionExit, JsonOption, Output, guarded
+from chairside.cli.output import (
+    ActionExit,
+    JsonOption,
+    Output,
+    ReportFormatOption,
+    ReportOutputOption,
+    guarded,
+)
 from chairside.config import get_settings
 from chairside.ops.drill.report import load_report, render_markdown
 from chairside.ops.drill.service import run_drill
@@ -56,12 +62,8 @@ def report(
     event_id: Annotated[
         int | None, typer.Option("--id", help="The drill's event id (default: the newest).")
     ] = None,
-    output_format: Annotated[
-        Literal["markdown", "json"], typer.Option("--format", help="markdown or json.")
-    ] = "markdown",
-    output: Annotated[
-        Path | None, typer.Option("--output", help="Also write the report to this file.")
-    ] = None,
+    output_format: ReportFormatOption = "markdown",
+    output: ReportOutputOption = None,
     json_output: JsonOption = False,
 ) -> None:
     """Print a recorded drill report (the newest by default) as Markdown or JSON."""

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from chairside.cli.output import JsonOption, Output, guarded
+from chairside.cli.output import JsonOption, Output, ReportFormatOption, ReportOutputOption, guarded
 from chairside.config import get_settings
 from chairside.ops.incidents import report as incident_report
 from chairside.ops.incidents import service
@@ -154,12 +153,8 @@ def show(incident_id: IdArgument, json_output: JsonOption = False) -> None:
 @app.command("report")
 def report(
     incident_id: IdArgument,
-    output_format: Annotated[
-        Literal["markdown", "json"], typer.Option("--format", help="markdown or json.")
-    ] = "markdown",
-    output: Annotated[
-        Path | None, typer.Option("--output", help="Also write the report to this file.")
-    ] = None,
+    output_format: ReportFormatOption = "markdown",
+    output: ReportOutputOption = None,
     json_output: JsonOption = False,
 ) -> None:
     """The post-incident report: timeline, response times, ops events, cause."""
