@@ -13,7 +13,14 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    AliasChoices,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from chairside.errors import ConfigError
@@ -22,6 +29,9 @@ Environment = Literal["development", "test", "production"]
 
 # Secrets that ship in examples and must never sign a production token.
 _KNOWN_WEAK_SECRETS = {"", "secret", "changeme", "change-me", "development", "dev"}
+# Connections a worker may open beyond its pool: the health probe, /metrics, the ops
+# console, which are not admitted through the pool's queue (api/admission.py).
+DB_POOL_RESERVE = 2
 
 
 class Settings(BaseSettings):
@@ -49,6 +59,17 @@ class Settings(BaseSettings):
     # 554-602, 2: 559-560, 3: 552-585, 4: 506-535, 8: 486-512. 2 rather than 1, so that
     # one booking waiting on another's lock (a race for one slot) does not stall a worker.
     booking_threads: int = Field(default=2, ge=1, le=200)
+    # Capacity (docs/architecture.md, "Capacity"): a worker serves at most
+    # db_pool_size requests that use the database at once, one pooled connection each;
+    # up to admission_queue more wait (in the event loop, holding neither a thread nor a
+    # connection) for at most admission_wait_seconds; past either, 503 + Retry-After.
+    db_pool_size: int = Field(default=10, ge=1, le=200)
+    admission_queue: int = Field(default=100, ge=0, le=10000)
+    admission_wait_seconds: float = Field(default=1.0, gt=0, le=30)
+    # API worker processes (`chairside up --workers`), and the connections the server
+    # lets all of them hold: workers x (db_pool_size + DB_POOL_RESERVE) must fit.
+    workers: int = Field(default=1, ge=1, le=64)
+    db_max_connections: int = Field(default=90, ge=1, le=100000)
 
     database_url: SecretStr | None = Field(
         default=None, validation_alias=AliasChoices("DATABASE_URL", "CHAIRSIDE_DATABASE_URL")
@@ -205,6 +226,34 @@ class Settings(BaseSettings):
     alert_webhook_url: str | None = None  # every severity, e.g. an incident tool
     notify_urls: SecretStr | None = None  # apprise URLs, separated by spaces or commas
 
+    @model_validator(mode="after")
+    def _capacity_adds_up(self) -> Settings:
+        """Pool, threads and workers are one budget: refuse settings that contradict it."""
+        problems = []
+        if self.api_threads < self.db_pool_size:
+            problems.append(
+                f"CHAIRSIDE_API_THREADS={self.api_threads} is below CHAIRSIDE_DB_POOL_SIZE="
+                f"{self.db_pool_size}: admitted requests would wait for a thread while "
+                "holding a connection; set threads >= pool size"
+            )
+        if self.booking_threads > self.db_pool_size:
+            problems.append(
+                f"CHAIRSIDE_BOOKING_THREADS={self.booking_threads} is above "
+                f"CHAIRSIDE_DB_POOL_SIZE={self.db_pool_size}: a booking thread needs a "
+                "connection; set booking threads <= pool size"
+            )
+        needed = self.workers * (self.db_pool_size + DB_POOL_RESERVE)
+        if needed > self.db_max_connections:
+            problems.append(
+                f"CHAIRSIDE_WORKERS={self.workers} x (CHAIRSIDE_DB_POOL_SIZE="
+                f"{self.db_pool_size} + {DB_POOL_RESERVE} reserved) = {needed} connections, "
+                f"above CHAIRSIDE_DB_MAX_CONNECTIONS={self.db_max_connections}; lower the "
+                "pool or the workers, or raise the budget (and PostgreSQL's max_connections)"
+            )
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
     @field_validator("home")
     @classmethod
     def _home_is_absolute(cls, value: Path) -> Path:
@@ -265,7 +314,10 @@ def load_settings(**overrides: object) -> Settings:
 def _describe_validation_error(exc: ValidationError) -> str:
     problems = []
     for error in exc.errors():
-        field = str(error["loc"][0]) if error["loc"] else "?"
+        if not error["loc"]:  # a rule across settings: its message names them (no input:
+            problems.append(str(error["msg"]).removeprefix("Value error, "))  # secrets)
+            continue
+        field = str(error["loc"][0])
         variable = _variable_name(field)
         given = error.get("input")
         problems.append(f"{variable}={given!r}: {error['msg']}")

@@ -70,13 +70,20 @@ def normalize_url(raw: str) -> str:
 PING_AFTER_IDLE_SECONDS = 1.0
 
 
-def make_engine(url: str, *, pool_size: int = 10) -> Engine:
-    """An engine with a bounded pool that checks connections that sat idle before use."""
+def make_engine(
+    url: str, *, pool_size: int = 10, max_overflow: int | None = None, pool_timeout: float = 10
+) -> Engine:
+    """An engine with a bounded pool that checks connections that sat idle before use.
+
+    The API passes its capacity settings (api/lifespan.py): requests are admitted no more
+    than ``pool_size`` at a time, so the pool never makes one wait, and ``pool_timeout``
+    only bounds the reserve's users (health, metrics, console).
+    """
     engine = create_engine(
         url,
         pool_size=pool_size,
-        max_overflow=pool_size,
-        pool_timeout=10,
+        max_overflow=pool_size if max_overflow is None else max_overflow,
+        pool_timeout=pool_timeout,
         connect_args={"connect_timeout": 5, "application_name": "chairside"},
     )
     event.listen(engine, "checkin", _note_checkin)

@@ -163,7 +163,7 @@ def test_read_only_mode_refuses_writes_but_serves_reads(
     assert client.get("/probe/items/1").status_code == 200
 
 
-def test_liveness_touches_no_database_and_detailed_reports_it_down(settings: Settings) -> None:
+def test_without_a_database_only_liveness_passes_and_routes_answer_503(settings: Settings) -> None:
     from pydantic import SecretStr
 
     from chairside.runtime.ports import free_port
@@ -171,7 +171,17 @@ def test_liveness_touches_no_database_and_detailed_reports_it_down(settings: Set
     dead = f"postgresql://postgres:x@127.0.0.1:{free_port()}/nothing"
     broken = settings.model_copy(update={"database_url": SecretStr(dead)})
     with TestClient(create_app(broken)) as client:
-        assert client.get("/health").status_code == 200
+        assert client.get("/health/live").status_code == 200
+        for path in ("/health", "/health/ready"):
+            answer = client.get(path)
+            assert answer.status_code == 503, path
+            assert answer.json()["database"]["reachable"] is False
+            assert "retry-after" in answer.headers
+        me = client.get("/api/v1/me", headers={"Authorization": "Bearer x"})
+        assert me.status_code == 503
+        assert me.headers["content-type"] == "application/problem+json"
+        assert "unreachable" in me.json()["detail"]
+        assert "retry-after" in me.headers
         detailed = client.get("/health/detailed")
     assert detailed.status_code == 503
     checks = {c["name"]: c for c in detailed.json()["checks"]}
@@ -185,7 +195,7 @@ def test_the_worker_runs_as_many_blocking_threads_as_configured(settings: Settin
     async def tokens() -> float:
         return to_thread.current_default_thread_limiter().total_tokens
 
-    with TestClient(create_app(settings.model_copy(update={"api_threads": 3}))) as client:
+    with TestClient(create_app(settings.model_copy(update={"api_threads": 3, "db_pool_size": 3}))) as client:
         assert client.portal is not None
         assert client.portal.call(tokens) == 3
         assert client.get("/health").status_code == 200

@@ -7,6 +7,7 @@ from fastapi import FastAPI
 from chairside import __version__
 from chairside.accounts.router import router as accounts_router
 from chairside.api import problems
+from chairside.api.admission import AdmissionMiddleware
 from chairside.api.lifespan import lifespan_for
 from chairside.api.middleware import RequestContextMiddleware
 from chairside.audit.router import router as audit_router
@@ -29,6 +30,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="Bookings for barbershops and beauty salons.",
         lifespan=lifespan_for(settings),
     )
+    app.add_middleware(AdmissionMiddleware)  # innermost: its 503s are logged and counted
     app.add_middleware(RequestContextMiddleware)
     app.add_middleware(BusinessMetricsMiddleware)
     problems.install(app)

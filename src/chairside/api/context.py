@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import redis
 from anyio import CapacityLimiter
@@ -13,8 +14,12 @@ from sqlalchemy.orm import Session, sessionmaker
 from chairside.booking.availability_cache import AvailabilityCache
 from chairside.config import Settings
 from chairside.ops.deploy.modes import ModeSwitch
+from chairside.ops.health.watch import DatabaseWatch
 from chairside.ops.metrics.http import HttpMetrics
 from chairside.ops.metrics.monitoring import Monitoring
+
+if TYPE_CHECKING:
+    from chairside.api.admission import Admission
 
 
 @dataclass
@@ -32,3 +37,6 @@ class AppContext:
     availability_cache: AvailabilityCache
     # Threads for booking creation, apart from the default pool (settings.booking_threads).
     booking_threads: CapacityLimiter
+    # Is PostgreSQL answering (a probe at most ~1 s old), and who may use it now.
+    database: DatabaseWatch
+    admission: Admission

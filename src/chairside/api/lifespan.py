@@ -9,12 +9,14 @@ from anyio import CapacityLimiter, to_thread
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
+from chairside.api.admission import Admission
 from chairside.api.context import AppContext
 from chairside.booking.availability_cache import AvailabilityCache, invalidate_after_commit
-from chairside.config import Settings
+from chairside.config import DB_POOL_RESERVE, Settings
 from chairside.db import database_url, make_engine, make_session_factory, redis_url
 from chairside.logging import configure_logging
 from chairside.ops.deploy.modes import ModeSwitch
+from chairside.ops.health.watch import DatabaseWatch
 from chairside.ops.metrics.http import HttpMetrics
 from chairside.ops.metrics.monitoring import build_monitoring
 from chairside.redis_client import make_redis
@@ -22,7 +24,13 @@ from chairside.redis_client import make_redis
 
 def build_context(settings: Settings) -> AppContext:
     """Connect-lazily resources for one app: nothing here blocks on the network."""
-    engine = make_engine(database_url(settings))
+    url = database_url(settings)
+    engine = make_engine(
+        url,
+        pool_size=settings.db_pool_size,
+        max_overflow=DB_POOL_RESERVE,
+        pool_timeout=settings.admission_wait_seconds,
+    )
     registry = CollectorRegistry()
     redis_client = make_redis(redis_url(settings))
     http_metrics = HttpMetrics(registry)
@@ -50,6 +58,12 @@ def build_context(settings: Settings) -> AppContext:
         ),
         availability_cache=cache,
         booking_threads=CapacityLimiter(settings.booking_threads),
+        database=DatabaseWatch(url),
+        admission=Admission(
+            capacity=settings.db_pool_size,
+            queue=settings.admission_queue,
+            wait_seconds=settings.admission_wait_seconds,
+        ),
     )
 
 
@@ -64,9 +78,11 @@ def lifespan_for(
         context = build_context(settings)
         to_thread.current_default_thread_limiter().total_tokens = settings.api_threads
         app.state.context = context
+        await to_thread.run_sync(context.database.start)
         try:
             yield
         finally:
+            await to_thread.run_sync(context.database.stop)
             context.engine.dispose()
             if context.redis is not None:
                 context.redis.close()

@@ -13,8 +13,22 @@ from tests.support.servers import redis_server, scratch_dir
 def test_liveness_answers_ok_with_a_request_id(app_client: TestClient) -> None:
     response = app_client.get("/health")
     assert response.status_code == 200
-    assert response.json() == {"status": "ok"}
+    assert response.json()["status"] == "ok"
+    assert response.json()["database"]["reachable"] is True
     assert len(response.headers["x-request-id"]) >= 16
+    assert app_client.get("/health/live").json() == {"status": "ok"}
+    ready = app_client.get("/health/ready")
+    assert ready.status_code == 200
+    assert ready.json()["capacity"]["capacity"] == 10
+
+
+def test_readiness_fails_in_maintenance_mode_while_health_passes(settings: Settings) -> None:
+    with TestClient(create_app(settings.model_copy(update={"maintenance_mode": True}))) as client:
+        ready = client.get("/health/ready")
+        assert ready.status_code == 503
+        assert ready.json()["reasons"] == ["maintenance mode is on"]
+        assert ready.headers["retry-after"] == str(settings.maintenance_retry_after)
+        assert client.get("/health").status_code == 200
 
 
 def test_a_request_id_sent_by_the_client_is_echoed(app_client: TestClient) -> None:

@@ -277,7 +277,18 @@
     )));
   }
 
+  // A break-glass link (`chairside ops break-glass`) carries its token in the fragment,
+  // which the browser never sends to a server: keep it for this tab, then drop it from
+  // the address bar and the history.
+  function takeBreakGlassToken() {
+    const match = /^#break-glass=([A-Za-z0-9_.-]+)$/.exec(window.location.hash);
+    if (!match) return;
+    sessionStorage.setItem(TOKEN_KEY, match[1]);
+    history.replaceState(null, "", window.location.pathname + window.location.search);
+  }
+
   document.addEventListener("DOMContentLoaded", () => {
+    takeBreakGlassToken();
     $("login").addEventListener("submit", login);
     $("logout").addEventListener("click", () => showLogin("Logged out."));
     refresh();

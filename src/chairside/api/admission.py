@@ -1,0 +1,108 @@
+"""Admission: how many requests may use the database at once, and how long others wait.
+
+A request on the booking side hops between the event loop and worker threads (each sync
+dependency and the route is a hop) and keeps its pooled connection from the first
+statement to the commit. Unbounded, a burst let more requests start than there were
+connections: their threads then blocked on the pool while the requests holding the
+connections waited for a thread, a deadlock that ``pool_timeout`` broke after 10 s with
+500s (issue 14). Admitting at most ``db_pool_size`` requests at a time, with at least as
+many threads (config.py checks), means an admitted request never waits for a connection
+or a thread; the rest wait here, in the event loop, holding neither, for at most
+``admission_wait_seconds``, and no more than ``admission_queue`` of them. Past that, and
+at once while the database watch says PostgreSQL is down, the answer is 503 problem+json
+with ``Retry-After`` (docs/architecture.md, "Capacity").
+"""
+
+from __future__ import annotations
+
+import anyio
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from chairside.api.context import AppContext
+from chairside.api.problems import problem_response
+
+# What uses the database per request. Health, metrics and the ops console's page and
+# summary do not (they read cached probes and the ops store) and must answer while the
+# database is down or the queue is full.
+ADMITTED_PREFIXES = ("/api/", "/ops/api/login")
+BUSY_RETRY_AFTER_SECONDS = 1
+DOWN_RETRY_AFTER_SECONDS = 5
+
+
+class Admission:
+    """At most ``capacity`` requests inside at once; ``queue`` more wait ``wait_seconds``."""
+
+    def __init__(self, *, capacity: int, queue: int, wait_seconds: float) -> None:
+        self.capacity = capacity
+        self.queue = queue
+        self.wait_seconds = wait_seconds
+        self._limiter = anyio.CapacityLimiter(capacity)
+
+    @property
+    def in_use(self) -> int:
+        return int(self._limiter.borrowed_tokens)
+
+    @property
+    def waiting(self) -> int:
+        return int(self._limiter.statistics().tasks_waiting)
+
+    def has_room(self) -> bool:
+        """False when a new request would be refused at once (the queue is full)."""
+        return self.in_use < self.capacity or self.waiting < self.queue
+
+    async def enter(self) -> bool:
+        """Wait for a place (bounded); False when refused. Pair a True with :meth:`leave`."""
+        if self._limiter.available_tokens < 1 and self.waiting >= self.queue:
+            return False
+        with anyio.move_on_after(self.wait_seconds):
+            await self._limiter.acquire()
+            return True
+        return False
+
+    def leave(self) -> None:
+        self._limiter.release()
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "capacity": self.capacity,
+            "in_use": self.in_use,
+            "waiting": self.waiting,
+            "queue": self.queue,
+            "wait_seconds": self.wait_seconds,
+        }
+
+
+class AdmissionMiddleware:
+    """Admits database-bound requests through the app's :class:`Admission`."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not str(scope["path"]).startswith(ADMITTED_PREFIXES):
+            await self.app(scope, receive, send)
+            return
+        context: AppContext = scope["app"].state.context
+        database = context.database.state()
+        if not database.reachable:
+            refusal = problem_response(
+                503,
+                f"the database is unreachable ({database.error}); try again shortly",
+                headers={"Retry-After": str(DOWN_RETRY_AFTER_SECONDS)},
+            )
+            await refusal(scope, receive, send)
+            return
+        admission = context.admission
+        if not await admission.enter():
+            refusal = problem_response(
+                503,
+                f"busy: {admission.capacity} requests in progress and {admission.waiting} "
+                f"waiting on this worker; try again in {BUSY_RETRY_AFTER_SECONDS} s",
+                headers={"Retry-After": str(BUSY_RETRY_AFTER_SECONDS)},
+            )
+            await refusal(scope, receive, send)
+            return
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            admission.leave()
