@@ -4,7 +4,7 @@ Starts its own PostgreSQL, Redis and ``uvicorn --workers N`` (bench/booking/stac
 seeds a shop, then for each level waits ``--idle`` seconds (pooled connections go idle,
 as after a quiet spell) and fires that many requests at once, a quarter each of login,
 ``GET /api/v1/me``, availability and booking creation (each booking a slot of its own).
-Then an open-loop spike: requests arrive at ``--rate`` per second for ``--spike-seconds``
+Then open-loop spikes: requests arrive at each of ``--rates`` per second for ``--spike-seconds``
 whether or not earlier ones were answered, as users arrive.
 
 For every run it prints how many answers were 2xx, 4xx, 500 and 503, whether every 503
@@ -170,7 +170,9 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--levels", default="50,100,200")
     parser.add_argument("--idle", type=float, default=5.0, help="seconds idle before a burst")
-    parser.add_argument("--rate", type=float, default=200.0, help="spike: requests per second")
+    parser.add_argument(
+        "--rates", default="50,200", help="spikes: requests per second, one run each"
+    )
     parser.add_argument("--spike-seconds", type=float, default=5.0)
     parser.add_argument("--accounts", type=int, default=50)
     args = parser.parse_args()
@@ -185,8 +187,9 @@ def main() -> None:
         for size in levels:
             time.sleep(args.idle)
             rows.append(asyncio.run(burst(stack.api, mix, size)).row())
-        time.sleep(args.idle)
-        rows.append(asyncio.run(spike(stack.api, mix, args.rate, args.spike_seconds)).row())
+        for rate in (float(x) for x in args.rates.split(",") if x):
+            time.sleep(args.idle)
+            rows.append(asyncio.run(spike(stack.api, mix, rate, args.spike_seconds)).row())
     _report(rows, args)
 
 

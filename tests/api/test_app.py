@@ -195,7 +195,9 @@ def test_the_worker_runs_as_many_blocking_threads_as_configured(settings: Settin
     async def tokens() -> float:
         return to_thread.current_default_thread_limiter().total_tokens
 
-    with TestClient(create_app(settings.model_copy(update={"api_threads": 3, "db_pool_size": 3}))) as client:
+    with TestClient(
+        create_app(settings.model_copy(update={"api_threads": 3, "db_pool_size": 3}))
+    ) as client:
         assert client.portal is not None
         assert client.portal.call(tokens) == 3
         assert client.get("/health").status_code == 200

@@ -1,7 +1,9 @@
-"""Fixed-window rate limits in Redis (login, register, booking creation).
+"""Fixed-window rate limits (login, register, booking creation), in Redis or PostgreSQL.
 
-Redis being down must not lock everyone out, so a limit that cannot be counted lets the
-request through and logs it; the limits protect capacity, not correctness.
+Redis counts them. When Redis does not answer, or none is configured, the same windows
+are counted in PostgreSQL (``rate_limit_counters``, one upsert in a transaction of its
+own, so a refused login still counts), and the limit holds: the login limit is what
+stands between a password list and the accounts, so it must not turn off with Redis.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import redis
+from sqlalchemy import Engine, text
 
 from chairside.errors import RateLimitedError
 
@@ -28,26 +31,65 @@ class Limit:
 
 
 def hit(
-    client: redis.Redis | None, *, bucket: str, identity: str, limit: int, window_seconds: int
+    client: redis.Redis | None,
+    *,
+    bucket: str,
+    identity: str,
+    limit: int,
+    window_seconds: int,
+    fallback: Engine | None,
 ) -> None:
-    """Count one attempt; raise RateLimitedError once ``limit`` is exceeded in the window."""
-    if client is None:
-        return
+    """Count one attempt; raise RateLimitedError once ``limit`` is exceeded in the window.
+
+    Counted in Redis; in PostgreSQL through ``fallback`` when Redis is down or absent.
+    ``fallback`` is required so that no caller forgets it: None only where no database is.
+    """
     rule = Limit(bucket=bucket, limit=limit, window_seconds=window_seconds)
-    try:
-        pipe = client.pipeline()
-        count(pipe, rule, identity)
-        replies = pipe.execute()
-    except redis.RedisError as exc:
-        log.warning("rate limit not enforced, redis unavailable", extra={"error": str(exc)})
-        return
-    judge(rule, replies)
+    if client is not None:
+        try:
+            pipe = client.pipeline()
+            count(pipe, rule, identity)
+            replies = pipe.execute()
+        except redis.RedisError as exc:
+            log.warning(
+                "redis unavailable: rate limit counted in PostgreSQL", extra={"error": str(exc)}
+            )
+        else:
+            judge(rule, replies)
+            return
+    if fallback is not None:
+        hit_database(fallback, rule, identity)
+
+
+# One fixed window per key: a window that ended starts over at 1.
+_UPSERT = text(
+    "INSERT INTO rate_limit_counters AS c (key, attempts, window_ends_at) "
+    "VALUES (:key, 1, now() + make_interval(secs => :window)) "
+    "ON CONFLICT (key) DO UPDATE SET "
+    "attempts = CASE WHEN c.window_ends_at <= now() THEN 1 ELSE c.attempts + 1 END, "
+    "window_ends_at = CASE WHEN c.window_ends_at <= now() "
+    "THEN excluded.window_ends_at ELSE c.window_ends_at END "
+    "RETURNING attempts, ceil(extract(epoch FROM c.window_ends_at - now()))::int AS ttl"
+)
+
+
+def hit_database(engine: Engine, rule: Limit, identity: str) -> None:
+    """Count one attempt in PostgreSQL (its own transaction); raise when over the limit."""
+    with engine.begin() as conn:
+        row = conn.execute(
+            _UPSERT, {"key": _key(rule, identity), "window": rule.window_seconds}
+        ).one()
+    judge(rule, [row.attempts, None, row.ttl])
+
+
+def _key(rule: Limit, identity: str) -> str:
+    digest = hashlib.sha256(identity.encode()).hexdigest()[:32]
+    return f"chairside:rl:{rule.bucket}:{digest}"
 
 
 def count(pipe: Any, rule: Limit, identity: str) -> None:
     """Queue one attempt of ``identity`` on a Redis pipeline; :func:`judge` reads the replies."""
-    digest = hashlib.sha256(identity.encode()).hexdigest()[:32]
-    key = f"chairside:rl:{rule.bucket}:{digest}"
+    key = _key(rule, identity)
     pipe.incr(key)
     pipe.expire(key, rule.window_seconds, nx=True)
     pipe.ttl(key)

@@ -23,6 +23,7 @@ def register(
         identity=address,
         limit=s.rate_limit_register,
         window_seconds=s.rate_limit_window_seconds,
+        fallback=context.engine,
     )
     return service.register(
         session=session,
@@ -46,6 +47,7 @@ def login(
         identity=f"{address}|{body.email.strip().lower()}",
         limit=s.rate_limit_login,
         window_seconds=s.rate_limit_window_seconds,
+        fallback=context.engine,
     )
     pair = service.login(session=session, settings=s, email=body.email, password=body.password)
     return _tokens(pair)

@@ -96,6 +96,8 @@ async def create_booking(
     def work() -> schemas.BookingOut:
         # The token's checks in Redis first; PostgreSQL's in the booking's first statement.
         caller = accounts.present(cache=context.redis, settings=s, access_token=token, limit=limit)
+        if caller.counted is None:  # Redis did not count it: PostgreSQL does
+            ratelimit.hit_database(context.engine, limit, str(caller.claims.user_id))
         with transaction(context.sessions) as session:
             created = service.create_booking(
                 session=session,

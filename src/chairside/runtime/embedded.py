@@ -49,7 +49,12 @@ class EmbeddedStack:
 
     @property
     def redis_url(self) -> str | None:
-        return self.redis.url if self.redis and self.redis.is_running() else None
+        """Redis's URL when this home has one (installed, not turned off), running or not.
+
+        A stopped Redis is still the configured one: clients find it unreachable (and
+        reconnect when it is back) rather than believing there is none.
+        """
+        return self.redis.url if self.redis else None
 
     def start(self, configurers: Sequence[ClusterConfigurer] = ()) -> None:
         """Create the cluster if needed, apply ``configurers``, start both servers."""

@@ -38,7 +38,8 @@ def check_redis(client: redis.Redis | None) -> CheckResult:
         return CheckResult(
             name="redis",
             status=CheckStatus.WARNING,
-            summary="not configured: rate limits and caches fall back to PostgreSQL",
+            summary="not configured: rate limits counted in PostgreSQL, caches off",
+            details={"configured": False, "reachable": False},
         )
     started = time.perf_counter()
     try:
@@ -47,8 +48,10 @@ def check_redis(client: redis.Redis | None) -> CheckResult:
         return CheckResult(
             name="redis",
             status=CheckStatus.WARNING,
-            summary=f"unreachable ({type(exc).__name__}): running degraded",
+            summary=f"unreachable ({type(exc).__name__}: {_redis_error(exc)}): running "
+            "degraded, rate limits counted in PostgreSQL, caches off",
             latency_ms=_elapsed_ms(started),
+            details={"configured": True, "reachable": False},
         )
     return CheckResult(
         name="redis",
@@ -56,6 +59,11 @@ def check_redis(client: redis.Redis | None) -> CheckResult:
         summary="answering",
         latency_ms=_elapsed_ms(started),
     )
+
+
+def _redis_error(exc: redis.RedisError) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:160] if text else "no answer"
 
 
 def _elapsed_ms(started: float) -> float:

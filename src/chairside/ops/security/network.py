@@ -203,7 +203,12 @@ def check_redis(settings: Settings) -> CheckResult:
         for name in ("bind", "protected-mode", "requirepass"):
             config.update(_config_get(client, name))
     except redis.RedisError as exc:
-        return CheckResult("redis_network", CheckStatus.UNKNOWN, f"cannot ask Redis: {exc}")
+        return CheckResult(
+            "redis_network",
+            CheckStatus.UNKNOWN,
+            f"Redis is unreachable ({type(exc).__name__}: {exc}): cannot judge its exposure",
+            details={"configured": True, "reachable": False},
+        )
     finally:
         client.close()
     return judge_redis(
