@@ -62,3 +62,24 @@ def test_without_database_url_chairside_runs_embedded_under_a_relative_home(
     settings = load_settings()
     assert settings.embedded
     assert settings.home == tmp_path / "var"
+
+
+def test_fewer_threads_than_pooled_connections_is_refused_naming_both() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(api_threads=4, db_pool_size=8, database_url="postgresql://u:p@h/d")
+    assert "CHAIRSIDE_API_THREADS=4" in caught.value.message
+    assert "CHAIRSIDE_DB_POOL_SIZE=8" in caught.value.message
+    assert "postgresql://" not in caught.value.message  # never echoes the other settings
+
+
+def test_workers_times_the_pool_must_fit_the_connection_budget() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(workers=8, db_pool_size=10, db_max_connections=90)
+    assert "CHAIRSIDE_WORKERS=8" in caught.value.message
+    assert "96 connections" in caught.value.message
+    assert load_settings(workers=7, db_pool_size=10, db_max_connections=90).workers == 7
+
+
+def test_more_booking_threads_than_pooled_connections_is_refused() -> None:
+    with pytest.raises(ConfigError, match="CHAIRSIDE_BOOKING_THREADS=12"):
+        load_settings(booking_threads=12, api_threads=20, db_pool_size=10)

@@ -196,8 +196,13 @@ def main() -> None:
 def _report(rows: list[dict[str, Any]], args: argparse.Namespace) -> None:
     print(
         f"\nChairside bursts: {args.workers} API workers, {os.cpu_count()} CPUs, "
-        f"{args.idle:g} s idle before each run; mix: login, /me, availability, booking\n"
+        f"{args.idle:g} s idle before each run; mix: login, /me, availability, booking"
     )
+    capacity = {
+        name: os.environ.get(f"CHAIRSIDE_{name.upper()}", "default")
+        for name in ("db_pool_size", "admission_queue", "admission_wait_seconds", "api_threads")
+    }
+    print(f"capacity per worker: {capacity}\n")
     header = (
         f"{'run':<22}{'req':>6}{'2xx':>6}{'4xx':>6}{'500':>6}{'503':>6}{'no RA':>6}"
         f"{'slow503':>9}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}{'secs':>7}"

@@ -9,10 +9,13 @@ then for each concurrency level measures:
   per client so every request does the full work and succeeds);
 - availability over 14 days for one provider with realistic hours and some bookings;
 
-and finally runs ``pgbench`` with the same booking SQL transaction (the statements the
-creating request issues, see ``booking_transaction.sql``) on the same database at the
-same client counts. Figures are printed as ratios against that pgbench anchor, measured
-in the same run, beside pgbench's own latency percentiles (from its per-transaction log).
+and ``pgbench`` with the same booking SQL transaction (the statements the creating
+request issues, see ``booking_transaction.sql``) on the same database at the same client
+counts; finally, with the ``open`` phase, bookings arriving at a fixed rate (open loop,
+``open_loop.py``; default half the best closed-loop booking rate of the run), since
+closed-loop latency at N clients is only N / throughput. Figures are printed as ratios
+against that pgbench anchor, measured in the same run, beside pgbench's own latency
+percentiles (from its per-transaction log).
 
 The HTTP load comes from ``wrk`` (C, one thread) running ``load.lua``, so the client
 takes little of the CPU the server needs, as pgbench, also C, does. Needs `wrk`
@@ -26,6 +29,7 @@ an error, and the run exits 1 after printing the figures if there was one.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import re
@@ -34,11 +38,12 @@ import subprocess
 import sys
 import uuid
 from dataclasses import dataclass, field, replace
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+from bench.booking.open_loop import booking_request, run_open_loop
 from bench.booking.stack import World, running_stack, seed
 from bench.cpu import CpuMeter
 from bench.wrk import require_wrk, run_wrk
@@ -47,7 +52,7 @@ from chairside.runtime.postgres import PostgresCluster
 HERE = Path(__file__).resolve().parent
 SLOTS_PER_DAY = 287  # 5-minute services, 00:00-23:55
 LOAD_SCRIPT = HERE / "load.lua"
-PHASES = ("booking", "availability", "pgbench")
+PHASES = ("booking", "availability", "pgbench", "open")
 
 
 @dataclass(frozen=True)
@@ -70,6 +75,12 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--clients", default="10,50")
     parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument(
+        "--open-rate",
+        type=float,
+        default=None,
+        help="open phase: bookings per second (default: half the best closed-loop rate)",
+    )
     parser.add_argument(
         "--phases",
         default=",".join(PHASES),
@@ -110,6 +121,17 @@ def main() -> None:
                 anchor = _pgbench(stack.cluster, clients, args.seconds, stack.base / "pgbench")
                 level.append(_with_cpu(anchor, meter))
             results.append(level)
+        if "open" in phases:
+            best = max(
+                (f.throughput for level in results for f in level if f.name == "booking create"),
+                default=0.0,
+            )
+            rate = args.open_rate or best / 2
+            if not rate:
+                parser.error("the open phase needs the booking phase or --open-rate")
+            meter.start()
+            opened = _open_loop_bookings(stack.api, world, rate, args.seconds, base_slot=next_slot)
+            results.append([_with_cpu(opened, meter)])
         errors = _report(results, args)
         if errors:
             raise SystemExit(f"{errors} requests failed (see the errors column): no valid figures")
@@ -148,6 +170,49 @@ def _load_bookings(
         ],
     )
     return _wrk_figures("booking create", clients, run), run["last_slot"] + 1
+
+
+def _open_loop_bookings(
+    api: str, world: World, rate: float, seconds: float, *, base_slot: int
+) -> Figures:
+    """Bookings arriving at ``rate`` per second (open loop), each a slot of its own."""
+    host_port = api.removeprefix("http://")
+    host, port = host_port.split(":")
+    first_epoch = int(world.first_day.timestamp())
+    n = len(world.providers)
+    tag = uuid.uuid4().hex
+
+    def build(g: int) -> bytes:
+        slot = base_slot + g // n
+        day, index = divmod(slot, SLOTS_PER_DAY)
+        starts = datetime.fromtimestamp(first_epoch + day * 86400 + index * 300, UTC)
+        return booking_request(
+            host_port,
+            token=world.tokens[g % n],
+            provider_id=world.providers[g % n],
+            service_id=world.service_id,
+            starts_at=starts.isoformat(),
+            key=f"{tag}-{g}",
+        )
+
+    run = asyncio.run(run_open_loop(host, int(port), build, rate=rate, seconds=seconds))
+    ordered = sorted(run.latencies_ms)
+    unexpected = sum(count for status, count in run.statuses.items() if status != 201)
+    if unexpected or run.failures:
+        print(
+            f"open loop at {rate:.0f}/s: statuses {dict(run.statuses)}, {run.failures} failed",
+            file=sys.stderr,
+        )
+    return Figures(
+        name=f"open {rate:.0f}/s",
+        clients=run.connections_opened,
+        throughput=len(ordered) / run.seconds if run.seconds else 0.0,
+        requests=len(ordered),
+        p50_ms=_percentile(ordered, 50),
+        p95_ms=_percentile(ordered, 95),
+        p99_ms=_percentile(ordered, 99),
+        errors=unexpected + run.failures,
+    )
 
 
 def _load_availability(api: str, world: World, clients: int, seconds: float) -> Figures:
@@ -295,7 +360,8 @@ def _report(results: list[list[Figures]], args: argparse.Namespace) -> int:
             )
     _report_cpu(results)
     print(
-        "\nGoals: booking p95 < 50 ms at 50 clients and >= 0.3x pgbench; availability p95 < 25 ms."
+        "\nGoals: booking >= 0.4x pgbench at 10 and 50 clients; open-loop booking p99 < 50 ms "
+        "at half the best closed-loop rate; availability p95 < 25 ms."
     )
     print(json.dumps({"results": rows}, indent=None))
     return sum(fig.errors for level in results for fig in level)

@@ -8,12 +8,16 @@ connections waited for a thread, a deadlock that ``pool_timeout`` broke after 10
 500s (issue 14). Admitting at most ``db_pool_size`` requests at a time, with at least as
 many threads (config.py checks), means an admitted request never waits for a connection
 or a thread; the rest wait here, in the event loop, holding neither, for at most
-``admission_wait_seconds``, and no more than ``admission_queue`` of them. Past that, and
+``admission_wait_seconds``, and no more than ``admission_queue`` of them. A request whose
+expected wait (the queue ahead of it times the smoothed service time, over the capacity)
+is past the bound is refused at once rather than after it. Past that, and
 at once while the database watch says PostgreSQL is down, the answer is 503 problem+json
 with ``Retry-After`` (docs/architecture.md, "Capacity").
 """
 
 from __future__ import annotations
+
+import time
 
 import anyio
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -26,6 +30,8 @@ from chairside.api.problems import problem_response
 # database is down or the queue is full.
 ADMITTED_PREFIXES = ("/api/", "/ops/api/login")
 BUSY_RETRY_AFTER_SECONDS = 1
+INITIAL_SERVICE_SECONDS = 0.02
+SMOOTHING = 0.1  # weight of the newest request in the smoothed service time
 DOWN_RETRY_AFTER_SECONDS = 5
 
 
@@ -37,6 +43,9 @@ class Admission:
         self.queue = queue
         self.wait_seconds = wait_seconds
         self._limiter = anyio.CapacityLimiter(capacity)
+        # How long an admitted request stays inside, smoothed: with it, a request whose
+        # wait would exceed the bound is told so at once instead of after the bound.
+        self.service_seconds = INITIAL_SERVICE_SECONDS
 
     @property
     def in_use(self) -> int:
@@ -50,17 +59,30 @@ class Admission:
         """False when a new request would be refused at once (the queue is full)."""
         return self.in_use < self.capacity or self.waiting < self.queue
 
+    def expected_wait_seconds(self) -> float:
+        """How long a request arriving now would wait, from the queue and service times."""
+        if self._limiter.available_tokens >= 1:
+            return 0.0
+        return (self.waiting + 1) * self.service_seconds / self.capacity
+
     async def enter(self) -> bool:
-        """Wait for a place (bounded); False when refused. Pair a True with :meth:`leave`."""
-        if self._limiter.available_tokens < 1 and self.waiting >= self.queue:
+        """Wait for a place (bounded); False when refused. Pair a True with :meth:`leave`.
+
+        Refused at once when the queue is full or its expected wait is past the bound;
+        refused after ``wait_seconds`` when the place did not come in time after all.
+        """
+        if self._limiter.available_tokens < 1 and (
+            self.waiting >= self.queue or self.expected_wait_seconds() > self.wait_seconds
+        ):
             return False
         with anyio.move_on_after(self.wait_seconds):
             await self._limiter.acquire()
             return True
         return False
 
-    def leave(self) -> None:
+    def leave(self, seconds_inside: float) -> None:
         self._limiter.release()
+        self.service_seconds += SMOOTHING * (seconds_inside - self.service_seconds)
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -69,6 +91,7 @@ class Admission:
             "waiting": self.waiting,
             "queue": self.queue,
             "wait_seconds": self.wait_seconds,
+            "service_seconds": round(self.service_seconds, 4),
         }
 
 
@@ -102,7 +125,8 @@ class AdmissionMiddleware:
             )
             await refusal(scope, receive, send)
             return
+        admitted_at = time.perf_counter()
         try:
             await self.app(scope, receive, send)
         finally:
-            admission.leave()
+            admission.leave(time.perf_counter() - admitted_at)

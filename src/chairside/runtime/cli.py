@@ -19,7 +19,7 @@ from chairside.cli.output import (
     guarded,
     render_checks,
 )
-from chairside.config import Settings, get_settings
+from chairside.config import Settings, get_settings, load_settings
 from chairside.demo import seed_demo
 from chairside.errors import ChairsideError
 from chairside.ops.backup.archiving import configure_archiving
@@ -38,13 +38,19 @@ def up(
     demo: Annotated[bool, typer.Option("--demo", help="Seed a demo shop to try the API.")] = False,
     host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on.", min=1, max=65535)] = None,
-    workers: Annotated[int, typer.Option(help="API worker processes.", min=1, max=64)] = 1,
+    workers: Annotated[
+        int | None,
+        typer.Option(help="API worker processes (default CHAIRSIDE_WORKERS, 1).", min=1, max=64),
+    ] = None,
     json_output: JsonOption = False,
 ) -> None:
     """Run Chairside: embedded PostgreSQL and Redis, migrations, the API. Ctrl-C stops all."""
     out = Output(json_mode=json_output)
     with guarded(out):
         settings = get_settings()
+        if workers is not None and workers != settings.workers:
+            # Checked against the pool and the connection budget like the setting is.
+            settings = load_settings(workers=workers)
         if settings.embedded:
             out.info(f"Embedded mode: PostgreSQL and Redis under {settings.home}")
 
@@ -68,7 +74,7 @@ def up(
                 settings,
                 host=host or settings.host,
                 port=port or settings.port,
-                workers=workers,
+                workers=settings.workers,
                 demo=demo,
                 configurers=(configure_archiving, preload_statement_stats),
                 seed_demo=seed_demo,

@@ -1,0 +1,115 @@
+"""An open-loop HTTP load: requests sent at a fixed rate, whether or not earlier ones answered.
+
+Closed-loop clients (wrk, pgbench) send their next request when the last one answered, so
+at N clients latency is N / throughput whatever the server does; users arrive at a rate.
+This driver sends request ``i`` at ``start + i / rate`` on a pool of keep-alive
+connections (opening another when every one is busy) and measures each latency from the
+moment the request was due, not from when it went out, so a stalled server cannot hide
+its stall (coordinated omission). Raw asyncio streams, not an HTTP library: at a few
+hundred requests per second the client must cost the server's 2 cores little.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+
+@dataclass
+class OpenLoopResult:
+    """What an open-loop run saw."""
+
+    rate: float
+    sent: int
+    statuses: Counter[int] = field(default_factory=Counter)
+    latencies_ms: list[float] = field(default_factory=list)
+    failures: int = 0
+    connections_opened: int = 0
+    seconds: float = 0.0
+
+
+class _Connection:
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader = reader
+        self.writer = writer
+
+    async def exchange(self, request: bytes) -> int:
+        """Send one request, read its whole response; the status code."""
+        self.writer.write(request)
+        await self.writer.drain()
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        status = int(head.split(b" ", 2)[1])
+        length = 0
+        for line in head.split(b"\r\n")[1:]:
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"content-length":
+                length = int(value.strip())
+        if length:
+            await self.reader.readexactly(length)
+        return status
+
+
+async def run_open_loop(
+    host: str,
+    port: int,
+    build: Callable[[int], bytes],
+    *,
+    rate: float,
+    seconds: float,
+    connections: int = 64,
+) -> OpenLoopResult:
+    """Send ``build(i)`` for i in 0..rate*seconds at ``rate`` per second."""
+    total = int(rate * seconds)
+    result = OpenLoopResult(rate=rate, sent=total)
+    idle: list[_Connection] = []
+    for _ in range(connections):
+        idle.append(_Connection(*await asyncio.open_connection(host, port)))
+    result.connections_opened = connections
+
+    async def one(i: int, due: float) -> None:
+        if idle:
+            conn = idle.pop()
+        else:
+            conn = _Connection(*await asyncio.open_connection(host, port))
+            result.connections_opened += 1
+        try:
+            status = await conn.exchange(build(i))
+        except (OSError, asyncio.IncompleteReadError, ValueError):
+            result.failures += 1
+            conn.writer.close()
+            return
+        result.latencies_ms.append((time.perf_counter() - due) * 1000)
+        result.statuses[status] += 1
+        idle.append(conn)
+
+    started = time.perf_counter()
+    tasks = []
+    for i in range(total):
+        due = started + i / rate
+        delay = due - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(one(i, due)))
+    await asyncio.gather(*tasks)
+    result.seconds = time.perf_counter() - started
+    for conn in idle:
+        conn.writer.close()
+    return result
+
+
+def booking_request(
+    host: str, *, token: str, provider_id: str, service_id: str, starts_at: str, key: str
+) -> bytes:
+    """``POST /api/v1/bookings`` as raw HTTP/1.1 bytes."""
+    body = (
+        f'{{"provider_id":"{provider_id}","service_id":"{service_id}","starts_at":"{starts_at}"}}'
+    ).encode()
+    head = (
+        f"POST /api/v1/bookings HTTP/1.1\r\nHost: {host}\r\n"
+        f"Authorization: Bearer {token}\r\nIdempotency-Key: {key}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    ).encode()
+    return head + body
