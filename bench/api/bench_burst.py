@@ -13,8 +13,9 @@ Goal: 0 answers of 500 at every level, 503s only past the configured capacity
 (``CHAIRSIDE_DB_POOL_SIZE`` in flight plus ``CHAIRSIDE_ADMISSION_QUEUE`` waiting per
 worker, none waiting past ``CHAIRSIDE_ADMISSION_WAIT_SECONDS``), and each one fast.
 
-The client is Python (httpx, asyncio): bursts are a few hundred requests, so its CPU
-matters little; the sustained figures come from bench/booking (wrk, C).
+The client is raw HTTP/1.1 on asyncio streams (bench/booking/open_loop.py), connections
+opened before a burst starts, so that on a small machine the client costs the server
+little; a spike's latencies count from when each request was due.
 
     flock /tmp/chairside-bench.lock .venv/bin/python -m bench.api.bench_burst --workers 2
 """
@@ -27,49 +28,48 @@ import itertools
 import json
 import os
 import time
-from collections import Counter
-from dataclasses import dataclass, field
+import uuid
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlencode
 
-import httpx
 import psycopg
 
+from bench.booking.open_loop import (
+    Connection,
+    OpenLoopResult,
+    booking_request,
+    record,
+    run_open_loop,
+)
 from bench.booking.stack import PASSWORD, World, running_stack, seed
 
 KINDS = ("login", "me", "availability", "booking")
 
 
-@dataclass
-class Outcome:
-    """One level's answers."""
-
-    name: str
-    statuses: Counter[int] = field(default_factory=Counter)
-    answered_ms: list[float] = field(default_factory=list)
-    refused_ms: list[float] = field(default_factory=list)
-    refused_without_retry_after: int = 0
-    failures: Counter[str] = field(default_factory=Counter)  # socket errors, timeouts
-    seconds: float = 0.0
-
-    def row(self) -> dict[str, Any]:
-        answered = sorted(self.answered_ms)
-        return {
-            "run": self.name,
-            "requests": sum(self.statuses.values()) + sum(self.failures.values()),
-            "2xx": sum(n for s, n in self.statuses.items() if 200 <= s < 300),
-            "4xx": sum(n for s, n in self.statuses.items() if 400 <= s < 500),
-            "500": self.statuses.get(500, 0),
-            "503": self.statuses.get(503, 0),
-            "other": sum(n for s, n in self.statuses.items() if s >= 500 and s not in (500, 503)),
-            "client_errors": dict(self.failures),
-            "503_without_retry_after": self.refused_without_retry_after,
-            "slowest_503_ms": round(max(self.refused_ms), 1) if self.refused_ms else None,
-            "p50_ms": _pct(answered, 50),
-            "p99_ms": _pct(answered, 99),
-            "max_ms": round(answered[-1], 1) if answered else None,
-            "seconds": round(self.seconds, 2),
-        }
+def row(name: str, run: OpenLoopResult) -> dict[str, Any]:
+    """One table row: answers by class, 503s, and percentiles of the answered requests."""
+    answered = sorted(
+        ms for status, times in run.by_status_ms.items() if status != 503 for ms in times
+    )
+    refused = run.by_status_ms.get(503, [])
+    statuses = run.statuses
+    return {
+        "run": name,
+        "requests": run.sent,
+        "2xx": sum(n for s, n in statuses.items() if 200 <= s < 300),
+        "4xx": sum(n for s, n in statuses.items() if 400 <= s < 500),
+        "500": statuses.get(500, 0),
+        "503": statuses.get(503, 0),
+        "other": sum(n for s, n in statuses.items() if s >= 500 and s not in (500, 503)),
+        "client_errors": run.failures,
+        "503_without_retry_after": run.without_retry_after,
+        "slowest_503_ms": round(max(refused), 1) if refused else None,
+        "p50_ms": _pct(answered, 50),
+        "p99_ms": _pct(answered, 99),
+        "max_ms": round(answered[-1], 1) if answered else None,
+        "seconds": round(run.seconds, 2),
+    }
 
 
 def _pct(ordered: list[float], q: float) -> float | None:
@@ -79,90 +79,75 @@ def _pct(ordered: list[float], q: float) -> float | None:
 
 
 class Mix:
-    """Builds the requests of the mix: a fresh booking slot each time."""
+    """Builds the raw requests of the mix: a fresh booking slot each time."""
 
-    def __init__(self, world: World, emails: list[str]) -> None:
+    def __init__(self, host: str, world: World, emails: list[str]) -> None:
+        self.host = host
         self.world = world
         self.emails = emails
         self.counter = itertools.count()
         first = world.first_day.date()
-        self.availability_params = {
-            "service_id": world.avail_service,
-            "from": first.isoformat(),
-            "to": (first + timedelta(days=13)).isoformat(),
-        }
+        self.availability_query = urlencode(
+            {
+                "service_id": world.avail_service,
+                "from": first.isoformat(),
+                "to": (first + timedelta(days=13)).isoformat(),
+            }
+        )
 
-    def request(self, kind: str) -> tuple[str, str, dict[str, Any]]:
+    def request(self, kind: str) -> bytes:
         n = next(self.counter)
         token = self.world.tokens[n % len(self.world.tokens)]
-        auth = {"Authorization": f"Bearer {token}"}
         if kind == "login":
-            email = self.emails[n % len(self.emails)]
-            return "POST", "/api/v1/auth/login", {"json": {"email": email, "password": PASSWORD}}
+            body = json.dumps({"email": self.emails[n % len(self.emails)], "password": PASSWORD})
+            return self._raw("POST", "/api/v1/auth/login", body=body)
         if kind == "me":
-            return "GET", "/api/v1/me", {"headers": auth}
+            return self._raw("GET", "/api/v1/me", token=token)
         if kind == "availability":
             path = f"/api/v1/providers/{self.world.avail_provider}/availability"
-            return "GET", path, {"params": self.availability_params}
+            return self._raw("GET", f"{path}?{self.availability_query}")
         providers = self.world.providers
         slot = 2000 + n  # far from what the seed booked; one slot per request
         starts = self.world.first_day + timedelta(days=20 + slot // 280, minutes=5 * (slot % 280))
-        body = {
-            "provider_id": providers[n % len(providers)],
-            "service_id": self.world.service_id,
-            "starts_at": starts.isoformat(),
-        }
-        return "POST", "/api/v1/bookings", {"json": body, "headers": auth}
+        return booking_request(
+            self.host,
+            token=token,
+            provider_id=providers[n % len(providers)],
+            service_id=self.world.service_id,
+            starts_at=starts.isoformat(),
+            key=uuid.uuid4().hex,
+        )
+
+    def _raw(self, method: str, target: str, *, body: str = "", token: str = "") -> bytes:
+        lines = [f"{method} {target} HTTP/1.1", f"Host: {self.host}"]
+        if token:
+            lines.append(f"Authorization: Bearer {token}")
+        if body:
+            lines += ["Content-Type: application/json", f"Content-Length: {len(body)}"]
+        return ("\r\n".join(lines) + "\r\n\r\n" + body).encode()
 
 
-async def _one(client: httpx.AsyncClient, mix: Mix, kind: str, outcome: Outcome) -> None:
-    method, path, kwargs = mix.request(kind)
+async def burst(host: str, port: int, mix: Mix, size: int) -> OpenLoopResult:
+    """``size`` requests at once on ``size`` open connections, the mix in equal parts."""
+    result = OpenLoopResult(rate=0, sent=size)
+    connections = [await Connection.open(host, port) for _ in range(size)]
+    requests = [mix.request(KINDS[i % 4]) for i in range(size)]
+
+    async def one(conn: Connection, request: bytes) -> None:
+        started = time.perf_counter()
+        try:
+            status, retry_after = await conn.exchange(request)
+        except (OSError, asyncio.IncompleteReadError, ValueError):
+            result.failures += 1
+            return
+        record(result, status, retry_after, (time.perf_counter() - started) * 1000)
+
     started = time.perf_counter()
-    try:
-        response = await client.request(method, path, **kwargs)
-    except httpx.HTTPError as exc:
-        outcome.failures[type(exc).__name__] += 1
-        return
-    elapsed = (time.perf_counter() - started) * 1000
-    outcome.statuses[response.status_code] += 1
-    if response.status_code == 503:
-        outcome.refused_ms.append(elapsed)
-        if "retry-after" not in response.headers:
-            outcome.refused_without_retry_after += 1
-    else:
-        outcome.answered_ms.append(elapsed)
-
-
-def _client(api: str, connections: int) -> httpx.AsyncClient:
-    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
-    return httpx.AsyncClient(base_url=api, timeout=60, limits=limits)
-
-
-async def burst(api: str, mix: Mix, size: int) -> Outcome:
-    """``size`` requests at once, the mix in equal parts."""
-    outcome = Outcome(f"burst {size}")
-    async with _client(api, size) as client:
-        started = time.perf_counter()
-        await asyncio.gather(*(_one(client, mix, KINDS[i % 4], outcome) for i in range(size)))
-        outcome.seconds = time.perf_counter() - started
-    return outcome
-
-
-async def spike(api: str, mix: Mix, rate: float, seconds: float) -> Outcome:
-    """Open loop: a request every 1/rate s for ``seconds``, answered or not."""
-    outcome = Outcome(f"spike {rate:g}/s x {seconds:g}s")
-    total = int(rate * seconds)
-    async with _client(api, 1000) as client:
-        started = time.perf_counter()
-        tasks = []
-        for i in range(total):
-            delay = started + i / rate - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            tasks.append(asyncio.create_task(_one(client, mix, KINDS[i % 4], outcome)))
-        await asyncio.gather(*tasks)
-        outcome.seconds = time.perf_counter() - started
-    return outcome
+    await asyncio.gather(*(one(c, r) for c, r in zip(connections, requests, strict=True)))
+    result.seconds = time.perf_counter() - started
+    for conn in connections:
+        conn.close()
+    return result
 
 
 def main() -> None:
@@ -182,14 +167,23 @@ def main() -> None:
         world = seed(stack.api, args.accounts, stack.cluster.conninfo("bench"))
         with psycopg.connect(stack.cluster.conninfo("bench")) as conn:
             emails = [r[0] for r in conn.execute("SELECT email FROM users WHERE role = 'client'")]
-        mix = Mix(world, emails)
+        host_port = stack.api.removeprefix("http://")
+        host, port = host_port.split(":")
+        mix = Mix(host_port, world, emails)
         rows = []
         for size in levels:
             time.sleep(args.idle)
-            rows.append(asyncio.run(burst(stack.api, mix, size)).row())
+            rows.append(row(f"burst {size}", asyncio.run(burst(host, int(port), mix, size))))
         for rate in (float(x) for x in args.rates.split(",") if x):
             time.sleep(args.idle)
-            rows.append(asyncio.run(spike(stack.api, mix, rate, args.spike_seconds)).row())
+
+            def build(i: int) -> bytes:
+                return mix.request(KINDS[i % 4])
+
+            run = asyncio.run(
+                run_open_loop(host, int(port), build, rate=rate, seconds=args.spike_seconds)
+            )
+            rows.append(row(f"spike {rate:g}/s x {args.spike_seconds:g}s", run))
     _report(rows, args)
 
 
@@ -217,7 +211,7 @@ def _report(rows: list[dict[str, Any]], args: argparse.Namespace) -> None:
             f"{r['seconds']:>7}"
         )
         if r["client_errors"]:
-            print(f"  client-side errors: {r['client_errors']}")
+            print(f"  connections that failed: {r['client_errors']}")
     print("\nGoal: 0 answers of 500; every 503 fast and with Retry-After.")
     print(json.dumps({"results": rows}))
 

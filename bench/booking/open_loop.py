@@ -26,30 +26,55 @@ class OpenLoopResult:
     sent: int
     statuses: Counter[int] = field(default_factory=Counter)
     latencies_ms: list[float] = field(default_factory=list)
+    by_status_ms: dict[int, list[float]] = field(default_factory=dict)
+    without_retry_after: int = 0  # 429 and 503 answers that did not say when to retry
     failures: int = 0
     connections_opened: int = 0
     seconds: float = 0.0
 
 
-class _Connection:
+class Connection:
+    """One keep-alive HTTP/1.1 connection."""
+
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.reader = reader
         self.writer = writer
 
-    async def exchange(self, request: bytes) -> int:
-        """Send one request, read its whole response; the status code."""
+    @classmethod
+    async def open(cls, host: str, port: int) -> Connection:
+        return cls(*await asyncio.open_connection(host, port))
+
+    async def exchange(self, request: bytes) -> tuple[int, bool]:
+        """Send one request, read its whole response; its status, and whether it had
+        ``Retry-After``."""
         self.writer.write(request)
         await self.writer.drain()
         head = await self.reader.readuntil(b"\r\n\r\n")
         status = int(head.split(b" ", 2)[1])
         length = 0
+        retry_after = False
         for line in head.split(b"\r\n")[1:]:
             name, _, value = line.partition(b":")
-            if name.strip().lower() == b"content-length":
+            name = name.strip().lower()
+            if name == b"content-length":
                 length = int(value.strip())
+            elif name == b"retry-after":
+                retry_after = True
         if length:
             await self.reader.readexactly(length)
-        return status
+        return status, retry_after
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+def record(result: OpenLoopResult, status: int, retry_after: bool, ms: float) -> None:
+    """Count one answer."""
+    result.latencies_ms.append(ms)
+    result.by_status_ms.setdefault(status, []).append(ms)
+    result.statuses[status] += 1
+    if status in (429, 503) and not retry_after:
+        result.without_retry_after += 1
 
 
 async def run_open_loop(
@@ -64,25 +89,22 @@ async def run_open_loop(
     """Send ``build(i)`` for i in 0..rate*seconds at ``rate`` per second."""
     total = int(rate * seconds)
     result = OpenLoopResult(rate=rate, sent=total)
-    idle: list[_Connection] = []
-    for _ in range(connections):
-        idle.append(_Connection(*await asyncio.open_connection(host, port)))
+    idle = [await Connection.open(host, port) for _ in range(connections)]
     result.connections_opened = connections
 
     async def one(i: int, due: float) -> None:
         if idle:
             conn = idle.pop()
         else:
-            conn = _Connection(*await asyncio.open_connection(host, port))
+            conn = await Connection.open(host, port)
             result.connections_opened += 1
         try:
-            status = await conn.exchange(build(i))
+            status, retry_after = await conn.exchange(build(i))
         except (OSError, asyncio.IncompleteReadError, ValueError):
             result.failures += 1
-            conn.writer.close()
+            conn.close()
             return
-        result.latencies_ms.append((time.perf_counter() - due) * 1000)
-        result.statuses[status] += 1
+        record(result, status, retry_after, (time.perf_counter() - due) * 1000)
         idle.append(conn)
 
     started = time.perf_counter()
@@ -96,7 +118,7 @@ async def run_open_loop(
     await asyncio.gather(*tasks)
     result.seconds = time.perf_counter() - started
     for conn in idle:
-        conn.writer.close()
+        conn.close()
     return result
 
 
