@@ -214,3 +214,20 @@ def test_the_console_fits_a_phone_screen_without_horizontal_scrolling(
     assert health_box is not None and events_box is not None
     assert events_box["y"] > health_box["y"]  # one column: sections stacked
     context.close()
+
+
+def test_a_break_glass_link_opens_the_console_and_leaves_the_token_out_of_the_address(
+    browser: Browser, base_url: str, settings: Settings
+) -> None:
+    from chairside.web.breakglass import issue_token
+
+    incidents.open_incident(settings, severity="P1", title="Database down in Frankfurt")
+    token, _ = issue_token(settings, issued_by="oncall@host")
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(f"{base_url}/ops#break-glass={token}")
+
+    expect(page.locator("#incidents")).to_contain_text("Database down in Frankfurt")
+    assert "break-glass" not in page.url
+    assert page.evaluate("sessionStorage.length") == 1
+    context.close()

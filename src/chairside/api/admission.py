@@ -35,6 +35,15 @@ SMOOTHING = 0.1  # weight of the newest request in the smoothed service time
 DOWN_RETRY_AFTER_SECONDS = 5
 
 
+class Place:
+    """One admitted request's place (the limiter's borrower: one per request, not per task)."""
+
+    __slots__ = ("admitted_at",)
+
+    def __init__(self) -> None:
+        self.admitted_at = time.perf_counter()
+
+
 class Admission:
     """At most ``capacity`` requests inside at once; ``queue`` more wait ``wait_seconds``."""
 
@@ -56,8 +65,10 @@ class Admission:
         return int(self._limiter.statistics().tasks_waiting)
 
     def has_room(self) -> bool:
-        """False when a new request would be refused at once (the queue is full)."""
-        return self.in_use < self.capacity or self.waiting < self.queue
+        """False when a new request would be refused at once (see :meth:`enter`)."""
+        if self._limiter.available_tokens >= 1:
+            return True
+        return self.waiting < self.queue and self.expected_wait_seconds() <= self.wait_seconds
 
     def expected_wait_seconds(self) -> float:
         """How long a request arriving now would wait, from the queue and service times."""
@@ -65,24 +76,24 @@ class Admission:
             return 0.0
         return (self.waiting + 1) * self.service_seconds / self.capacity
 
-    async def enter(self) -> bool:
-        """Wait for a place (bounded); False when refused. Pair a True with :meth:`leave`.
+    async def enter(self) -> Place | None:
+        """Wait for a place (bounded); None when refused. Give a place back with :meth:`leave`.
 
         Refused at once when the queue is full or its expected wait is past the bound;
         refused after ``wait_seconds`` when the place did not come in time after all.
         """
-        if self._limiter.available_tokens < 1 and (
-            self.waiting >= self.queue or self.expected_wait_seconds() > self.wait_seconds
-        ):
-            return False
+        if not self.has_room():
+            return None
+        place = Place()
         with anyio.move_on_after(self.wait_seconds):
-            await self._limiter.acquire()
-            return True
-        return False
+            await self._limiter.acquire_on_behalf_of(place)
+            return place
+        return None
 
-    def leave(self, seconds_inside: float) -> None:
-        self._limiter.release()
-        self.service_seconds += SMOOTHING * (seconds_inside - self.service_seconds)
+    def leave(self, place: Place) -> None:
+        self._limiter.release_on_behalf_of(place)
+        inside = time.perf_counter() - place.admitted_at
+        self.service_seconds += SMOOTHING * (inside - self.service_seconds)
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -116,7 +127,8 @@ class AdmissionMiddleware:
             await refusal(scope, receive, send)
             return
         admission = context.admission
-        if not await admission.enter():
+        place = await admission.enter()
+        if place is None:
             refusal = problem_response(
                 503,
                 f"busy: {admission.capacity} requests in progress and {admission.waiting} "
@@ -125,8 +137,8 @@ class AdmissionMiddleware:
             )
             await refusal(scope, receive, send)
             return
-        admitted_at = time.perf_counter()
+        place.admitted_at = time.perf_counter()
         try:
             await self.app(scope, receive, send)
         finally:
-            admission.leave(time.perf_counter() - admitted_at)
+            admission.leave(place)
