@@ -46,11 +46,26 @@ def hit(
 
 def count(pipe: Any, rule: Limit, identity: str) -> None:
     """Queue one attempt of ``identity`` on a Redis pipeline; :func:`judge` reads the replies."""
-    digest = hashlib.sha256(identity.encode()).hexdigest()[:32]
-    key = f"chairside:rl:{rule.bucket}:{digest}"
+    key = key_of(rule, identity)
     pipe.incr(key)
     pipe.expire(key, rule.window_seconds, nx=True)
     pipe.ttl(key)
+
+
+def key_of(rule: Limit, identity: str) -> str:
+    """The Redis key counting ``identity``'s attempts under ``rule``."""
+    digest = hashlib.sha256(identity.encode("utf-8", "backslashreplace")).hexdigest()[:32]
+    return f"chairside:rl:{rule.bucket}:{digest}"
+
+
+def uncount(client: redis.Redis | None, rule: Limit, identity: str) -> None:
+    """Take back one attempt counted by :func:`count` (it turned out not to be one)."""
+    if client is None:
+        return
+    try:
+        client.decr(key_of(rule, identity))
+    except redis.RedisError as exc:
+        log.warning("rate limit not adjusted, redis unavailable", extra={"error": str(exc)})
 
 
 def judge(rule: Limit, replies: list[Any]) -> None:

@@ -6,12 +6,15 @@ class to a status and renders the message, the offending field and the request i
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from psycopg import errors as pg_errors
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from chairside import errors
@@ -113,6 +116,30 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     return problem_response(422, summary or "invalid input", extra={"errors": problems})
 
 
+async def _database_refusal(request: Request, exc: Exception) -> JSONResponse:
+    """A value the input bounds let through but PostgreSQL refused: 422/409, never a 500.
+
+    The schemas' bounds (chairside/bounds.py) come first; this is the backstop for a path
+    they miss: a CHECK constraint (migration 0004) or a value PostgreSQL cannot store.
+    """
+    assert isinstance(exc, DBAPIError)
+    cause = exc.orig
+    if isinstance(cause, pg_errors.CheckViolation):
+        constraint = getattr(cause.diag, "constraint_name", None) or "a check"
+        return problem_response(
+            409,
+            f"the change breaks the database's rule {constraint} (a bound on a stored value)",
+            extra={"details": {"constraint": constraint}},
+        )
+    if isinstance(cause, pg_errors.DataError):
+        return problem_response(
+            422,
+            "a value is out of the range the database can store: "
+            f"{_safe_input(type(cause).__name__)}",
+        )
+    raise exc
+
+
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     return problem_response(exc.status_code, str(exc.detail), headers=exc.headers)
@@ -120,8 +147,14 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
 
 def _safe_input(value: object) -> object:
     """Echo simple bad values back; never echo large or nested bodies (or passwords)."""
-    if isinstance(value, str | int | float | bool) or value is None:
-        return value if not isinstance(value, str) or len(value) <= 200 else value[:200] + "…"
+    if isinstance(value, str):
+        # A lone surrogate cannot be encoded as UTF-8: echo it escaped, not as a 500.
+        clean = value.encode("utf-8", "backslashreplace").decode("utf-8")
+        return clean if len(clean) <= 200 else clean[:200] + "…"
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None  # NaN and Infinity are not JSON
+    if isinstance(value, int | bool) or value is None:
+        return value
     return None
 
 
@@ -130,3 +163,5 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(errors.ChairsideError, _chairside_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(IntegrityError, _database_refusal)
+    app.add_exception_handler(DataError, _database_refusal)
