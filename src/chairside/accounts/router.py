@@ -7,13 +7,16 @@ from fastapi import APIRouter, status
 from chairside.accounts import ratelimit, schemas, service
 from chairside.accounts.deps import ClientAddress, CurrentUser, NoticesDep
 from chairside.api.deps import ContextDep, SessionDep
-from chairside.api.problems import problem_response
+from chairside.api.problems import documented, problem_response
 
 router = APIRouter(prefix="/api/v1", tags=["accounts"])
 
 
 @router.post(
-    "/auth/register", status_code=status.HTTP_202_ACCEPTED, response_model=schemas.RegisteredOut
+    "/auth/register",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=schemas.RegisteredOut,
+    responses=documented(429),
 )
 def register(
     body: schemas.RegisterIn,
@@ -47,7 +50,7 @@ def register(
     return schemas.RegisteredOut(email=body.email, role=body.role)
 
 
-@router.post("/auth/login", response_model=schemas.TokensOut)
+@router.post("/auth/login", response_model=schemas.TokensOut, responses=documented(401, 429))
 def login(
     body: schemas.LoginIn, session: SessionDep, context: ContextDep, address: ClientAddress
 ) -> object:
@@ -71,7 +74,7 @@ def login(
     return _tokens(pair)
 
 
-@router.post("/auth/refresh", response_model=schemas.TokensOut)
+@router.post("/auth/refresh", response_model=schemas.TokensOut, responses=documented(401))
 def refresh(body: schemas.RefreshIn, session: SessionDep, context: ContextDep) -> object:
     """A new token pair for a refresh token; the old refresh token stops working."""
     pair = service.refresh(

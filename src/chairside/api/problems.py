@@ -53,6 +53,87 @@ _TITLES = {
 }
 
 
+_DESCRIPTIONS = {
+    400: "Malformed request",
+    401: "Missing, invalid, expired or revoked token (WWW-Authenticate: Bearer)",
+    402: "Card declined; the booking stays held (`booking` carries it)",
+    403: "Authenticated, but this role may not do this",
+    404: "Does not exist, or is not yours",
+    409: "The current state does not allow it (`details` says why)",
+    422: "Invalid input; `errors[].field` names each bad field and what is allowed",
+    429: "Rate limited; retry after `Retry-After` seconds",
+    503: "Maintenance, read-only mode or overload; retry after `Retry-After` seconds",
+}
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "title": "Problem",
+    "description": "RFC 9457 problem details",
+    "required": ["type", "title", "status", "detail"],
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer", "minimum": 400, "maximum": 599},
+        "detail": {"type": "string"},
+        "request_id": {"type": "string"},
+        "errors": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["field", "message"],
+                "properties": {
+                    "field": {"type": "string"},
+                    "message": {"type": "string"},
+                    "input": {},
+                },
+            },
+        },
+        "details": {"type": "object"},
+    },
+}
+# Every operation can answer these: bad input, and maintenance / read-only / overload.
+ALWAYS = (422, 503)
+WRITE_METHODS = {"post", "put", "patch", "delete"}
+
+
+def documented(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """``responses=`` for a route: the problems it answers beyond the general rules.
+
+    The rules (applied to every operation by :func:`describe_problems`): 422 and 503
+    everywhere; 401 and 403 where a token is needed; 404 where the path names something;
+    409 on writes that name something.
+    """
+    return {status: _problem_response(status) for status in statuses}
+
+
+def _problem_response(status: int) -> dict[str, Any]:
+    return {
+        "description": _DESCRIPTIONS.get(status, _TITLES.get(status, "Error")),
+        "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+    }
+
+
+def describe_problems(schema: dict[str, Any]) -> dict[str, Any]:
+    """Add every problem status each operation can answer to an OpenAPI document."""
+    schema.setdefault("components", {}).setdefault("schemas", {})["Problem"] = PROBLEM_SCHEMA
+    for path, operations in schema.get("paths", {}).items():
+        for method, operation in operations.items():
+            if not isinstance(operation, dict) or "responses" not in operation:
+                continue
+            statuses = set(ALWAYS)
+            if operation.get("security"):
+                statuses |= {401, 403}
+            if "{" in path:
+                statuses.add(404)
+                if method in WRITE_METHODS:
+                    statuses.add(409)
+            responses = operation["responses"]
+            for status in sorted(statuses):
+                # FastAPI's own 422 describes its default body; ours is a problem.
+                if str(status) not in responses or status == 422:
+                    responses[str(status)] = _problem_response(status)
+    return schema
+
+
 def status_for(error: errors.ChairsideError) -> int:
     """The HTTP status of a Chairside error class."""
     for cls in type(error).__mro__:
@@ -165,3 +246,11 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(IntegrityError, _database_refusal)
     app.add_exception_handler(DataError, _database_refusal)
+    plain_openapi = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = describe_problems(plain_openapi())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

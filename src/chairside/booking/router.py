@@ -14,6 +14,7 @@ from chairside.accounts import ratelimit
 from chairside.accounts import service as accounts
 from chairside.accounts.deps import BearerToken, CurrentUser
 from chairside.api.deps import ContextDep, SessionDep
+from chairside.api.problems import documented
 from chairside.booking import reviews, schemas, search, service
 from chairside.booking.models import Booking
 from chairside.bounds import CleanStr, Latitude, LocalDate, Longitude, Offset, RadiusKm
@@ -81,7 +82,15 @@ async def availability(
     return await run_in_threadpool(work)
 
 
-@router.post("/bookings", status_code=status.HTTP_201_CREATED, response_model=schemas.BookingOut)
+@router.post(
+    "/bookings",
+    status_code=status.HTTP_201_CREATED,
+    response_model=schemas.BookingOut,
+    responses={
+        200: {"model": schemas.BookingOut, "description": "Idempotent replay"},
+        **documented(404, 409, 429),
+    },
+)
 async def create_booking(
     body: schemas.BookingIn,
     token: BearerToken,
