@@ -12,13 +12,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 import time
-from pathlib import Path
 
 from fastapi.testclient import TestClient
 from tests.booking.world import fast_settings, make_shop, register
-from tests.support.servers import ClusterFactory
+from tests.support.servers import ClusterFactory, remove_tree, scratch_dir
 from tests.support.servers import redis_server as start_redis
 
 from chairside.api.app import create_app
@@ -32,49 +30,49 @@ def main() -> int:
     args = parser.parse_args()
     from tests.api.test_schema_fuzz import fuzz_operations
 
-    with tempfile.TemporaryDirectory(prefix="chairside-fuzz-") as scratch:
-        base = Path(scratch)
-        factory = ClusterFactory(base / "clusters")
-        try:
-            cluster = factory.make("fuzz")
-            cluster.create_database("fuzz")
-            migrations.upgrade(url=cluster.url("fuzz"))
-            with start_redis(base) as redis:
-                settings = fast_settings(
-                    load_settings(
-                        env="test",
-                        home=base / "home",
-                        database_url=cluster.url("fuzz"),
-                        redis_url=redis.url if redis else None,
-                        log_level="ERROR",
-                    )
+    base = scratch_dir()  # reachable by the postgres user, unlike a 0700 temp dir
+    factory = ClusterFactory(base / "clusters")
+    try:
+        cluster = factory.make("fuzz")
+        cluster.create_database("fuzz")
+        migrations.upgrade(url=cluster.url("fuzz"))
+        with start_redis(base) as redis:
+            settings = fast_settings(
+                load_settings(
+                    env="test",
+                    home=base / "home",
+                    database_url=cluster.url("fuzz"),
+                    redis_url=redis.url if redis else None,
+                    log_level="ERROR",
                 )
-                app = create_app(settings)
-                with TestClient(app, raise_server_exceptions=False) as client:
-                    shop = make_shop(client)
-                    callers = {
-                        "anonymous": ({}, {}),
-                        "client": (register(client).headers, {}),
-                        "owner": (
-                            shop.owner.headers,
-                            {
-                                "shop_id": shop.id,
-                                "provider_id": shop.provider_id,
-                                "service_id": shop.service_id,
-                            },
-                        ),
-                    }
-                    for name, (headers, values) in callers.items():
-                        started = time.monotonic()
-                        done = fuzz_operations(
-                            client, headers=headers, path_values=values, examples=args.examples
-                        )
-                        print(
-                            f"{name}: {len(done)} operations x {args.examples} examples, "
-                            f"{time.monotonic() - started:.1f} s, no failure"
-                        )
-        finally:
-            factory.stop_all()
+            )
+            app = create_app(settings)
+            with TestClient(app, raise_server_exceptions=False) as client:
+                shop = make_shop(client)
+                callers = {
+                    "anonymous": ({}, {}),
+                    "client": (register(client).headers, {}),
+                    "owner": (
+                        shop.owner.headers,
+                        {
+                            "shop_id": shop.id,
+                            "provider_id": shop.provider_id,
+                            "service_id": shop.service_id,
+                        },
+                    ),
+                }
+                for name, (headers, values) in callers.items():
+                    started = time.monotonic()
+                    done = fuzz_operations(
+                        client, headers=headers, path_values=values, examples=args.examples
+                    )
+                    print(
+                        f"{name}: {len(done)} operations x {args.examples} examples, "
+                        f"{time.monotonic() - started:.1f} s, no failure"
+                    )
+    finally:
+        factory.stop_all()
+        remove_tree(base)
     return 0
 
 
