@@ -66,8 +66,10 @@ def main() -> int:
                     done = fuzz_operations(
                         client, headers=headers, path_values=values, examples=args.examples
                     )
+                    answered = sum(sum(statuses.values()) for statuses in done.values())
                     print(
-                        f"{name}: {len(done)} operations x {args.examples} examples, "
+                        f"{name}: {len(done)} operations, {answered} requests "
+                        f"({args.examples} examples per operation and mode), "
                         f"{time.monotonic() - started:.1f} s, no failure"
                     )
     finally:

@@ -99,8 +99,8 @@ def documented(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """``responses=`` for a route: the problems it answers beyond the general rules.
 
     The rules (applied to every operation by :func:`describe_problems`): 422 and 503
-    everywhere; 401 and 403 where a token is needed; 404 where the path names something;
-    409 on writes that name something.
+    everywhere; 400 where a body is read; 401 and 403 where a token is needed; 404 where
+    the path names something; 409 on writes that name something.
     """
     return {status: _problem_response(status) for status in statuses}
 
@@ -120,6 +120,8 @@ def describe_problems(schema: dict[str, Any]) -> dict[str, Any]:
             if not isinstance(operation, dict) or "responses" not in operation:
                 continue
             statuses = set(ALWAYS)
+            if "requestBody" in operation:
+                statuses.add(400)  # a body that is not JSON at all
             if operation.get("security"):
                 statuses |= {401, 403}
             if "{" in path:
