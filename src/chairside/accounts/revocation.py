@@ -19,7 +19,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import BindParameter
 
-from chairside.accounts.models import RefreshToken, TokenRevocation, User
+from chairside.accounts.models import TokenRevocation, User
 
 log = logging.getLogger("chairside.accounts")
 
@@ -86,5 +86,4 @@ def revoked_in_database(*, session: Session, jti: str) -> bool:
 def purge_expired(*, session: Session) -> int:
     """Delete revocations of tokens that have expired anyway; returns how many."""
     result = session.execute(delete(TokenRevocation).where(TokenRevocation.expires_at < func.now()))
-    families = session.execute(delete(RefreshToken).where(RefreshToken.expires_at < func.now()))
-    return int(getattr(result, "rowcount", 0) or 0) + int(getattr(families, "rowcount", 0) or 0)
+    return int(getattr(result, "rowcount", 0) or 0)
