@@ -176,7 +176,7 @@ def seed(api: str, clients: int, conninfo: str) -> World:
         created = http.post("/api/v1/auth/register", json=body)
         created.raise_for_status()
         login = http.post("/api/v1/auth/login", json={"email": email, "password": PASSWORD})
-        return created.json()["id"], login.json()["access_token"]
+        return login.json()["user"]["id"], login.json()["access_token"]
 
     _, owner = account("owner")
     auth = {"Authorization": f"Bearer {owner}"}

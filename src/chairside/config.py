@@ -114,6 +114,13 @@ class Settings(BaseSettings):
     rate_limit_register: int = Field(default=20, ge=1)
     rate_limit_bookings: int = Field(default=30, ge=1)
     rate_limit_window_seconds: int = Field(default=60, ge=1, le=86400)
+    # Failed logins per window from one address across every account (password spraying),
+    # and from everyone together (a distributed attack), on top of the per-account limit.
+    rate_limit_login_failures_per_address: int = Field(default=30, ge=1)
+    rate_limit_login_failures_global: int = Field(default=3000, ge=1)
+    # Proxies whose X-Forwarded-For is believed (addresses or networks, comma-separated);
+    # empty: the peer's address is the client's (api/client_address.py).
+    trusted_proxies: str = ""
     payment_provider: Literal["simulated", "stripe"] = "simulated"
     simulated_webhook_secret: SecretStr = SecretStr("")
     # "http": POST due webhooks to simulated_webhook_url (default: this server's own
@@ -253,6 +260,21 @@ class Settings(BaseSettings):
         if problems:
             raise ValueError("; ".join(problems))
         return self
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies_are_networks(cls, value: str) -> str:
+        import ipaddress
+
+        for part in value.split(","):
+            if part.strip():
+                try:
+                    ipaddress.ip_network(part.strip(), strict=False)
+                except ValueError:
+                    raise ValueError(
+                        f"{part.strip()!r} is not an address or network (e.g. 10.0.0.0/8)"
+                    ) from None
+        return value
 
     @field_validator("home")
     @classmethod

@@ -112,6 +112,48 @@ def test_an_overlapping_booking_is_409_with_the_conflicting_interval(client: Tes
     assert book(client, bob, shop, local(day, "10:45")).status_code == 201
 
 
+def test_the_conflicting_interval_is_shown_in_the_shops_time_zone(client: TestClient) -> None:
+    shop = make_shop(client, timezone="America/New_York")
+    alice, bob = register(client), register(client)
+    day = future_day()
+    ten = local(day, "10:00", "America/New_York")
+    assert book(client, alice, shop, ten).status_code == 201
+    clash = book(client, bob, shop, ten)
+    assert clash.status_code == 409
+    interval = clash.json()["details"]["conflicting_interval"]
+    # Wall time and offset of New York, as docs/booking.md promises, not UTC.
+    assert interval["starts_at"] == ten.isoformat()
+    assert interval["starts_at"].endswith(("-05:00", "-04:00"))
+    assert interval["timezone"] == "America/New_York"
+
+
+def test_idempotent_replays_do_not_count_against_the_booking_limit(
+    booking_settings: Settings,
+) -> None:
+    limited = booking_settings.model_copy(update={"rate_limit_bookings": 2})
+    with TestClient(create_app(limited)) as client:
+        shop = make_shop(client)
+        alice = register(client)
+        day = future_day()
+        first = book(client, alice, shop, local(day, "10:00"), key="retry-me")
+        assert first.status_code == 201
+
+        def retry() -> None:
+            again = book(client, alice, shop, local(day, "10:00"), key="retry-me")
+            assert again.status_code == 200, again.text
+            assert again.json()["id"] == first.json()["id"]
+
+        # A client retrying its own request (a flaky network) gets its booking each time,
+        for _ in range(3):
+            retry()
+        # and the retries took none of the limit: one more new booking fits,
+        assert book(client, alice, shop, local(day, "11:00")).status_code == 201
+        # a retry still works with the limit used up,
+        retry()
+        # and a new booking past the limit does not.
+        assert book(client, alice, shop, local(day, "12:00")).status_code == 429
+
+
 def test_a_booking_in_the_past_too_soon_or_outside_hours_is_422(client: TestClient) -> None:
     shop = make_shop(client, min_notice=120)
     alice = register(client)

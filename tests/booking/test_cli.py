@@ -94,16 +94,25 @@ def test_purge_refuses_without_yes_previews_and_deletes_only_outlived_rows(
         "UPDATE idempotency_keys SET created_at = now() - interval '3 days' WHERE key = 'old-key'",
     )
     sql(database_url, "UPDATE token_revocations SET expires_at = now() - interval '1 minute'")
+    sql(
+        database_url,
+        "UPDATE refresh_tokens SET expires_at = now() - interval '1 minute' WHERE user_id = %(id)s",
+        {"id": alice.id},
+    )
     code, refused = _run(monkeypatch, home, database_url, "purge")
     assert code == 3
     assert "--yes" in refused["error"]["message"]  # type: ignore[index]
     code, preview = _run(monkeypatch, home, database_url, "purge", "--dry-run")
     assert code == 0
     assert (preview["idempotency_keys"], preview["token_revocations"]) == (1, 1)
+    assert preview["refresh_tokens"] == 1
     code, done = _run(monkeypatch, home, database_url, "purge", "--yes")
     assert code == 0 and done["idempotency_keys"] == 1
     assert sql(database_url, "SELECT key FROM idempotency_keys") == [("new-key",)]
     assert sql(database_url, "SELECT count(*) FROM token_revocations") == [(0,)]
+    assert sql(
+        database_url, "SELECT count(*) FROM refresh_tokens WHERE user_id = %(id)s", {"id": alice.id}
+    ) == [(0,)]
     assert sql(
         database_url,
         "SELECT count(*) FROM bookings WHERE id = %(id)s",

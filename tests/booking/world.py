@@ -66,7 +66,7 @@ def register(client: TestClient, role: str = "client", *, email: str | None = No
         "/api/v1/auth/register",
         json={"email": email, "password": PASSWORD, "full_name": f"Test {role}", "role": role},
     )
-    assert response.status_code == 201, response.text
+    assert response.status_code == 202, response.text
     tokens = client.post("/api/v1/auth/login", json={"email": email, "password": PASSWORD})
     assert tokens.status_code == 200, tokens.text
     body = tokens.json()

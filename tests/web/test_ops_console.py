@@ -48,7 +48,7 @@ def _register(base_url: str, role: str = "client") -> str:
         f"{base_url}/api/v1/auth/register",
         json={"email": email, "password": PASSWORD, "full_name": "Night Shift", "role": role},
     )
-    assert response.status_code == 201, response.text
+    assert response.status_code == 202, response.text
     return email
 
 

@@ -9,7 +9,9 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
 from chairside.accounts import ratelimit, service
+from chairside.accounts.notices import AccountNotices, LoggedNotices
 from chairside.accounts.principal import Principal
+from chairside.api import client_address as addresses
 from chairside.api.context import AppContext
 from chairside.api.deps import ContextDep, SessionDep
 from chairside.errors import AuthError
@@ -54,9 +56,21 @@ def get_current_user(context: ContextDep, session: SessionDep, token: BearerToke
 CurrentUser = Annotated[Principal, Depends(get_current_user)]
 
 
-async def client_address(request: Request) -> str:
-    """The caller's address, for per-address rate limits."""
-    return request.client.host if request.client else "unknown"
+async def client_address(request: Request, context: ContextDep) -> str:
+    """The caller's address, for per-address rate limits (trusted proxies only)."""
+    return addresses.client_address(request, context.settings)
 
 
 ClientAddress = Annotated[str, Depends(client_address)]
+
+
+async def account_notices(request: Request) -> AccountNotices:
+    """Where notices to account holders go: ``app.state.account_notices``, else the log."""
+    notices: AccountNotices | None = getattr(request.app.state, "account_notices", None)
+    if notices is None:
+        notices = LoggedNotices()
+        request.app.state.account_notices = notices
+    return notices
+
+
+NoticesDep = Annotated[AccountNotices, Depends(account_notices)]

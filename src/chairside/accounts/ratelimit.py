@@ -77,22 +77,33 @@ def hit_database(engine: Engine, rule: Limit, identity: str) -> None:
     """Count one attempt in PostgreSQL (its own transaction); raise when over the limit."""
     with engine.begin() as conn:
         row = conn.execute(
-            _UPSERT, {"key": _key(rule, identity), "window": rule.window_seconds}
+            _UPSERT, {"key": key_of(rule, identity), "window": rule.window_seconds}
         ).one()
     judge(rule, [row.attempts, None, row.ttl])
 
 
-def _key(rule: Limit, identity: str) -> str:
-    digest = hashlib.sha256(identity.encode()).hexdigest()[:32]
-    return f"chairside:rl:{rule.bucket}:{digest}"
-
-
 def count(pipe: Any, rule: Limit, identity: str) -> None:
     """Queue one attempt of ``identity`` on a Redis pipeline; :func:`judge` reads the replies."""
-    key = _key(rule, identity)
+    key = key_of(rule, identity)
     pipe.incr(key)
     pipe.expire(key, rule.window_seconds, nx=True)
     pipe.ttl(key)
+
+
+def key_of(rule: Limit, identity: str) -> str:
+    """The Redis key counting ``identity``'s attempts under ``rule``."""
+    digest = hashlib.sha256(identity.encode("utf-8", "backslashreplace")).hexdigest()[:32]
+    return f"chairside:rl:{rule.bucket}:{digest}"
+
+
+def uncount(client: redis.Redis | None, rule: Limit, identity: str) -> None:
+    """Take back one attempt counted by :func:`count` (it turned out not to be one)."""
+    if client is None:
+        return
+    try:
+        client.decr(key_of(rule, identity))
+    except redis.RedisError as exc:
+        log.warning("rate limit not adjusted, redis unavailable", extra={"error": str(exc)})
 
 
 def judge(rule: Limit, replies: list[Any]) -> None:

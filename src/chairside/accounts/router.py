@@ -5,17 +5,31 @@ from __future__ import annotations
 from fastapi import APIRouter, status
 
 from chairside.accounts import ratelimit, schemas, service
-from chairside.accounts.deps import ClientAddress, CurrentUser
+from chairside.accounts.deps import ClientAddress, CurrentUser, NoticesDep
 from chairside.api.deps import ContextDep, SessionDep
+from chairside.api.problems import documented, problem_response
 
 router = APIRouter(prefix="/api/v1", tags=["accounts"])
 
 
-@router.post("/auth/register", status_code=status.HTTP_201_CREATED, response_model=schemas.UserOut)
+@router.post(
+    "/auth/register",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=schemas.RegisteredOut,
+    responses=documented(429),
+)
 def register(
-    body: schemas.RegisterIn, session: SessionDep, context: ContextDep, address: ClientAddress
+    body: schemas.RegisterIn,
+    session: SessionDep,
+    context: ContextDep,
+    address: ClientAddress,
+    notices: NoticesDep,
 ) -> object:
-    """Create a client, provider or shop-owner account."""
+    """Register a client, provider or shop-owner account.
+
+    The answer is the same whether or not the address already has an account (whose
+    owner is told by e-mail instead): log in with the password you chose.
+    """
     s = context.settings
     ratelimit.hit(
         context.redis,
@@ -25,17 +39,19 @@ def register(
         window_seconds=s.rate_limit_window_seconds,
         fallback=context.engine,
     )
-    return service.register(
+    service.register(
         session=session,
         settings=s,
+        notices=notices,
         email=body.email,
         password=body.password,
         full_name=body.full_name,
         role=body.role,
     )
+    return schemas.RegisteredOut(email=body.email, role=body.role)
 
 
-@router.post("/auth/login", response_model=schemas.TokensOut)
+@router.post("/auth/login", response_model=schemas.TokensOut, responses=documented(401, 429))
 def login(
     body: schemas.LoginIn, session: SessionDep, context: ContextDep, address: ClientAddress
 ) -> object:
@@ -49,11 +65,18 @@ def login(
         window_seconds=s.rate_limit_window_seconds,
         fallback=context.engine,
     )
-    pair = service.login(session=session, settings=s, email=body.email, password=body.password)
+    pair = service.login(
+        session=session,
+        cache=context.redis,
+        settings=s,
+        address=address,
+        email=body.email,
+        password=body.password,
+    )
     return _tokens(pair)
 
 
-@router.post("/auth/refresh", response_model=schemas.TokensOut)
+@router.post("/auth/refresh", response_model=schemas.TokensOut, responses=documented(401))
 def refresh(body: schemas.RefreshIn, session: SessionDep, context: ContextDep) -> object:
     """A new token pair for a refresh token; the old refresh token stops working."""
     pair = service.refresh(
@@ -62,6 +85,9 @@ def refresh(body: schemas.RefreshIn, session: SessionDep, context: ContextDep) -
         settings=context.settings,
         refresh_token=body.refresh_token,
     )
+    if isinstance(pair, service.Reused):
+        # Answered, not raised: the family's revocation must commit with this request.
+        return problem_response(401, pair.message, headers={"WWW-Authenticate": "Bearer"})
     return _tokens(pair)
 
 

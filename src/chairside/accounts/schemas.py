@@ -8,33 +8,45 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
+from chairside.bounds import CleanStr
+
 
 class RegisterIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    email: EmailStr
-    password: str = Field(min_length=1, max_length=256)
-    full_name: str = Field(min_length=1, max_length=200)
+    email: EmailStr = Field(max_length=320)
+    password: CleanStr = Field(min_length=1, max_length=256)
+    full_name: CleanStr = Field(min_length=1, max_length=200)
     role: Literal["client", "provider", "owner"] = "client"
+
+
+class RegisteredOut(BaseModel):
+    status: Literal["accepted"] = "accepted"
+    email: str
+    role: str
+    detail: str = (
+        "registration accepted: log in with this e-mail and the password you chose; if the "
+        "address already had an account, its owner has been told by e-mail instead"
+    )
 
 
 class LoginIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    email: str = Field(min_length=3, max_length=320)
-    password: str = Field(min_length=1, max_length=256)
+    email: CleanStr = Field(min_length=3, max_length=320)
+    password: CleanStr = Field(min_length=1, max_length=256)
 
 
 class RefreshIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    refresh_token: str = Field(min_length=10, max_length=4096)
+    refresh_token: CleanStr = Field(min_length=10, max_length=4096)
 
 
 class LogoutIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    refresh_token: str | None = Field(default=None, max_length=4096)
+    refresh_token: CleanStr | None = Field(default=None, max_length=4096)
 
 
 class UserOut(BaseModel):

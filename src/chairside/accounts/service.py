@@ -13,31 +13,38 @@ from sqlalchemy import Row, String, Uuid, bindparam, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from chairside.accounts import passwords, ratelimit, revocation, tokens
+from chairside.accounts import login_throttle, passwords, ratelimit, revocation, tokens
+from chairside.accounts import refresh as families
 from chairside.accounts.models import User
+from chairside.accounts.notices import AccountNotices
 from chairside.accounts.principal import Principal
+from chairside.accounts.refresh import Reused, TokenPair
 from chairside.audit import service as audit
 from chairside.config import Settings
-from chairside.errors import AuthError, ConflictError, InputError
+from chairside.errors import AuthError, InputError
 
 SELF_SERVICE_ROLES = ("client", "provider", "owner")
 log = logging.getLogger("chairside.accounts")
-
-
-@dataclass(frozen=True)
-class TokenPair:
-    """What a successful login or refresh returns."""
-
-    access_token: str
-    refresh_token: str
-    expires_in: int
-    user: User
+__all__ = ["Reused", "TokenPair"]
 
 
 def register(
-    *, session: Session, settings: Settings, email: str, password: str, full_name: str, role: str
-) -> User:
-    """Create an account; admins are never self-registered."""
+    *,
+    session: Session,
+    settings: Settings,
+    notices: AccountNotices,
+    email: str,
+    password: str,
+    full_name: str,
+    role: str,
+) -> None:
+    """Create an account, or tell an existing one's owner by e-mail; the same answer either way.
+
+    Registration must not reveal which addresses have accounts: an address already
+    registered gets a notice through ``notices`` (someone tried to register it; log in or
+    reset the password), and the caller sees what a new registration sees. The password
+    is hashed on both paths, so timing does not tell them apart either.
+    """
     if role not in SELF_SERVICE_ROLES:
         raise InputError(
             f"role {role!r} cannot be registered; allowed: {', '.join(SELF_SERVICE_ROLES)}",
@@ -45,23 +52,20 @@ def register(
         )
     passwords.check_rules(password)
     email = email.strip()
-    if session.scalar(select(User.id).where(func.lower(User.email) == email.lower())):
-        raise ConflictError(f"an account with e-mail {email!r} already exists", field="email")
-    user = User(
-        email=email,
-        full_name=full_name.strip(),
-        password_hash=passwords.hash_password(password, settings=settings),
-        role=role,
-    )
+    password_hash = passwords.hash_password(password, settings=settings)
+    existing = session.scalar(select(User.email).where(func.lower(User.email) == email.lower()))
+    if existing is not None:
+        notices.registration_attempted(email=existing)  # the owner's address as stored
+        return
+    user = User(email=email, full_name=full_name.strip(), password_hash=password_hash, role=role)
     session.add(user)
     try:
         with session.begin_nested():
             session.flush()
     except IntegrityError:
         # Two registrations raced past the check above; the unique index decided.
-        raise ConflictError(
-            f"an account with e-mail {email!r} already exists", field="email"
-        ) from None
+        notices.registration_attempted(email=email)
+        return
     actor = Principal(
         id=user.id, email=email, role=role, jti="", token_expires_at=datetime.now(UTC)
     )
@@ -73,35 +77,57 @@ def register(
         entity_id=user.id,
         after={"email": email, "role": role, "full_name": user.full_name},
     )
-    return user
 
 
-def login(*, session: Session, settings: Settings, email: str, password: str) -> TokenPair:
-    """Check the password and issue an access and a refresh token."""
+def login(
+    *,
+    session: Session,
+    cache: redis.Redis | None,
+    settings: Settings,
+    address: str,
+    email: str,
+    password: str,
+) -> TokenPair:
+    """Check the password and issue an access and a refresh token (a new family).
+
+    429 while the caller's address, or everyone, has failed too often (login_throttle);
+    a failure counts against both.
+    """
+    login_throttle.refuse_if_throttled(cache=cache, settings=settings, address=address)
     user = session.scalar(select(User).where(func.lower(User.email) == email.strip().lower()))
     if user is None:
         # Hash anyway so that timing does not reveal which e-mails have accounts.
         passwords.hash_password(password, settings=settings)
-        raise AuthError("wrong e-mail or password")
-    if not passwords.verify_password(user.password_hash, password, settings=settings):
+    if user is None or not passwords.verify_password(
+        user.password_hash, password, settings=settings
+    ):
+        login_throttle.note_failure(cache=cache, settings=settings, address=address)
         raise AuthError("wrong e-mail or password")
     if passwords.hasher_for(settings).check_needs_rehash(user.password_hash):
         user.password_hash = passwords.hash_password(password, settings=settings)
-    return _issue_pair(user, settings)
+    return families.issue_pair(session=session, settings=settings, user=user)
 
 
 def refresh(
     *, session: Session, cache: redis.Redis | None, settings: Settings, refresh_token: str
-) -> TokenPair:
-    """Exchange a refresh token for a new pair; the old refresh token is revoked (rotation)."""
+) -> TokenPair | Reused:
+    """Exchange a refresh token for a new pair of the same family (rotation).
+
+    A refresh token used before revokes its whole family and returns :class:`Reused`
+    (the caller answers 401 and lets the revocation commit).
+    """
     claims = tokens.decode(refresh_token, expected="refresh", settings=settings)
     if revocation.cached_revoked(cache, claims.jti):
         raise AuthError("token revoked (logged out); log in again")
     user = _check_user(claims, session.execute(CALLER, caller_params(claims)).first())
-    revocation.revoke_token(
-        session=session, cache=cache, jti=claims.jti, user_id=user.id, expires_at=claims.expires_at
-    )
-    return _issue_pair(user, settings)
+    family = families.rotate(session=session, cache=cache, claims=claims)
+    if isinstance(family, Reused):
+        log.warning(
+            "refresh token reused; family revoked",
+            extra={"user_id": str(user.id), "family_id": str(family.family_id)},
+        )
+        return family
+    return families.issue_pair(session=session, settings=settings, user=user, family_id=family)
 
 
 def authenticate(
@@ -154,14 +180,15 @@ def present(
     return PresentedToken(claims=claims, limit=limit, counted=counted)
 
 
-def admit(token: PresentedToken, row: Row[Any] | None) -> Principal:
+def admit(token: PresentedToken, row: Row[Any] | None, *, limited: bool = True) -> Principal:
     """The caller, from a row with the :data:`CALLER` columns (None: no such account).
 
     AuthError when PostgreSQL knows the token revoked or the account changed;
-    RateLimitedError when the token was counted past its limit.
+    RateLimitedError when the token was counted past its limit, unless ``limited`` is
+    False (the request turned out not to count: an idempotent replay).
     """
     user = _check_user(token.claims, row)
-    if token.limit is not None and token.counted is not None:
+    if limited and token.limit is not None and token.counted is not None:
         ratelimit.judge(token.limit, token.counted)
     return Principal(
         id=user.id,
@@ -199,6 +226,8 @@ def logout(
             user_id=principal.id,
             expires_at=claims.expires_at,
         )
+        if claims.family_id is not None:
+            families.revoke_family(session=session, cache=cache, family_id=claims.family_id)
     audit.record(
         session=session,
         actor=principal,
@@ -228,19 +257,6 @@ def get_user(*, session: Session, user_id: uuid.UUID) -> User:
     if user is None:
         raise AuthError("the account of this token no longer exists")
     return user
-
-
-def _issue_pair(user: User, settings: Settings) -> TokenPair:
-    access, _ = tokens.issue(user_id=user.id, role=user.role, typ="access", settings=settings)
-    refresh_token, _ = tokens.issue(
-        user_id=user.id, role=user.role, typ="refresh", settings=settings
-    )
-    return TokenPair(
-        access_token=access,
-        refresh_token=refresh_token,
-        expires_in=settings.access_token_minutes * 60,
-        user=user,
-    )
 
 
 # The user and the token's revocation in one round trip, built once: this runs on every

@@ -2,7 +2,8 @@
 
 Claims: ``sub`` (user id), ``role``, ``typ`` (access or refresh), ``jti`` (token id,
 what logout revokes), ``iat`` (with sub-second precision, so "log out everywhere" can
-refuse every token issued up to that moment) and ``exp``.
+refuse every token issued up to that moment), ``exp``, and on refresh tokens ``fam``: the
+family of rotations that started at one login (accounts/refresh.py).
 """
 
 from __future__ import annotations
@@ -33,10 +34,16 @@ class TokenClaims:
     jti: str
     issued_at: float
     expires_at: datetime
+    family_id: uuid.UUID | None = None  # refresh tokens issued since families exist
 
 
 def issue(
-    *, user_id: uuid.UUID, role: str, typ: TokenType, settings: Settings
+    *,
+    user_id: uuid.UUID,
+    role: str,
+    typ: TokenType,
+    settings: Settings,
+    family_id: uuid.UUID | None = None,
 ) -> tuple[str, TokenClaims]:
     """A signed token and its claims."""
     now = time.time()
@@ -52,8 +59,9 @@ def issue(
         jti=secrets.token_urlsafe(16),
         issued_at=now,
         expires_at=datetime.fromtimestamp(int(now) + ttl, UTC),
+        family_id=family_id,
     )
-    payload = {
+    payload: dict[str, object] = {
         "sub": str(user_id),
         "role": role,
         "typ": typ,
@@ -61,6 +69,8 @@ def issue(
         "iat": now,
         "exp": int(now) + ttl,
     }
+    if family_id is not None:
+        payload["fam"] = str(family_id)
     return jwt.encode(payload, settings.effective_jwt_secret(), algorithm=ALGORITHM), claims
 
 
@@ -81,8 +91,9 @@ def decode(token: str, *, expected: TokenType, settings: Settings) -> TokenClaim
         raise AuthError(f"a {payload['typ']} token was given where an {expected} token is needed")
     try:
         user_id = uuid.UUID(str(payload["sub"]))
+        family_id = uuid.UUID(str(payload["fam"])) if "fam" in payload else None
     except ValueError:
-        raise AuthError("invalid token: subject is not a user id") from None
+        raise AuthError("invalid token: subject or family is not an id") from None
     return TokenClaims(
         user_id=user_id,
         role=str(payload["role"]),
@@ -90,4 +101,5 @@ def decode(token: str, *, expected: TokenType, settings: Settings) -> TokenClaim
         jti=str(payload["jti"]),
         issued_at=float(payload["iat"]),
         expires_at=datetime.fromtimestamp(int(payload["exp"]), UTC),
+        family_id=family_id,
     )

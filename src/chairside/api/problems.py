@@ -7,6 +7,7 @@ class to a status and renders the message, the offending field and the request i
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -14,6 +15,8 @@ import sqlalchemy.exc
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from psycopg import errors as pg_errors
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from chairside import errors
@@ -51,6 +54,89 @@ _TITLES = {
     500: "Internal error",
     503: "Service unavailable",
 }
+
+
+_DESCRIPTIONS = {
+    400: "Malformed request",
+    401: "Missing, invalid, expired or revoked token (WWW-Authenticate: Bearer)",
+    402: "Card declined; the booking stays held (`booking` carries it)",
+    403: "Authenticated, but this role may not do this",
+    404: "Does not exist, or is not yours",
+    409: "The current state does not allow it (`details` says why)",
+    422: "Invalid input; `errors[].field` names each bad field and what is allowed",
+    429: "Rate limited; retry after `Retry-After` seconds",
+    503: "Maintenance, read-only mode or overload; retry after `Retry-After` seconds",
+}
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "title": "Problem",
+    "description": "RFC 9457 problem details",
+    "required": ["type", "title", "status", "detail"],
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer", "minimum": 400, "maximum": 599},
+        "detail": {"type": "string"},
+        "request_id": {"type": "string"},
+        "errors": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["field", "message"],
+                "properties": {
+                    "field": {"type": "string"},
+                    "message": {"type": "string"},
+                    "input": {},
+                },
+            },
+        },
+        "details": {"type": "object"},
+    },
+}
+# Every operation can answer these: bad input, and maintenance / read-only / overload.
+ALWAYS = (422, 503)
+WRITE_METHODS = {"post", "put", "patch", "delete"}
+
+
+def documented(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """``responses=`` for a route: the problems it answers beyond the general rules.
+
+    The rules (applied to every operation by :func:`describe_problems`): 422 and 503
+    everywhere; 400 where a body is read; 401 and 403 where a token is needed; 404 where
+    the path names something; 409 on writes that name something.
+    """
+    return {status: _problem_response(status) for status in statuses}
+
+
+def _problem_response(status: int) -> dict[str, Any]:
+    return {
+        "description": _DESCRIPTIONS.get(status, _TITLES.get(status, "Error")),
+        "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+    }
+
+
+def describe_problems(schema: dict[str, Any]) -> dict[str, Any]:
+    """Add every problem status each operation can answer to an OpenAPI document."""
+    schema.setdefault("components", {}).setdefault("schemas", {})["Problem"] = PROBLEM_SCHEMA
+    for path, operations in schema.get("paths", {}).items():
+        for method, operation in operations.items():
+            if not isinstance(operation, dict) or "responses" not in operation:
+                continue
+            statuses = set(ALWAYS)
+            if "requestBody" in operation:
+                statuses.add(400)  # a body that is not JSON at all
+            if operation.get("security"):
+                statuses |= {401, 403}
+            if "{" in path:
+                statuses.add(404)
+                if method in WRITE_METHODS:
+                    statuses.add(409)
+            responses = operation["responses"]
+            for status in sorted(statuses):
+                # FastAPI's own 422 describes its default body; ours is a problem.
+                if str(status) not in responses or status == 422:
+                    responses[str(status)] = _problem_response(status)
+    return schema
 
 
 def status_for(error: errors.ChairsideError) -> int:
@@ -116,6 +202,30 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     return problem_response(422, summary or "invalid input", extra={"errors": problems})
 
 
+async def _database_refusal(request: Request, exc: Exception) -> JSONResponse:
+    """A value the input bounds let through but PostgreSQL refused: 422/409, never a 500.
+
+    The schemas' bounds (chairside/bounds.py) come first; this is the backstop for a path
+    they miss: a CHECK constraint (migration 0004) or a value PostgreSQL cannot store.
+    """
+    assert isinstance(exc, DBAPIError)
+    cause = exc.orig
+    if isinstance(cause, pg_errors.CheckViolation):
+        constraint = getattr(cause.diag, "constraint_name", None) or "a check"
+        return problem_response(
+            409,
+            f"the change breaks the database's rule {constraint} (a bound on a stored value)",
+            extra={"details": {"constraint": constraint}},
+        )
+    if isinstance(cause, pg_errors.DataError):
+        return problem_response(
+            422,
+            "a value is out of the range the database can store: "
+            f"{_safe_input(type(cause).__name__)}",
+        )
+    raise exc
+
+
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     return problem_response(exc.status_code, str(exc.detail), headers=exc.headers)
@@ -123,8 +233,14 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
 
 def _safe_input(value: object) -> object:
     """Echo simple bad values back; never echo large or nested bodies (or passwords)."""
-    if isinstance(value, str | int | float | bool) or value is None:
-        return value if not isinstance(value, str) or len(value) <= 200 else value[:200] + "…"
+    if isinstance(value, str):
+        # A lone surrogate cannot be encoded as UTF-8: echo it escaped, not as a 500.
+        clean = value.encode("utf-8", "backslashreplace").decode("utf-8")
+        return clean if len(clean) <= 200 else clean[:200] + "…"
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None  # NaN and Infinity are not JSON
+    if isinstance(value, int | bool) or value is None:
+        return value
     return None
 
 
@@ -155,3 +271,13 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(errors.ChairsideError, _chairside_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(IntegrityError, _database_refusal)
+    app.add_exception_handler(DataError, _database_refusal)
+    plain_openapi = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = describe_problems(plain_openapi())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

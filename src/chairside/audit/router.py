@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -10,6 +9,7 @@ from fastapi import APIRouter, Query
 from chairside.accounts.deps import CurrentUser
 from chairside.api.deps import SessionDep
 from chairside.audit import schemas, service
+from chairside.bounds import CleanStr, Instant, RowId
 from chairside.errors import PermissionDeniedError
 
 router = APIRouter(prefix="/api/v1", tags=["audit"])
@@ -19,10 +19,10 @@ router = APIRouter(prefix="/api/v1", tags=["audit"])
 def read_audit_log(
     user: CurrentUser,
     session: SessionDep,
-    entity: str | None = None,
-    entity_id: str | None = None,
-    since: datetime | None = None,
-    before_id: int | None = None,
+    entity: Annotated[CleanStr | None, Query(max_length=100)] = None,
+    entity_id: Annotated[CleanStr | None, Query(max_length=200)] = None,
+    since: Annotated[Instant | None, Query()] = None,
+    before_id: Annotated[RowId | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> object:
     """Audit rows, newest first (admins only)."""

@@ -42,6 +42,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.selectable import LateralFromClause
 
 from chairside.booking.models import Booking
+from chairside.bounds import clamped_instant
 from chairside.shops.models import Provider, Service, Shop, TimeOff, WorkingBreak, WorkingHours
 
 Interval = tuple[datetime, datetime]
@@ -148,7 +149,13 @@ def _schedule_statement(*, busy: bool, ignore_booking: bool) -> CompoundSelect[A
     ]
     parts.append(
         select(
-            literal("o"), no_day, no_time, no_time, TimeOff.starts_at, TimeOff.ends_at, no_instant
+            literal("o"),
+            no_day,
+            no_time,
+            no_time,
+            clamped_instant(TimeOff.starts_at),
+            clamped_instant(TimeOff.ends_at),
+            no_instant,
         ).where(TimeOff.provider_id == provider, TimeOff.starts_at < hi, TimeOff.ends_at > lo)
     )
     if busy:
@@ -211,8 +218,8 @@ def schedule_laterals() -> tuple[LateralFromClause, ...]:
     ]
     time_off = (
         select(
-            func.array_agg(TimeOff.starts_at).label("off_starts"),
-            func.array_agg(TimeOff.ends_at).label("off_ends"),
+            func.array_agg(clamped_instant(TimeOff.starts_at)).label("off_starts"),
+            func.array_agg(clamped_instant(TimeOff.ends_at)).label("off_ends"),
         )
         .where(
             TimeOff.provider_id == Provider.id,

@@ -74,7 +74,7 @@ def purge(
     yes: YesOption = False,
     json_output: JsonOption = False,
 ) -> None:
-    """Delete expired token revocations, old idempotency keys, delivered simulated webhooks."""
+    """Delete expired token revocations and refresh tokens, old idempotency keys, old webhooks."""
     out = Output(json_mode=json_output)
     with guarded(out):
         settings = get_settings()

@@ -1,7 +1,7 @@
 """Deleting booking-side rows that have outlived their purpose.
 
 - token revocations of tokens that have expired anyway (a revoked, expired token is
-  refused for its expiry alone);
+  refused for its expiry alone), and refresh tokens (of every family) past their expiry;
 - idempotency keys older than the retry window (clients retry within minutes; after
   the window a reused key simply makes a new booking);
 - simulated webhooks delivered long ago.
@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from chairside.accounts.models import TokenRevocation
+from chairside.accounts.models import RefreshToken, TokenRevocation
 from chairside.booking.models import IdempotencyKey
 from chairside.errors import InputError
 from chairside.payments.models import SimulatedWebhook
@@ -31,12 +31,14 @@ class PurgeCounts:
     token_revocations: int
     idempotency_keys: int
     delivered_webhooks: int
+    refresh_tokens: int
 
     def to_dict(self) -> dict[str, int]:
         return {
             "token_revocations": self.token_revocations,
             "idempotency_keys": self.idempotency_keys,
             "delivered_webhooks": self.delivered_webhooks,
+            "refresh_tokens": self.refresh_tokens,
         }
 
 
@@ -55,6 +57,7 @@ def purge(*, session: Session, older_than_hours: int, now: datetime, dry_run: bo
             SimulatedWebhook,
             SimulatedWebhook.delivered_at.is_not(None) & (SimulatedWebhook.delivered_at < cutoff),
         ),
+        (RefreshToken, RefreshToken.expires_at < now),
     )
     counts = []
     for model, condition in conditions:

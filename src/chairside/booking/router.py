@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
@@ -15,8 +14,10 @@ from chairside.accounts import ratelimit
 from chairside.accounts import service as accounts
 from chairside.accounts.deps import BearerToken, CurrentUser
 from chairside.api.deps import ContextDep, SessionDep
+from chairside.api.problems import documented
 from chairside.booking import reviews, schemas, search, service
 from chairside.booking.models import Booking
+from chairside.bounds import CleanStr, Latitude, LocalDate, Longitude, Offset, RadiusKm
 from chairside.db import transaction
 from chairside.payments import service as payments
 
@@ -57,8 +58,8 @@ async def availability(
     provider_id: uuid.UUID,
     context: ContextDep,
     service_id: uuid.UUID,
-    from_date: Annotated[date, Query(alias="from", description="First local date")],
-    to_date: Annotated[date, Query(alias="to", description="Last local date (inclusive)")],
+    from_date: Annotated[LocalDate, Query(alias="from", description="First local date")],
+    to_date: Annotated[LocalDate, Query(alias="to", description="Last local date (inclusive)")],
 ) -> object:
     """Free start times between two local dates, in the shop's time zone (ISO 8601).
 
@@ -81,13 +82,23 @@ async def availability(
     return await run_in_threadpool(work)
 
 
-@router.post("/bookings", status_code=status.HTTP_201_CREATED, response_model=schemas.BookingOut)
+@router.post(
+    "/bookings",
+    status_code=status.HTTP_201_CREATED,
+    response_model=schemas.BookingOut,
+    responses={
+        200: {"model": schemas.BookingOut, "description": "Idempotent replay"},
+        **documented(404, 409, 429),
+    },
+)
 async def create_booking(
     body: schemas.BookingIn,
     token: BearerToken,
     context: ContextDep,
     response: Response,
-    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+    idempotency_key: Annotated[
+        CleanStr | None, Header(alias="Idempotency-Key", min_length=1, max_length=200)
+    ] = None,
 ) -> object:
     """Hold a slot as a pending_payment booking; pay within the hold time to confirm it."""
     s = context.settings
@@ -112,6 +123,7 @@ async def create_booking(
             if created.replayed:
                 response.status_code = status.HTTP_200_OK
                 response.headers["Idempotent-Replayed"] = "true"
+                ratelimit.uncount(context.redis, limit, str(caller.claims.user_id))
             rendered = render(
                 session, created.booking, fresh=not created.replayed, timezone=created.timezone
             )
@@ -127,9 +139,9 @@ async def create_booking(
 def list_bookings(
     user: CurrentUser,
     session: SessionDep,
-    status_filter: Annotated[str | None, Query(alias="status")] = None,
+    status_filter: Annotated[CleanStr | None, Query(alias="status", max_length=40)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[Offset, Query()] = 0,
 ) -> object:
     """Bookings the caller may see: a client's own, a shop's for its owner and staff."""
     found = service.list_bookings(
@@ -215,10 +227,10 @@ def provider_reviews(provider_id: uuid.UUID, session: SessionDep) -> object:
 @router.get("/search/providers", response_model=list[schemas.SearchResultOut])
 def search_providers(
     session: SessionDep,
-    service_query: Annotated[str, Query(alias="service", min_length=1, max_length=200)],
-    lat: Annotated[float, Query(ge=-90, le=90)],
-    lon: Annotated[float, Query(ge=-180, le=180)],
-    radius_km: Annotated[float, Query(gt=0, le=search.MAX_RADIUS_KM)] = 10.0,
+    service_query: Annotated[CleanStr, Query(alias="service", min_length=1, max_length=200)],
+    lat: Annotated[Latitude, Query()],
+    lon: Annotated[Longitude, Query()],
+    radius_km: Annotated[RadiusKm, Query()] = 10.0,
     limit: Annotated[int, Query(ge=1, le=50)] = 20,
 ) -> object:
     """Providers offering a service near a point, nearest first, with their next free slot."""

@@ -5,13 +5,9 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
-
-def _aware(value: datetime) -> datetime:
-    if value.tzinfo is None:
-        raise ValueError("needs a UTC offset, e.g. 2026-12-01T10:00:00+01:00 or …Z")
-    return value
+from chairside.bounds import CleanStr, Instant
 
 
 class BookingIn(BaseModel):
@@ -19,24 +15,20 @@ class BookingIn(BaseModel):
 
     provider_id: uuid.UUID
     service_id: uuid.UUID
-    starts_at: datetime
-    note: str = Field(default="", max_length=500)
-
-    _aware = field_validator("starts_at")(_aware)
+    starts_at: Instant
+    note: CleanStr = Field(default="", max_length=500)
 
 
 class RescheduleIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    starts_at: datetime
-
-    _aware = field_validator("starts_at")(_aware)
+    starts_at: Instant
 
 
 class CancelIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    reason: str = Field(default="", max_length=500)
+    reason: CleanStr = Field(default="", max_length=500)
 
 
 class PaymentSummary(BaseModel):
@@ -104,7 +96,7 @@ class ReviewIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     rating: int = Field(ge=1, le=5)
-    text: str = Field(default="", max_length=1000)
+    text: CleanStr = Field(default="", max_length=1000)
 
 
 class ReviewOut(BaseModel):

@@ -15,10 +15,10 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from chairside.booking import availability
+from chairside.bounds import MAX_RADIUS_KM, MIN_RADIUS_KM
 from chairside.errors import InputError
 from chairside.shops.models import Provider, Service, Shop
 
-MAX_RADIUS_KM = 200.0
 SLOT_HORIZON_DAYS = 14
 
 _QUERY = text(
@@ -62,9 +62,9 @@ def search_providers(
     now: datetime | None = None,
 ) -> list[NearbyProvider]:
     """Providers offering ``service`` (a name fragment or a service id) within the radius."""
-    if not 0 < radius_km <= MAX_RADIUS_KM:
+    if not MIN_RADIUS_KM <= radius_km <= MAX_RADIUS_KM:
         raise InputError(
-            f"radius_km {radius_km} is out of range; allowed: more than 0 "
+            f"radius_km {radius_km} is out of range; allowed: at least {MIN_RADIUS_KM:g} "
             f"and at most {MAX_RADIUS_KM:g}",
             field="radius_km",
         )

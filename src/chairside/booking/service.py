@@ -197,9 +197,13 @@ def create_booking(
             ),
         }
     found = session.execute(creation.CLAIM_AND_LOAD[claim], params).first()
-    actor = accounts.admit(caller, found)
+    # A replay of the caller's own key is not a new booking attempt: the rate limit does
+    # not judge it (the router takes its count back).
+    replay = idempotency_key is not None and found is not None and not found.claimed
+    actor = accounts.admit(caller, found, limited=not replay)
     assert found is not None  # admitted: the caller's row is there
-    if idempotency_key is not None and not found.claimed:
+    if replay:
+        assert idempotency_key is not None
         # An earlier request owns the key: answer as it did, even if the provider has
         # stopped offering the service since.
         return Created(

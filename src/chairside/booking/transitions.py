@@ -19,6 +19,7 @@ import uuid
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
 
 from psycopg import errors as pg_errors
 from sqlalchemy import func, select, update
@@ -30,6 +31,7 @@ from chairside.audit import service as audit
 from chairside.booking import availability_cache
 from chairside.booking.models import LIVE_STATUSES, Booking
 from chairside.errors import ConflictError
+from chairside.shops.models import Shop
 
 ALLOWED: dict[str, frozenset[str]] = {
     "pending_payment": frozenset({"confirmed", "expired", "cancelled"}),
@@ -134,7 +136,10 @@ def slot_taken(
     *,
     exclude: uuid.UUID | None = None,
 ) -> SlotTakenError:
-    """The 409 for an interval that overlaps a live booking, naming that booking's times."""
+    """The 409 for an interval that overlaps a live booking, naming that booking's times.
+
+    The times are in the shop's time zone, with its offset, like every time the API shows.
+    """
     query = select(Booking).where(
         Booking.provider_id == provider_id,
         Booking.status.in_(LIVE_STATUSES),
@@ -147,13 +152,17 @@ def slot_taken(
     details: dict[str, object] = {}
     message = "the slot is taken: it overlaps another booking of this provider"
     if other is not None:
+        zone_name = session.scalar(select(Shop.timezone).where(Shop.id == other.shop_id))
+        zone = ZoneInfo(zone_name or "UTC")
+        starts = other.buffered_starts_at.astimezone(zone).isoformat()
+        ends = other.buffered_ends_at.astimezone(zone).isoformat()
         details["conflicting_interval"] = {
-            "starts_at": other.buffered_starts_at.isoformat(),
-            "ends_at": other.buffered_ends_at.isoformat(),
+            "starts_at": starts,
+            "ends_at": ends,
+            "timezone": zone_name,
         }
         message = (
-            f"the slot is taken: it overlaps a booking occupying "
-            f"{other.buffered_starts_at.isoformat()} to {other.buffered_ends_at.isoformat()} "
-            "(buffers included)"
+            f"the slot is taken: it overlaps a booking occupying {starts} to {ends} "
+            f"({zone_name}, buffers included)"
         )
     return SlotTakenError(message, details=details)

@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 
 from chairside.accounts.deps import CurrentUser
 from chairside.api.deps import ContextDep, SessionDep
-from chairside.api.problems import problem_response
+from chairside.api.problems import documented, problem_response
 from chairside.booking.router import render
 from chairside.booking.schemas import BookingOut
 from chairside.payments import delivery, schemas, service
@@ -26,7 +26,10 @@ async def raw_body(request: Request) -> bytes:
 @router.post(
     "/bookings/{booking_id}/pay",
     response_model=BookingOut,
-    responses={202: {"description": "Payment pending; a webhook settles it"}, 402: {}},
+    responses={
+        202: {"model": BookingOut, "description": "Payment pending; a webhook settles it"},
+        **documented(402),
+    },
 )
 def pay_booking(
     booking_id: uuid.UUID,
@@ -87,7 +90,9 @@ def refund_payment(
     )
 
 
-@router.post("/webhooks/{provider_name}", response_model=schemas.WebhookOut)
+@router.post(
+    "/webhooks/{provider_name}", response_model=schemas.WebhookOut, responses=documented(401)
+)
 def receive_webhook(
     provider_name: str,
     request: Request,

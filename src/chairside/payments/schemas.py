@@ -8,11 +8,13 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from chairside.bounds import CleanStr, PositiveMoney
+
 
 class PayIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    payment_method: str = Field(
+    payment_method: CleanStr = Field(
         min_length=1,
         max_length=200,
         description="simulated: a test card number; stripe: a PaymentMethod id",
@@ -25,8 +27,8 @@ class PayIn(BaseModel):
 class RefundIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    amount_minor: int = Field(gt=0)
-    reason: str = Field(default="", max_length=500)
+    amount_minor: PositiveMoney
+    reason: CleanStr = Field(default="", max_length=500)
 
 
 class RefundOut(BaseModel):

@@ -120,6 +120,9 @@ def run_service(
             log_level="warning",
             access_log=False,
             lifespan="on",
+            # X-Forwarded-For is the app's to judge (CHAIRSIDE_TRUSTED_PROXIES), not
+            # uvicorn's, which by default believes it from loopback.
+            proxy_headers=False,
         )
     finally:
         # Background work (the schedule's jobs) uses the database: it ends before the

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, time
+from datetime import datetime
 from functools import lru_cache
 from zoneinfo import available_timezones
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from chairside.bounds import CleanStr, Instant, Latitude, Longitude, Money, WallTime
 
 
 @lru_cache(maxsize=1)
@@ -25,14 +27,14 @@ def check_timezone(value: str) -> str:
 class ShopIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=200)
-    address: str = Field(default="", max_length=500)
-    latitude: float = Field(ge=-90, le=90)
-    longitude: float = Field(ge=-180, le=180)
-    timezone: str
+    name: CleanStr = Field(min_length=1, max_length=200)
+    address: CleanStr = Field(default="", max_length=500)
+    latitude: Latitude
+    longitude: Longitude
+    timezone: str = Field(max_length=64, description="IANA time zone, e.g. Europe/Berlin")
     currency: str = Field(pattern=r"^[A-Z]{3}$", description="ISO 4217 code, e.g. EUR")
     free_cancel_hours: int = Field(default=24, ge=0, le=24 * 30)
-    late_cancel_fee_minor: int = Field(default=0, ge=0)
+    late_cancel_fee_minor: Money = 0
     min_notice_minutes: int = Field(default=60, ge=0, le=60 * 24 * 30)
     slot_step_minutes: int = Field(default=15, ge=5, le=240)
 
@@ -42,13 +44,13 @@ class ShopIn(BaseModel):
 class ShopPatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str | None = Field(default=None, min_length=1, max_length=200)
-    address: str | None = Field(default=None, max_length=500)
-    latitude: float | None = Field(default=None, ge=-90, le=90)
-    longitude: float | None = Field(default=None, ge=-180, le=180)
-    timezone: str | None = None
+    name: CleanStr | None = Field(default=None, min_length=1, max_length=200)
+    address: CleanStr | None = Field(default=None, max_length=500)
+    latitude: Latitude | None = None
+    longitude: Longitude | None = None
+    timezone: str | None = Field(default=None, max_length=64)
     free_cancel_hours: int | None = Field(default=None, ge=0, le=24 * 30)
-    late_cancel_fee_minor: int | None = Field(default=None, ge=0)
+    late_cancel_fee_minor: Money | None = None
     min_notice_minutes: int | None = Field(default=None, ge=0, le=60 * 24 * 30)
     slot_step_minutes: int | None = Field(default=None, ge=5, le=240)
 
@@ -79,9 +81,11 @@ class ShopOut(BaseModel):
 class ProviderIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=200)
-    user_email: str | None = Field(
-        default=None, description="Link a registered provider account, by its e-mail."
+    name: CleanStr = Field(min_length=1, max_length=200)
+    user_email: CleanStr | None = Field(
+        default=None,
+        max_length=320,
+        description="Link a registered provider account, by its e-mail.",
     )
     service_ids: list[uuid.UUID] = Field(default_factory=list, max_length=200)
 
@@ -100,9 +104,9 @@ class ProviderOut(BaseModel):
 class ServiceIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=200)
+    name: CleanStr = Field(min_length=1, max_length=200)
     duration_minutes: int = Field(ge=5, le=720)
-    price_minor: int = Field(ge=0, description="Price in minor units of the shop's currency")
+    price_minor: Money = Field(description="Price in minor units of the shop's currency")
     buffer_before_minutes: int = Field(default=0, ge=0, le=240)
     buffer_after_minutes: int = Field(default=0, ge=0, le=240)
 
@@ -130,8 +134,8 @@ class ProviderServicesIn(BaseModel):
 class Interval(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    start: time
-    end: time
+    start: WallTime
+    end: WallTime
 
     @model_validator(mode="after")
     def _ordered(self) -> Interval:
@@ -144,8 +148,8 @@ class DayHours(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     weekday: int = Field(ge=0, le=6, description="0 = Monday … 6 = Sunday")
-    start: time
-    end: time
+    start: WallTime
+    end: WallTime
     breaks: list[Interval] = Field(default_factory=list, max_length=10)
 
     @model_validator(mode="after")
@@ -174,9 +178,9 @@ class WeeklyHoursOut(BaseModel):
 class TimeOffIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    starts_at: datetime
-    ends_at: datetime
-    reason: str = Field(default="", max_length=500)
+    starts_at: Instant
+    ends_at: Instant
+    reason: CleanStr = Field(default="", max_length=500)
 
     @model_validator(mode="after")
     def _valid(self) -> TimeOffIn:

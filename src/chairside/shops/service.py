@@ -10,13 +10,14 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import Row, delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from chairside.accounts.models import User
 from chairside.accounts.principal import Principal
 from chairside.audit import service as audit
 from chairside.booking import availability_cache
+from chairside.bounds import clamped_instant
 from chairside.errors import InputError, NotFoundError, PermissionDeniedError
 from chairside.shops import schemas
 from chairside.shops.models import (
@@ -359,13 +360,24 @@ def add_time_off(
     return entry
 
 
+# Time off as read back: instants clamped into the input bounds, so that an entry stored
+# before the bounds existed (one from year 0) can still be listed and deleted.
+_TIME_OFF_ROW = select(
+    TimeOff.id,
+    TimeOff.provider_id,
+    clamped_instant(TimeOff.starts_at).label("starts_at"),
+    clamped_instant(TimeOff.ends_at).label("ends_at"),
+    TimeOff.reason,
+)
+
+
 def list_time_off(
     *, session: Session, actor: Principal, provider_id: uuid.UUID
-) -> Sequence[TimeOff]:
+) -> Sequence[Row[Any]]:
     """A provider's time off, for its shop's owner or the provider."""
     provider = _provider_for_time_off(session=session, actor=actor, provider_id=provider_id)
-    return session.scalars(
-        select(TimeOff).where(TimeOff.provider_id == provider.id).order_by(TimeOff.starts_at)
+    return session.execute(
+        _TIME_OFF_ROW.where(TimeOff.provider_id == provider.id).order_by(TimeOff.starts_at)
     ).all()
 
 
@@ -374,11 +386,13 @@ def delete_time_off(
 ) -> None:
     """Remove a time-off entry."""
     provider = _provider_for_time_off(session=session, actor=actor, provider_id=provider_id)
-    entry = session.get(TimeOff, time_off_id)
-    if entry is None or entry.provider_id != provider.id:
+    entry = session.execute(
+        _TIME_OFF_ROW.where(TimeOff.id == time_off_id, TimeOff.provider_id == provider.id)
+    ).first()
+    if entry is None:
         raise NotFoundError(f"no time off {time_off_id} for provider {provider_id}")
     before = {"starts_at": entry.starts_at, "ends_at": entry.ends_at, "reason": entry.reason}
-    session.delete(entry)
+    session.execute(delete(TimeOff).where(TimeOff.id == time_off_id))
     availability_cache.note_changed(session, provider.id)
     audit.record(
         session=session,

@@ -313,7 +313,7 @@ class _Flow:
                     "role": role,
                 },
             ),
-            201,
+            202,
             f"register the canary {role}",
         )
         tokens = self._expect(
