@@ -5,8 +5,8 @@ or none is configured, the same fixed windows are counted here (accounts/ratelim
 a limit never silently turns off. UNLOGGED: counters need not survive a crash, and are not
 worth WAL, backups or replicas.
 
-Revision ID: 0004
-Revises: 0003
+Revision ID: 0006
+Revises: 0005
 Create Date: 2026-12-06
 """
 
@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from alembic import op
 
-revision = "0004"
-down_revision = "0003"
+revision = "0006"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 
