@@ -99,8 +99,9 @@ def build_recovered_cluster(
             after_unpack(cluster, layout.files_dir)
         shutil.rmtree(layout.files_dir, ignore_errors=True)
         prepare_recovery(
-            cluster, restore_script=stager.script, target=plan.target, timeline=plan.timeline
-        )
+            cluster, restore_script=stager.script, target=plan.effective_target,
+            timeline=plan.timeline,
+        )  # fmt: skip
         report(
             f"recovering to {plan.target.describe()} on timeline {plan.timeline} "
             f"({len(plan.chain.segments)} WAL segments available) on port {cluster.port}"
@@ -111,7 +112,7 @@ def build_recovered_cluster(
             stager.check()  # a damaged segment is the real cause, when there is one
             raise RecoveryFailedError(exc.message + _gap_note(plan)) from None
         stager.stop()
-        stager.check()
+        _check_staging(plan, stager)
         _check_reached(plan, stager, outcome)
     except BaseException:
         stager.stop()
@@ -135,12 +136,25 @@ def discard(layout: RestoreLayout, cluster: RestoredCluster | None = None) -> No
         shutil.rmtree(path, ignore_errors=True)
 
 
+def _check_staging(plan: RestorePlan, stager: WalStager) -> None:
+    # A segment that failed to stage matters only when recovery needed it: one after the
+    # target (fetched ahead) must not refuse a restore that stopped before it.
+    if stager.error is None:
+        return
+    if plan.effective_target.kind is TargetKind.LATEST or stager.failed_segment in _asked(stager):
+        stager.check()
+
+
+def _asked(stager: WalStager) -> set[str]:
+    return {p.name.removeprefix(".requested-") for p in stager.directory.glob(".requested-*")}
+
+
 def _check_reached(plan: RestorePlan, stager: WalStager, outcome: RecoveryOutcome) -> None:
-    if plan.target.kind is not TargetKind.LATEST or not plan.chain.to_fetch:
+    if plan.effective_target.kind is not TargetKind.LATEST or not plan.chain.to_fetch:
         return
     # Replaying to "latest" must have used the whole planned chain; stopping short
     # would be a quiet restore to an earlier point.
-    asked = {p.name.removeprefix(".requested-") for p in stager.directory.glob(".requested-*")}
+    asked = _asked(stager)
     last = plan.chain.to_fetch[-1]
     if last not in asked:
         raise OperationFailedError(
