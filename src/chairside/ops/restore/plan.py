@@ -309,8 +309,8 @@ def _outside(
     if record is not None:
         where = f" (its record is at LSN {format_lsn(record.lsn)} on timeline {record.timeline})"
     message = (
-        f"recovery target {target.describe()}{where} is outside the recoverable window of "
-        f"timeline {ranges[0].timeline}: {window.describe()}"
+        f"recovery target {target.describe()}{where} is outside the recoverable window "
+        f"{window.describe()} of timeline {ranges[0].timeline}"
     )
     if gap:
         message += f"; WAL segment {gap} is missing from the archive, which cuts the window"
