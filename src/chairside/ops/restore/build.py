@@ -102,6 +102,11 @@ def build_recovered_cluster(
             cluster, restore_script=stager.script, target=plan.effective_target,
             timeline=plan.timeline,
         )  # fmt: skip
+        if plan.recovery_target is not None:
+            report(
+                f"{plan.target.describe()} is after the last archived commit: recovering to "
+                "the end of the archived WAL, which is the state at that time"
+            )
         report(
             f"recovering to {plan.target.describe()} on timeline {plan.timeline} "
             f"({len(plan.chain.segments)} WAL segments available) on port {cluster.port}"
@@ -137,11 +142,10 @@ def discard(layout: RestoreLayout, cluster: RestoredCluster | None = None) -> No
 
 
 def _check_staging(plan: RestorePlan, stager: WalStager) -> None:
-    # A segment that failed to stage matters only when recovery needed it: one after the
-    # target (fetched ahead) must not refuse a restore that stopped before it.
-    if stager.error is None:
-        return
-    if plan.effective_target.kind is TargetKind.LATEST or stager.failed_segment in _asked(stager):
+    # A segment that failed to stage matters only when recovery needed it. With a target,
+    # PostgreSQL refuses to finish short of it, so a finished recovery did not need it (it
+    # may still have asked, reading ahead); "latest" needs every segment.
+    if plan.effective_target.kind is TargetKind.LATEST:
         stager.check()
 
 

@@ -128,7 +128,8 @@ def last_commit(
     archive: WalArchive, view: ArchiveView, segments: Sequence[str], *, pg_bin_dir: Path
 ) -> WalRecord | None:
     """The newest commit record in the last few of ``segments`` (a chain, in replay order)."""
-    tail = list(segments[-CHUNK:])
+    # One pg_waldump run reads one timeline: the newest segments of the chain's last one.
+    tail = [n for n in segments[-CHUNK:] if n[:8] == segments[-1][:8]] if segments else []
     for start in range(len(tail), 0, -4):
         names = tail[max(0, start - 4) : start]
         found = [
@@ -177,11 +178,21 @@ def _found_elsewhere(
     timeline: int,
     pg_bin_dir: Path,
 ) -> WalRecord | None:
-    on_path = {s.timeline for s in history_stretches(view, timeline)}
-    for other in sorted(set(view.segments) - on_path, reverse=True):
+    searched = history_stretches(view, timeline)
+
+    def on_path(record: WalRecord) -> bool:
+        return any(
+            s.timeline == record.timeline
+            and s.begin_lsn <= record.lsn
+            and (s.end_lsn is None or record.lsn < s.end_lsn)
+            for s in searched
+        )
+
+    for other in sorted(set(view.segments) - {timeline}, reverse=True):
         own = history_stretches(view, other)[-1]
         for record in _scan_newest_first(archive, view, own, target, pg_bin_dir):
-            return record
+            if not on_path(record):
+                return record
     return None
 
 
