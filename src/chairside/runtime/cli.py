@@ -21,7 +21,7 @@ from chairside.cli.output import (
 )
 from chairside.config import Settings, get_settings, load_settings
 from chairside.demo import seed_demo
-from chairside.errors import ChairsideError
+from chairside.errors import ChairsideError, LockHeldError
 from chairside.ops.backup.archiving import configure_archiving
 from chairside.ops.backup.first import ensure_first_full_backup
 from chairside.ops.database.statistics import preload_statement_stats
@@ -53,6 +53,8 @@ def up(
             settings = load_settings(workers=workers)
         if settings.embedded:
             out.info(f"Embedded mode: PostgreSQL and Redis under {settings.home}")
+            for action in recover_interrupted_restore(settings):
+                out.info(f"[yellow]interrupted in-place restore:[/] {action}")
 
         def announce(info: serve.ServiceInfo) -> None:
             def render(console: Console) -> None:
@@ -84,6 +86,16 @@ def up(
         except KeyboardInterrupt:
             pass
         out.info("Chairside stopped; PostgreSQL and Redis are down.")
+
+
+def recover_interrupted_restore(settings: Settings) -> tuple[str, ...]:
+    """Undo a killed in-place restore before the embedded cluster starts (up starts it)."""
+    from chairside.ops.restore.service import clean_interrupted_restore
+
+    try:
+        return clean_interrupted_restore(settings, start=False).actions
+    except LockHeldError as exc:
+        return (f"not checked: {exc.message}",)
 
 
 def status(json_output: JsonOption = False) -> None:

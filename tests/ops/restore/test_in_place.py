@@ -23,7 +23,7 @@ from chairside.config import Settings, load_settings
 from chairside.ops.backup import access
 from chairside.ops.backup.archiving import archive_environment, configure_archiving
 from chairside.ops.backup.basebackup import take_full_backup
-from chairside.ops.restore import service
+from chairside.ops.restore import inplace, service
 from chairside.ops.restore.targets import LATEST, build_target
 from chairside.runtime.embedded import EmbeddedStack, embedded_stack
 from chairside.runtime.postgres import PostgresCluster
@@ -122,7 +122,9 @@ def test_an_in_place_pitr_swaps_only_after_recovery_and_keeps_the_previous_data(
 
     result = service.restore_database(
         embedded.settings,
-        request=service.RestoreRequest(target=build_target(time=times[1]), in_place=True),
+        request=service.RestoreRequest(
+            target=build_target(time=times[1]), in_place=True, backup_after=False
+        ),
     )
     assert embedded.pg.is_running() and embedded.pg.port == port
     assert embedded.markers() == [1, 2, 3, 4]
@@ -145,7 +147,8 @@ def test_an_in_place_pitr_swaps_only_after_recovery_and_keeps_the_previous_data(
     embedded.sql("SELECT pg_switch_wal()")
     time.sleep(1)
     again = service.restore_database(
-        embedded.settings, request=service.RestoreRequest(target=LATEST, in_place=True)
+        embedded.settings,
+        request=service.RestoreRequest(target=LATEST, in_place=True, backup_after=False),
     )
     assert embedded.markers() == [1, 2, 3, 4, 6]
     assert again.outcome.timeline == 3
@@ -168,11 +171,13 @@ def test_a_restore_to_an_impossible_target_leaves_the_database_running_and_intac
                           "--in-place", "--yes", "--json")  # fmt: skip
     assert result.returncode == 2
     assert "outside the recoverable window" in json.loads(result.stdout)["error"]["message"]
-    # A transaction id that never existed: PostgreSQL itself refuses at the end of the WAL.
+    # A transaction id that never existed: not in the archived WAL, refused with what was read.
     result = embedded.cli("restore", "pitr", "--target-xid", "4000000", "--in-place", "--yes",
                           "--json")  # fmt: skip
-    assert result.returncode == 1
-    assert "recovery target" in json.loads(result.stdout)["error"]["message"]
+    assert result.returncode == 2
+    message = json.loads(result.stdout)["error"]["message"]
+    assert "transaction 4000000 is not in the archived WAL of timeline 1" in message
+    assert "searched timeline 1:" in message
 
     # A repository that belongs to another cluster: refused, naming both identifiers.
     other = cluster_factory.make()
@@ -198,7 +203,7 @@ def test_a_restore_to_an_impossible_target_leaves_the_database_running_and_intac
     assert not list((embedded.settings.home / "pg").glob("data.previous-*"))
 
 
-def test_a_killed_in_place_restore_leaves_the_previous_database_startable(
+def test_a_killed_in_place_restore_is_undone_by_cleanup_which_starts_the_previous_database(
     embedded: Embedded,
 ) -> None:
     embedded.mark(1)
@@ -208,10 +213,11 @@ def test_a_killed_in_place_restore_leaves_the_previous_database_startable(
     )
     embedded.mark(2)
     process = subprocess.Popen(
-        [CHAIRSIDE, "restore", "full", "--in-place", "--yes", "--json"],
+        [CHAIRSIDE, "restore", "full", "--in-place", "--yes", "--json", "--no-backup-after"],
         env=embedded.env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     pg_dir = embedded.settings.home / "pg"
+    modes = embedded.settings.home / "modes.json"
     deadline = time.monotonic() + 60
     try:
         # Kill once the live cluster is stopped and the new directory is being recovered.
@@ -223,12 +229,39 @@ def test_a_killed_in_place_restore_leaves_the_previous_database_startable(
         process.send_signal(signal.SIGKILL)
         process.wait()
 
-    assert (embedded.pg.data_dir / "PG_VERSION").exists()
-    embedded.pg.start()
-    assert embedded.markers() == [1, 2]
+    assert (embedded.pg.data_dir / "PG_VERSION").exists() and not embedded.pg.is_running()
+    assert json.loads(modes.read_text())["maintenance"]  # clients got 503s, not errors
 
     cleaned = embedded.cli("restore", "cleanup", "--json")
     assert cleaned.returncode == 0, cleaned.stderr
-    assert any("removed the half-built restore" in a for a in json.loads(cleaned.stdout)["actions"])
-    assert not list(pg_dir.glob("restore-*"))
-    assert embedded.markers() == [1, 2]
+    actions = json.loads(cleaned.stdout)["actions"]
+    assert any("removed the half-built restore" in a for a in actions)
+    assert any(f"started the previous database again on port {embedded.pg.port}" in a
+               for a in actions)  # fmt: skip
+    assert embedded.pg.is_running() and embedded.markers() == [1, 2]
+    assert not list(pg_dir.glob("restore-*")) and not modes.exists()
+
+    # A retry works and leaves the database running, maintenance off.
+    again = embedded.cli("restore", "full", "--in-place", "--yes", "--json", "--no-backup-after")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert embedded.pg.is_running() and embedded.markers() == [1, 2] and not modes.exists()
+
+
+def test_a_restore_killed_between_the_two_renames_is_rolled_back_and_started(
+    embedded: Embedded,
+) -> None:
+    embedded.mark(1)
+    embedded.pg.stop()
+    home = embedded.settings.home
+    kept = home / "pg" / "data.previous-20260101T000000Z"
+    os.replace(embedded.pg.data_dir, kept)
+    inplace.write_state(
+        home, phase="swapping", data=str(embedded.pg.data_dir), previous=str(kept),
+        recovered=str(home / "pg" / "restore-x" / "data"), live_was_running=True,
+        modes="__absent__",
+    )  # fmt: skip
+    cleaned = embedded.cli("restore", "cleanup", "--json")
+    assert cleaned.returncode == 0, cleaned.stderr
+    actions = " ".join(json.loads(cleaned.stdout)["actions"])
+    assert "rolled back the interrupted swap" in actions and "started the previous" in actions
+    assert embedded.pg.is_running() and embedded.markers() == [1]

@@ -236,9 +236,13 @@ def status(json_output: JsonOption = False) -> None:
         for window in report.pitr:
             data = window.to_dict()
             console.print(
-                f"  PITR timeline {window.timeline}: {data['earliest'] or '-'} .. "
-                f"{data['latest'] or '-'}"
+                f"  PITR timeline {window.timeline}{' (live)' if window.live else ''}: "
+                f"{data['earliest'] or '-'} .. {data['latest'] or '-'}"
             )
+            for gap in data["gaps"]:
+                console.print(
+                    f"    gap {gap['from']} .. {gap['to']} (missing {gap['missing_wal'] or '-'})"
+                )
         validation = report.last_validation
         if validation:
             console.print(
@@ -253,7 +257,16 @@ def status(json_output: JsonOption = False) -> None:
 
 @app.command()
 def prune(
-    dry_run: DryRunOption = False, yes: YesOption = False, json_output: JsonOption = False
+    prune_abandoned: Annotated[
+        bool,
+        typer.Option(
+            "--prune-abandoned",
+            help="Also let go of backups and WAL only abandoned timelines need (kept otherwise).",
+        ),
+    ] = False,
+    dry_run: DryRunOption = False,
+    yes: YesOption = False,
+    json_output: JsonOption = False,
 ) -> None:
     """Delete backups and WAL the retention policy no longer needs (refused while locked)."""
     out = Output(json_mode=json_output)
@@ -263,12 +276,18 @@ def prune(
         confirm(out, f"Prune: {plan.describe()}?", yes=yes)
 
     with guarded(out):
-        result = prune_backups(get_settings(), dry_run=dry_run, confirm=ask)
+        result = prune_backups(
+            get_settings(), dry_run=dry_run, confirm=ask, prune_abandoned=prune_abandoned
+        )
 
     def render(console: Console) -> None:
         plan = result.plan
         verb = "would" if result.dry_run else "did"
         console.print(f"Prune {verb}: {plan.describe()}")
+        console.print(f"  live timeline {plan.live_timeline}: {plan.timeline_reason}")
+        for entry in plan.timelines:
+            kept = ", ".join(entry.kept) or "nothing"
+            console.print(f"  timeline {entry.timeline}: keeps {kept} ({entry.note})")
         for backup_id, reasons in sorted(plan.keep.items()):
             console.print(f"  keep   {backup_id}: {'; '.join(reasons)}")
         for manifest in plan.delete:

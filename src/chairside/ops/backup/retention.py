@@ -1,6 +1,7 @@
 """Retention: which backups and WAL ``backup prune`` keeps, and deleting the rest safely.
 
-A :class:`RetentionPolicy` keeps, per backup type, the union of:
+A :class:`RetentionPolicy` keeps, per backup type (for full backups: among those that
+reach the live timeline, see :mod:`.timeline_retention`), the union of:
 
 - the newest ``count`` backups (redundancy);
 - every backup that ended inside the recovery window (``days``), plus the newest one
@@ -26,8 +27,11 @@ from chairside.ops.backup import access
 from chairside.ops.backup.catalog import BackupCatalog
 from chairside.ops.backup.locks import repository_lock, repository_lock_name
 from chairside.ops.backup.manifest import BACKUP_TYPES, Manifest
+from chairside.ops.backup.timeline_retention import TimelineKeep, keep_fulls_by_timeline
 from chairside.ops.backup.walarchive import ArchivedWal, WalArchive, segment_number
 from chairside.ops.locks import is_locked
+from chairside.ops.restore.reach import ArchiveView, view_for
+from chairside.ops.restore.timelines import LiveTimeline, choose_timeline, live_timeline
 from chairside.ops.timeline.store import OpsStore, open_ops_store
 
 
@@ -85,6 +89,9 @@ class PrunePlan:
     incomplete: list[str] = field(default_factory=list)
     wal: list[ArchivedWal] = field(default_factory=list)
     wal_before: str | None = None
+    live_timeline: int | None = None
+    timeline_reason: str = ""
+    timelines: list[TimelineKeep] = field(default_factory=list)
 
     @property
     def empty(self) -> bool:
@@ -111,6 +118,9 @@ class PrunePlan:
             "delete_wal_first": self.wal[0].name if self.wal else None,
             "delete_wal_last": self.wal[-1].name if self.wal else None,
             "wal_kept_from": self.wal_before,
+            "live_timeline": self.live_timeline,
+            "timeline_reason": self.timeline_reason,
+            "timelines": [t.to_dict() for t in self.timelines],
             "bytes_freed": self.bytes_freed,
         }
 
@@ -133,6 +143,8 @@ def plan_prune(
     policy: RetentionPolicy,
     *,
     now: datetime | None = None,
+    live: LiveTimeline | None = None,
+    prune_abandoned: bool = False,
 ) -> PrunePlan:
     """Decide what to keep and what to delete (reads only)."""
     now = now or datetime.now(UTC)
@@ -140,10 +152,24 @@ def plan_prune(
     entries = catalog.list_backups(include_incomplete=True)
     plan.incomplete = [e.id for e in entries if not e.complete]
     complete = [e.manifest for e in entries if e.complete and e.manifest is not None]
+    fulls = [m for m in complete if m.type == "full"]
+    view = view_for(archive, fulls)
+    identity = catalog.require_identity()
+    chosen = choose_timeline(
+        "latest" if live is None or live.system_identifier != identity.system_identifier
+        else None,
+        view=view, known=view.timelines(m.timeline or 1 for m in fulls), live=live,
+        system_identifier=identity.system_identifier,
+    )  # fmt: skip
+    plan.live_timeline, plan.timeline_reason = chosen.timeline, chosen.reason
+    full_reasons, plan.timelines = keep_fulls_by_timeline(
+        fulls, view, policy, live=chosen.timeline, now=now, prune_abandoned=prune_abandoned
+    )
     kept_fulls: list[Manifest] = []
     for backup_type in BACKUP_TYPES:
         of_type = [m for m in complete if m.type == backup_type]
-        for manifest_id, why in policy.reasons(of_type, now).items():
+        by_type = full_reasons if backup_type == "full" else policy.reasons(of_type, now)
+        for manifest_id, why in by_type.items():
             manifest = next(m for m in of_type if m.id == manifest_id)
             if why:
                 plan.keep[manifest_id] = why
@@ -162,12 +188,24 @@ def plan_prune(
         size = oldest.wal_segment_size
         first_needed = segment_number(oldest.start_wal, size)
         plan.wal_before = oldest.start_wal
+        needed = _needed_timelines(plan, view) if prune_abandoned else None
         plan.wal = [
             entry
             for entry in archive.entries(include_history=False)
             if segment_number(entry.name[:24], size) < first_needed
+            or (needed is not None and entry.timeline not in needed)
         ]
     return plan
+
+
+def _needed_timelines(plan: PrunePlan, view: ArchiveView) -> set[int]:
+    """Timelines a kept backup reaches, and their ancestors (their WAL is on the path)."""
+    needed = set()
+    for entry in plan.timelines:
+        if any(backup_id in plan.keep for backup_id in entry.reaching):
+            needed.add(entry.timeline)
+            needed.update(s.timeline for s in view.histories.get(entry.timeline, []))
+    return needed
 
 
 def prune_backups(
@@ -177,6 +215,7 @@ def prune_backups(
     confirm: Callable[[PrunePlan], None] = lambda plan: None,
     now: datetime | None = None,
     store: OpsStore | None = None,
+    prune_abandoned: bool = False,
 ) -> PruneResult:
     """Apply the retention policy; ``confirm`` may refuse (raise) after seeing the plan."""
     catalog = access.catalog(settings)
@@ -184,14 +223,19 @@ def prune_backups(
     catalog.require_identity()
     policy = RetentionPolicy.from_settings(settings)
     url = catalog.repository.url
+    live = live_timeline(settings)
     if dry_run:
-        plan = plan_prune(catalog, archive, policy, now=now)
+        plan = plan_prune(
+            catalog, archive, policy, now=now, live=live, prune_abandoned=prune_abandoned
+        )
         held = is_locked(settings.home, repository_lock_name(url))
         return PruneResult(plan, dry_run=True, lock_held=held)
     store = store or open_ops_store(settings)
     try:
         with repository_lock(settings.home, url, mode="exclusive", purpose="backup prune"):
-            plan = plan_prune(catalog, archive, policy, now=now)
+            plan = plan_prune(
+                catalog, archive, policy, now=now, live=live, prune_abandoned=prune_abandoned
+            )
             if not plan.empty:
                 confirm(plan)
             for manifest in plan.delete:

@@ -6,8 +6,7 @@ Read from the repository alone (it is the catalog), plus the server when it answ
 - the newest archived WAL and its age; the RPO is that age while the server has WAL
   not yet archived (``pending_bytes`` > 0), and 0 when everything written is archived
   (an idle server produces no WAL, and that is not data at risk);
-- the PITR window per timeline: from the end of the oldest full backup whose WAL chain
-  is unbroken, to when the last segment of that unbroken chain was archived;
+- the PITR window per timeline (:mod:`.windows`), the live timeline first;
 - the newest validation result stored with a backup.
 
 Thresholds are settings: no full backup within ``backup_critical_hours`` or an RPO over
@@ -28,36 +27,10 @@ from chairside.ops.backup.catalog import BackupCatalog, BackupEntry
 from chairside.ops.backup.manifest import Manifest
 from chairside.ops.backup.source import has_source, source_cluster
 from chairside.ops.backup.sync.lag import repositories_overview
-from chairside.ops.backup.walarchive import (
-    ArchivedWal,
-    WalArchive,
-    parse_lsn,
-    segment_name,
-    segment_number,
-)
-
-
-@dataclass(frozen=True)
-class PitrWindow:
-    """The recoverable span of one timeline."""
-
-    timeline: int
-    earliest: datetime | None
-    latest: datetime | None
-    from_backup: str | None
-    newest_wal: str | None
-    missing: list[str] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "timeline": self.timeline,
-            "earliest": self.earliest.isoformat() if self.earliest else None,
-            "latest": self.latest.isoformat() if self.latest else None,
-            "from_backup": self.from_backup,
-            "newest_wal": self.newest_wal,
-            "missing_wal": self.missing[:20],
-            "missing_wal_count": len(self.missing),
-        }
+from chairside.ops.backup.walarchive import ArchivedWal, WalArchive, parse_lsn, segment_number
+from chairside.ops.backup.windows import PitrWindow, timeline_windows, usable_fulls
+from chairside.ops.restore.reach import view_for
+from chairside.ops.restore.timelines import live_timeline
 
 
 @dataclass(frozen=True)
@@ -120,7 +93,7 @@ def backup_status(settings: Settings, *, now: datetime | None = None) -> BackupS
     segments = archive.segments_by_timeline()
     wal = _wal_facts(settings, archive, segments, now)
     fulls = [e.manifest for e in complete if e.manifest and e.manifest.type == "full"]
-    pitr = pitr_windows(archive, fulls, segments)
+    pitr = pitr_windows(catalog, archive, fulls, settings=settings)
     validation = _last_validation(catalog, complete)
     checks = [
         _backup_check(settings, last["full"], now),
@@ -221,81 +194,21 @@ def _iso(value: object) -> str | None:
 
 
 def pitr_windows(
-    archive: WalArchive,
-    fulls: list[Manifest],
-    segments: dict[int, list[ArchivedWal]],
+    catalog: BackupCatalog, archive: WalArchive, fulls: list[Manifest], *, settings: Settings
 ) -> list[PitrWindow]:
-    """The recoverable window of every timeline that has backups or archived WAL."""
-    windows: dict[int, PitrWindow] = {}
-    parents = _timeline_parents(archive)
-    for timeline in sorted(set(segments) | {m.timeline for m in fulls if m.timeline}):
-        own = sorted(
-            (m for m in fulls if m.timeline == timeline and m.start_wal and m.wal_segment_size),
-            key=lambda m: m.start_time,
-        )
-        archived = segments.get(timeline, [])
-        by_name = {e.name: e for e in archived}
-        window: PitrWindow | None = None
-        for manifest in own:
-            assert manifest.start_wal is not None and manifest.wal_segment_size is not None
-            size = manifest.wal_segment_size
-            end = _chain_end(by_name, timeline, manifest.start_wal, size)
-            newest_name = archived[-1].name if archived else None
-            missing = _missing(by_name, timeline, manifest.start_wal, newest_name, size)
-            last = by_name.get(end) if end else None
-            latest = last.modified if last and last.modified else manifest.stop_time
-            window = PitrWindow(timeline, manifest.stop_time, latest, manifest.id, end, missing)
-            break  # the oldest backup with its own WAL sets the window's start
-        if window is None and timeline in parents and parents[timeline] in windows:
-            parent = windows[parents[timeline]]
-            newest = archived[-1] if archived else None
-            window = PitrWindow(
-                timeline,
-                parent.earliest,
-                newest.modified if newest else parent.latest,
-                parent.from_backup,
-                newest.name if newest else None,
-            )
-        if window is None:
-            newest = archived[-1] if archived else None
-            window = PitrWindow(timeline, None, None, None, newest.name if newest else None)
-        windows[timeline] = window
-    return [windows[t] for t in sorted(windows)]
-
-
-def _chain_end(by_name: dict[str, ArchivedWal], timeline: int, start: str, size: int) -> str | None:
-    segno = segment_number(start, size)
-    last = None
-    while (name := segment_name(timeline, segno, size)) in by_name:
-        last = name
-        segno += 1
-    return last
-
-
-def _missing(
-    by_name: dict[str, ArchivedWal], timeline: int, start: str, newest: str | None, size: int
-) -> list[str]:
-    if newest is None:
+    """The window of every timeline: only from backups that reach it and did not fail."""
+    if not fulls:
         return []
-    first, final = segment_number(start, size), segment_number(newest, size)
-    names = (segment_name(timeline, n, size) for n in range(first, final + 1))
-    return [n for n in names if n not in by_name]
-
-
-def _timeline_parents(archive: WalArchive) -> dict[int, int]:
-    """Each timeline's parent, from the archived ``.history`` files."""
-    parents = {}
-    for entry in archive.entries():
-        if entry.kind != "history":
-            continue
-        try:
-            text = archive.content(entry).decode(errors="replace")
-        except ChairsideError:
-            continue
-        lines = [ln.split() for ln in text.splitlines() if ln.strip() and ln[0].isdigit()]
-        if lines:
-            parents[entry.timeline] = int(lines[-1][0])
-    return parents
+    usable, excluded = usable_fulls(catalog, fulls)
+    view = view_for(archive, fulls)
+    live = live_timeline(settings)
+    identity = catalog.identity()
+    on = (
+        live.timeline
+        if live and identity and live.system_identifier == identity.system_identifier
+        else None
+    )
+    return timeline_windows(view, usable, live=on, excluded=excluded)
 
 
 def _last_validation(catalog: BackupCatalog, complete: list[BackupEntry]) -> dict[str, Any] | None:
@@ -372,7 +285,7 @@ def _pitr_check(windows: list[PitrWindow]) -> CheckResult:
     usable = [w for w in windows if w.earliest is not None]
     if not usable:
         return CheckResult("pitr_window", CheckStatus.CRITICAL, "no recoverable window")
-    current = max(windows, key=lambda w: w.timeline)
+    current = windows[0]  # the live timeline's
     if current.missing:
         return CheckResult(
             "pitr_window",

@@ -20,6 +20,7 @@ from chairside.config import get_settings
 from chairside.ops.drill.report import load_report, render_markdown
 from chairside.ops.drill.service import run_drill
 from chairside.ops.restore.targets import LATEST, build_target
+from chairside.ops.restore.timelines import parse_timeline_choice
 
 app = typer.Typer(
     help="Disaster-recovery drills: restore to a scratch cluster, check, measure RTO/RPO.",
@@ -40,6 +41,13 @@ def drill(
     backup_id: Annotated[
         str | None, typer.Option("--backup", help="Restore this backup (default: newest).")
     ] = None,
+    target_timeline: Annotated[
+        str | None,
+        typer.Option(
+            "--target-timeline",
+            help="current (the live cluster's), latest (newest in the archive) or a number.",
+        ),
+    ] = None,
     json_output: JsonOption = False,
 ) -> None:
     """Run a drill: restore, check, measure, clean up, record the report. Exit 1 if it failed."""
@@ -49,8 +57,9 @@ def drill(
     with guarded(out):
         target = LATEST if target_time is None else build_target(time=target_time)
         result = run_drill(
-            get_settings(), repository=from_, target=target, backup_id=backup_id, step=out.info
-        )
+            get_settings(), repository=from_, target=target, backup_id=backup_id, step=out.info,
+            timeline=parse_timeline_choice(target_timeline),
+        )  # fmt: skip
         data = result.to_dict()
         out.result(data, lambda c: c.print(Markdown(render_markdown(data))))
         if not result.passed:

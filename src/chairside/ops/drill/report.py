@@ -27,6 +27,8 @@ class DrillReport:
     target: str
     backup_id: str | None = None
     backup_stop_time: str | None = None
+    timeline: int | None = None
+    timeline_reason: str | None = None
     finished_at: str | None = None
     rto_seconds: float | None = None
     rpo_seconds: float | None = None
@@ -63,6 +65,8 @@ class DrillReport:
             "target": self.target,
             "backup_id": self.backup_id,
             "backup_stop_time": self.backup_stop_time,
+            "timeline": self.timeline,
+            "timeline_reason": self.timeline_reason,
             "rto_seconds": _round(self.rto_seconds),
             "rto_target_seconds": self.rto_target_seconds,
             "rpo_seconds": _round(self.rpo_seconds),
@@ -91,6 +95,7 @@ def render_markdown(data: dict[str, Any]) -> str:
         f"| repository | `{data.get('repository')}` |",
         f"| target | {data.get('target')} |",
         f"| backup | `{data.get('backup_id')}` (consistent at {data.get('backup_stop_time')}) |",
+        f"| timeline | {data.get('timeline')} ({data.get('timeline_reason')}) |",
         f"| RTO | {_seconds(data.get('rto_seconds'))}"
         + _against(data.get("rto_target_seconds"))
         + " |",

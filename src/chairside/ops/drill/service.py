@@ -41,6 +41,7 @@ from chairside.ops.restore.layout import RestoreLayout, stamp, under_root
 from chairside.ops.restore.plan import DEFAULT_SEGMENT_SIZE, plan_restore
 from chairside.ops.restore.recovery import RestoredCluster
 from chairside.ops.restore.targets import LATEST, RecoveryTarget
+from chairside.ops.restore.timelines import TimelineChoice, live_timeline
 
 DRILL_LOCK = "drill"
 StepReporter = Callable[[str], None]
@@ -58,6 +59,7 @@ def run_drill(
     target: RecoveryTarget = LATEST,
     backup_id: str | None = None,
     step: StepReporter | None = None,
+    timeline: TimelineChoice = None,
 ) -> DrillReport:
     """Restore into a scratch cluster, check and measure it, clean up, record the report."""
     report_step = step or (lambda _message: None)
@@ -78,7 +80,9 @@ def run_drill(
             named_lock(settings.home, DRILL_LOCK, purpose=f"drill from {repo_url}"),
             repository_lock(settings.home, repo_url, mode="shared", purpose="drill"),
         ):
-            built = _restore(settings, report, layout, repo_url, target, backup_id, report_step)
+            built = _restore(
+                settings, report, layout, repo_url, target, backup_id, report_step, timeline
+            )
             usable = probes.wait_until_usable(built.cluster.conninfo(), timeout=60)
             report.rto_seconds = usable - began
             report_step(f"usable after {report.rto_seconds:.1f}s; checking the restored data")
@@ -110,12 +114,19 @@ def _restore(
     target: RecoveryTarget,
     backup_id: str | None,
     step: StepReporter,
+    timeline: TimelineChoice,
 ) -> BuiltCluster:
     phase = time.monotonic()
     catalog = access.catalog(settings, repo_url)
     archive = access.wal_archive(settings, repo_url)
-    plan = plan_restore(catalog, archive, target=target, backup_id=backup_id)
+    plan = plan_restore(
+        catalog, archive, target=target, backup_id=backup_id, timeline=timeline,
+        live=live_timeline(settings), pg_bin_dir=settings.pg_bin_dir,
+    )  # fmt: skip
     report.backup_id = plan.backup.id
+    report.timeline = plan.timeline
+    report.timeline_reason = plan.timeline_reason
+    step(f"following timeline {plan.timeline}: {plan.timeline_reason}")
     report.backup_stop_time = plan.backup.stop_time.isoformat()
     report.phases["plan"] = time.monotonic() - phase
     step(f"restoring backup {plan.backup.id} to {target.describe()} into {layout.root}")

@@ -99,8 +99,14 @@ def build_recovered_cluster(
             after_unpack(cluster, layout.files_dir)
         shutil.rmtree(layout.files_dir, ignore_errors=True)
         prepare_recovery(
-            cluster, restore_script=stager.script, target=plan.target, timeline=plan.timeline
-        )
+            cluster, restore_script=stager.script, target=plan.effective_target,
+            timeline=plan.timeline,
+        )  # fmt: skip
+        if plan.recovery_target is not None:
+            report(
+                f"{plan.target.describe()} is after the last archived commit: recovering to "
+                "the end of the archived WAL, which is the state at that time"
+            )
         report(
             f"recovering to {plan.target.describe()} on timeline {plan.timeline} "
             f"({len(plan.chain.segments)} WAL segments available) on port {cluster.port}"
@@ -111,7 +117,7 @@ def build_recovered_cluster(
             stager.check()  # a damaged segment is the real cause, when there is one
             raise RecoveryFailedError(exc.message + _gap_note(plan)) from None
         stager.stop()
-        stager.check()
+        _check_staging(plan, stager)
         _check_reached(plan, stager, outcome)
     except BaseException:
         stager.stop()
@@ -135,12 +141,24 @@ def discard(layout: RestoreLayout, cluster: RestoredCluster | None = None) -> No
         shutil.rmtree(path, ignore_errors=True)
 
 
+def _check_staging(plan: RestorePlan, stager: WalStager) -> None:
+    # A segment that failed to stage matters only when recovery needed it. With a target,
+    # PostgreSQL refuses to finish short of it, so a finished recovery did not need it (it
+    # may still have asked, reading ahead); "latest" needs every segment.
+    if plan.effective_target.kind is TargetKind.LATEST:
+        stager.check()
+
+
+def _asked(stager: WalStager) -> set[str]:
+    return {p.name.removeprefix(".requested-") for p in stager.directory.glob(".requested-*")}
+
+
 def _check_reached(plan: RestorePlan, stager: WalStager, outcome: RecoveryOutcome) -> None:
-    if plan.target.kind is not TargetKind.LATEST or not plan.chain.to_fetch:
+    if plan.effective_target.kind is not TargetKind.LATEST or not plan.chain.to_fetch:
         return
     # Replaying to "latest" must have used the whole planned chain; stopping short
     # would be a quiet restore to an earlier point.
-    asked = {p.name.removeprefix(".requested-") for p in stager.directory.glob(".requested-*")}
+    asked = _asked(stager)
     last = plan.chain.to_fetch[-1]
     if last not in asked:
         raise OperationFailedError(

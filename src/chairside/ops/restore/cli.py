@@ -17,6 +17,7 @@ from chairside.ops.restore.menu import run_menu
 from chairside.ops.restore.plan import recoverable_window
 from chairside.ops.restore.render import render_preview, render_result, with_progress
 from chairside.ops.restore.targets import LATEST, build_target
+from chairside.ops.restore.timelines import parse_timeline_choice
 
 app = typer.Typer(
     help="Restore the database: a full backup, a point in time, or interactively.",
@@ -46,6 +47,21 @@ RepositoryOption = Annotated[
         help="Restore from this repository, e.g. a DR copy (default: configured).",
     ),
 ]
+TimelineOption = Annotated[
+    str | None,
+    typer.Option(
+        "--target-timeline",
+        help="current (the live cluster's), latest (newest in the archive) or a number "
+        "(default: current when the live cluster answers, else latest).",
+    ),
+]
+BackupAfterOption = Annotated[
+    bool,
+    typer.Option(
+        "--backup-after/--no-backup-after",
+        help="In place: start a full backup on the new timeline in the background afterwards.",
+    ),
+]
 
 
 @app.command("full")
@@ -57,14 +73,18 @@ def full(
     port: PortOption = None,
     in_place: InPlaceOption = False,
     repository: RepositoryOption = None,
+    target_timeline: TimelineOption = None,
+    backup_after: BackupAfterOption = True,
     dry_run: DryRunOption = False,
     yes: YesOption = False,
     json_output: JsonOption = False,
 ) -> None:
     """Restore a full backup and replay all archived WAL after it (to the latest state)."""
+    with guarded(Output(json_mode=json_output)):
+        timeline = parse_timeline_choice(target_timeline)
     request = service.RestoreRequest(
         target=LATEST, backup_id=backup_id, to=to, port=port, in_place=in_place,
-        repository=repository,
+        repository=repository, timeline=timeline, backup_after=backup_after,
     )  # fmt: skip
     _run(request, dry_run=dry_run, yes=yes, json_output=json_output)
 
@@ -92,6 +112,8 @@ def pitr(
     port: PortOption = None,
     in_place: InPlaceOption = False,
     repository: RepositoryOption = None,
+    target_timeline: TimelineOption = None,
+    backup_after: BackupAfterOption = True,
     dry_run: DryRunOption = False,
     yes: YesOption = False,
     json_output: JsonOption = False,
@@ -103,9 +125,10 @@ def pitr(
             time=target_time, lsn=target_lsn, xid=target_xid, name=target_name,
             immediate=target_immediate, exclusive=exclusive,
         )  # fmt: skip
+        timeline = parse_timeline_choice(target_timeline)
     request = service.RestoreRequest(
         target=target, backup_id=backup_id, to=to, port=port, in_place=in_place,
-        repository=repository,
+        repository=repository, timeline=timeline, backup_after=backup_after,
     )  # fmt: skip
     _run(request, dry_run=dry_run, yes=yes, json_output=json_output)
 

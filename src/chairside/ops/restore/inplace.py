@@ -53,11 +53,12 @@ def state_path(home: Path) -> Path:
 
 
 def write_state(home: Path, **state: Any) -> None:
-    """Record the phase an in-place restore has reached (atomically)."""
+    """Record the phase an in-place restore has reached (atomically; merged with before)."""
     path = state_path(home)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(state, indent=2, default=str) + "\n")
+    merged = {**(read_state(home) or {}), **state}
+    tmp.write_text(json.dumps(merged, indent=2, default=str) + "\n")
     os.replace(tmp, path)
 
 
@@ -160,6 +161,20 @@ def clean_interrupted(home: Path, *, template: PostgresCluster) -> CleanupReport
         elif (previous / "PG_VERSION").exists():
             os.replace(previous, data_dir)
             actions.append(f"rolled back the interrupted swap: {previous} is {data_dir} again")
+    if state and state.get("phase") == "swapped" and "previous" in state:
+        previous = Path(state["previous"])
+        if (previous / "PG_VERSION").exists() and not _running(template):
+            # Killed after the swap but before the restored database ran: the restore was
+            # never reported as done, so the previous database comes back.
+            failed = (
+                home / "pg" / f"data.failed-restore-{previous.name.removeprefix('data.previous-')}"
+            )
+            os.replace(data_dir, failed)
+            os.replace(previous, data_dir)
+            actions.append(
+                f"rolled back the unfinished restore: {previous} is {data_dir} again (the "
+                f"restored data is kept in {failed})"
+            )
     for root in sorted((home / "pg").glob("restore-*")) if (home / "pg").is_dir() else []:
         if not root.is_dir():
             continue
@@ -180,6 +195,11 @@ def clean_interrupted(home: Path, *, template: PostgresCluster) -> CleanupReport
     if state is not None:
         clear_state(home)
     return CleanupReport(bool(actions), tuple(actions))
+
+
+def _running(cluster: PostgresCluster) -> bool:
+    cluster.clear_stale_pid()
+    return cluster.is_running()
 
 
 def prune_previous(home: Path, *, keep: int = 0, dry_run: bool = False) -> list[Path]:

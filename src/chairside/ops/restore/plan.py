@@ -18,59 +18,33 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from pathlib import Path
 
-from chairside.errors import ConflictError, InputError, NotFoundError
+from chairside.errors import InputError, NotFoundError
 from chairside.ops.backup.catalog import BackupCatalog, check_same_cluster
 from chairside.ops.backup.manifest import Manifest
-from chairside.ops.backup.walarchive import ArchivedWal, WalArchive, WalConflictError, parse_lsn
-from chairside.ops.restore.targets import RecoveryTarget, TargetKind, format_lsn
-from chairside.ops.restore.wal_chain import (
-    TimelineSwitch,
-    WalChain,
-    parse_history,
-    plan_chain,
-    segment_of,
+from chairside.ops.backup.walarchive import ArchivedWal, WalArchive, WalConflictError
+from chairside.ops.restore.reach import (
+    DEFAULT_SEGMENT_SIZE,
+    ArchiveView,
+    BackupRange,
+    backup_reach,
+    parse_lsn_of_segment,
+    ranges_on,
+    read_archive,
+    view_for,
 )
+from chairside.ops.restore.targets import LATEST, RecoveryTarget, TargetKind, format_lsn
+from chairside.ops.restore.timelines import LiveTimeline, TimelineChoice, choose_timeline
+from chairside.ops.restore.wal_chain import WalChain, segment_of
+from chairside.ops.restore.wal_records import WalRecord, find_target_record, last_commit
+from chairside.runtime.binaries import find_pg_bin_dir
 
-DEFAULT_SEGMENT_SIZE = 16 * 1024 * 1024
+backup_range = backup_reach  # the name validation's continuity check knows
 
 
 class TargetOutsideWindowError(InputError):
     """The recovery target lies outside what the backups and the archive can reach."""
-
-
-@dataclass(frozen=True)
-class BackupRange:
-    """What one backup can reach: from its consistent end to the end of its WAL run."""
-
-    manifest: Manifest
-    chain: WalChain
-    begin_time: datetime
-    begin_lsn: int
-    end_time: datetime
-    end_lsn: int
-
-    @property
-    def backup_id(self) -> str:
-        return self.manifest.id
-
-    def contains_time(self, moment: datetime) -> bool:
-        return self.begin_time <= moment <= self.end_time
-
-    def contains_lsn(self, lsn: int) -> bool:
-        return self.begin_lsn <= lsn <= self.end_lsn
-
-    def to_dict(self) -> dict[str, object]:
-        return {
-            "backup_id": self.backup_id,
-            "timeline": self.chain.target_timeline,
-            "earliest_time": self.begin_time.isoformat(),
-            "latest_time": self.end_time.isoformat(),
-            "earliest_lsn": format_lsn(self.begin_lsn),
-            "latest_lsn": format_lsn(self.end_lsn),
-            "wal_segments": len(self.chain.segments),
-            "missing_segment": self.chain.missing,
-        }
 
 
 @dataclass(frozen=True)
@@ -112,6 +86,14 @@ class RestorePlan:
     history_files: tuple[str, ...] = field(default=())
     # The archived objects of chain.to_fetch, as listed when planning (empty: look up).
     archived: dict[str, ArchivedWal] = field(default_factory=dict)
+    timeline_reason: str = ""
+    # What PostgreSQL is told: a time after the last archived commit becomes the chain's end.
+    recovery_target: RecoveryTarget | None = None
+    target_record: WalRecord | None = None
+
+    @property
+    def effective_target(self) -> RecoveryTarget:
+        return self.recovery_target or self.target
 
     @property
     def timeline(self) -> int:
@@ -124,6 +106,8 @@ class RestorePlan:
             "target": self.target.to_dict(),
             "target_description": self.target.describe(),
             "timeline": self.timeline,
+            "timeline_reason": self.timeline_reason,
+            "target_record": self.target_record.to_dict() if self.target_record else None,
             "wal_segments": len(self.chain.segments),
             "first_wal": self.chain.segments[0] if self.chain.segments else None,
             "last_wal": self.chain.newest_segment,
@@ -132,94 +116,17 @@ class RestorePlan:
         }
 
 
-@dataclass(frozen=True)
-class ArchiveView:
-    """One listing of the WAL archive: segments per timeline, and the history files."""
-
-    segments: dict[int, dict[int, ArchivedWal]]
-    histories: dict[int, list[TimelineSwitch]]
-    history_files: tuple[str, ...]
-    duplicates: frozenset[str] = frozenset()  # names archived more than once
-
-    def entry(self, name: str, segment_size: int) -> ArchivedWal:
-        """The archived object of segment ``name`` (listed, so fetching needs no lookup)."""
-        return self.segments[int(name[:8], 16)][parse_lsn_of_segment(name, segment_size)]
-
-
-def read_archive(archive: WalArchive, *, segment_size: int) -> ArchiveView:
-    """List the archive once and parse its timeline history files."""
-    segments: dict[int, dict[int, ArchivedWal]] = {}
-    histories: dict[int, list[TimelineSwitch]] = {}
-    history_files = []
-    duplicates: set[str] = set()
-    for entry in archive.entries():
-        if entry.kind == "segment":
-            segno = parse_lsn_of_segment(entry.name, segment_size)
-            if segno in segments.get(entry.timeline, {}):
-                duplicates.add(entry.name)
-            segments.setdefault(entry.timeline, {})[segno] = entry
-        elif entry.kind == "history":
-            history_files.append(entry.name)
-            content = archive.content(entry)
-            histories[entry.timeline] = parse_history(content.decode(errors="replace"))
-    return ArchiveView(segments, histories, tuple(history_files), frozenset(duplicates))
-
-
-def parse_lsn_of_segment(name: str, segment_size: int) -> int:
-    per_log = 0x100000000 // segment_size
-    return int(name[8:16], 16) * per_log + int(name[16:24], 16)
-
-
-def backup_range(manifest: Manifest, view: ArchiveView) -> BackupRange | None:
-    """What ``manifest`` can reach given the archive; None when it cannot even be consistent."""
-    if manifest.type != "full" or manifest.start_lsn is None or manifest.stop_lsn is None:
-        return None
-    size = manifest.wal_segment_size or DEFAULT_SEGMENT_SIZE
-    timeline = manifest.timeline or 1
-    start_lsn, stop_lsn = parse_lsn(manifest.start_lsn), parse_lsn(manifest.stop_lsn)
-    archived = {tli: set(segs) for tli, segs in view.segments.items()}
-    bundled: set[int] = set()
-    if any(f.name.startswith("pg_wal.tar") for f in manifest.files):
-        # The backup carries the WAL from its start to its end (pg_basebackup -X stream):
-        # recovery reads those from pg_wal, so the archive need not hold them.
-        bundled = set(range(segment_of(start_lsn, size), segment_of(stop_lsn, size) + 1))
-    chain = plan_chain(
-        timeline=timeline,
-        start_lsn=start_lsn,
-        segment_size=size,
-        archived={**archived, timeline: archived.get(timeline, set()) | bundled},
-        histories=view.histories,
-    )
-    in_archive = tuple(
-        name
-        for name in chain.segments
-        if parse_lsn_of_segment(name, size) in archived.get(int(name[:8], 16), set())
-    )
-    if not chain.segments:
-        return None
-    last = chain.segments[-1]
-    last_tli, last_segno = int(last[:8], 16), parse_lsn_of_segment(last, size)
-    end_lsn = (last_segno + 1) * size
-    if end_lsn < stop_lsn:
-        return None  # the WAL the backup needs to become consistent is not all there
-    entry = view.segments.get(last_tli, {}).get(last_segno)
-    end_time = entry.modified if entry is not None and entry.modified else manifest.stop_time
-    return BackupRange(
-        manifest=manifest,
-        chain=replace(chain, staged=in_archive),
-        begin_time=manifest.stop_time,
-        begin_lsn=stop_lsn,
-        end_time=max(end_time, manifest.stop_time),
-        end_lsn=max(end_lsn, stop_lsn),
-    )
-
-
-def recoverable_window(catalog: BackupCatalog, archive: WalArchive) -> RecoverableWindow:
-    """The window of every complete full backup in the repository."""
+def recoverable_window(
+    catalog: BackupCatalog, archive: WalArchive, *, timeline: int | None = None
+) -> RecoverableWindow:
+    """The window of every complete full backup (on ``timeline``, or each one's newest)."""
     manifests = [
         e.manifest for e in catalog.list_backups() if e.manifest and e.manifest.type == "full"
     ]
-    return _window(manifests, _view(archive, manifests))
+    view = view_for(archive, manifests)
+    if timeline is None:
+        return RecoverableWindow(tuple(r for m in manifests if (r := backup_reach(m, view))))
+    return RecoverableWindow(tuple(reversed(ranges_on(manifests, view, timeline=timeline))))
 
 
 def plan_restore(
@@ -229,13 +136,17 @@ def plan_restore(
     target: RecoveryTarget,
     backup_id: str | None = None,
     system_identifier: str | None = None,
+    timeline: TimelineChoice = None,
+    live: LiveTimeline | None = None,
+    pg_bin_dir: Path | None = None,
 ) -> RestorePlan:
-    """Choose the backup and WAL for ``target``; refuse targets outside the window."""
+    """Choose the timeline, the backup and the WAL for ``target``; refuse what cannot be."""
     identity = catalog.require_identity()
     if system_identifier is not None:
         check_same_cluster(identity, system_identifier, where=catalog.repository.url)
     entries = [e for e in catalog.list_backups() if e.manifest and e.manifest.type == "full"]
     manifests = [e.manifest for e in entries if e.manifest is not None]
+    candidates = manifests
     if backup_id is not None:
         chosen = catalog.read_manifest(backup_id)  # names an unknown or incomplete backup
         if chosen.type != "full":
@@ -244,8 +155,8 @@ def plan_restore(
                 "need a full backup (see `chairside backup list`)",
                 field="backup_id",
             )
-        manifests = [chosen]
-    for manifest in manifests:
+        candidates = [chosen]
+    for manifest in candidates:
         check_same_cluster(identity, manifest.system_identifier, where=catalog.repository.url)
     if not manifests:
         raise NotFoundError(
@@ -253,12 +164,25 @@ def plan_restore(
             "from; take one with `chairside backup full`",
             field="backup_id",
         )
-    view = _view(archive, manifests)
-    window = _window(manifests, view)
-    chosen_range = _choose(window, target, explicit=backup_id is not None)
-    if target.kind is TargetKind.LATEST:
-        chosen_range.chain.require_complete()
-    chain = chosen_range.chain
+    view = view_for(archive, manifests)
+    known = view.timelines(m.timeline or 1 for m in manifests)
+    chosen_tli = choose_timeline(
+        timeline, view=view, known=known, live=live, system_identifier=identity.system_identifier
+    )
+    tli = chosen_tli.timeline
+    window = RecoverableWindow(tuple(reversed(ranges_on(manifests, view, timeline=tli))))
+    ranges = ranges_on(candidates, view, timeline=tli)
+    if not ranges:
+        raise TargetOutsideWindowError(
+            _unreachable(tli, backup_id, candidates, manifests, view), field="target_timeline"
+        )
+    record: WalRecord | None = None
+    if target.kind in {TargetKind.XID, TargetKind.NAME}:
+        record = find_target_record(
+            archive, view, target=target, timeline=tli, pg_bin_dir=find_pg_bin_dir(pg_bin_dir)
+        )
+    chosen_range = _choose(ranges, window, target, record)
+    chain = _trim(chosen_range, target, record)
     twice = sorted(view.duplicates & set(chain.to_fetch))
     if twice:
         raise WalConflictError(
@@ -273,53 +197,120 @@ def plan_restore(
         window=window,
         history_files=view.history_files,
         archived={name: view.entry(name, size) for name in chain.to_fetch},
+        timeline_reason=chosen_tli.reason,
+        recovery_target=_effective(archive, view, chosen_range, target, pg_bin_dir),
+        target_record=record,
     )
 
 
-def _view(archive: WalArchive, manifests: Sequence[Manifest]) -> ArchiveView:
-    sizes = {m.wal_segment_size for m in manifests if m.wal_segment_size}
-    if len(sizes) > 1:
-        raise ConflictError(f"backups disagree on the WAL segment size ({sorted(sizes)})")
-    return read_archive(archive, segment_size=sizes.pop() if sizes else DEFAULT_SEGMENT_SIZE)
+def reached_timelines(manifest: Manifest, view: ArchiveView) -> list[int]:
+    """Every timeline ``manifest`` can reach (its own and those branching after it)."""
+    known = view.timelines([manifest.timeline or 1])
+    return [t for t in known if backup_reach(manifest, view, timeline=t) is not None]
 
 
-def _window(manifests: Sequence[Manifest], view: ArchiveView) -> RecoverableWindow:
-    ranges = [r for m in manifests if (r := backup_range(m, view)) is not None]
-    return RecoverableWindow(tuple(ranges))
+def newest_reached_timeline(manifest: Manifest, archive: WalArchive) -> int | None:
+    """The newest timeline a backup reaches (a validation test-restores along it)."""
+    reached = reached_timelines(manifest, view_for(archive, [manifest]))
+    return max(reached) if reached else None
 
 
-def _choose(window: RecoverableWindow, target: RecoveryTarget, *, explicit: bool) -> BackupRange:
-    ranges = list(window.ranges)
-    if not ranges:
-        raise TargetOutsideWindowError(
-            "no backup can be restored: the WAL each backup needs to become consistent is "
-            f"not all in the archive ({window.describe()})",
-            field="target",
+def _unreachable(
+    timeline: int,
+    backup_id: str | None,
+    candidates: Sequence[Manifest],
+    manifests: Sequence[Manifest],
+    view: ArchiveView,
+) -> str:
+    reaching = [r.backup_id for r in ranges_on(manifests, view, timeline=timeline)]
+    others = ", ".join(reaching) or "none"
+    if backup_id is not None:
+        own = candidates[0].timeline or 1
+        return (
+            f"backup {backup_id} (taken on timeline {own}) cannot reach timeline {timeline}: "
+            "that timeline did not branch off its history after the backup, or the WAL "
+            f"between is not archived; backups that reach timeline {timeline}: {others}"
         )
-    newest_first = sorted(ranges, key=lambda r: r.begin_lsn, reverse=True)
-    if target.kind is TargetKind.TIME and target.time is not None:
-        moment = target.time
-        for item in newest_first:
-            if item.contains_time(moment):
-                return item
-        raise TargetOutsideWindowError(_outside(target, window, newest_first), field="target_time")
-    if target.kind is TargetKind.LSN and target.lsn is not None:
-        for item in newest_first:
-            if item.contains_lsn(target.lsn):
-                return item
-        raise TargetOutsideWindowError(_outside(target, window, newest_first), field="target_lsn")
-    if target.kind in {TargetKind.XID, TargetKind.NAME}:
-        # Only replay can find these; the oldest backup can reach the most of them.
-        return newest_first[-1]
-    return newest_first[0]
+    served = {
+        t: [r.backup_id for r in ranges_on(manifests, view, timeline=t)]
+        for t in view.timelines(m.timeline or 1 for m in manifests)
+    }
+    listing = "; ".join(f"timeline {t}: {', '.join(ids)}" for t, ids in served.items() if ids)
+    return (
+        f"no complete full backup reaches timeline {timeline} (backups per timeline: "
+        f"{listing or 'none'}); take a full backup, or pass --target-timeline"
+    )
+
+
+def _choose(
+    ranges: Sequence[BackupRange],
+    window: RecoverableWindow,
+    target: RecoveryTarget,
+    record: WalRecord | None,
+) -> BackupRange:
+    # ``ranges`` is newest backup first: the newest that reaches the target replays least.
+    record_lsn = record.lsn if record is not None else None
+    for item in ranges:
+        if item.reaches(target, record_lsn=record_lsn):
+            return item
+    if target.kind is TargetKind.LATEST:
+        ranges[0].chain.require_complete()
+    field_name = {TargetKind.TIME: "target_time", TargetKind.LSN: "target_lsn"}.get(
+        target.kind, "target"
+    )
+    raise TargetOutsideWindowError(_outside(target, window, ranges, record), field=field_name)
+
+
+def _trim(item: BackupRange, target: RecoveryTarget, record: WalRecord | None) -> WalChain:
+    """The chain up to the target's segment (and one more, for a record crossing into it)."""
+    stop_lsn = target.lsn if target.kind is TargetKind.LSN else None
+    if record is not None:
+        stop_lsn = record.lsn
+    chain = item.chain
+    if stop_lsn is None:
+        return chain
+    size = chain.segment_size
+    last = segment_of(stop_lsn, size) + 1
+    keep = tuple(n for n in chain.segments if parse_lsn_of_segment(n, size) <= last)
+    staged = None if chain.staged is None else tuple(n for n in chain.staged if n in set(keep))
+    return replace(chain, segments=keep, staged=staged, missing=None)
+
+
+def _effective(
+    archive: WalArchive,
+    view: ArchiveView,
+    item: BackupRange,
+    target: RecoveryTarget,
+    pg_bin_dir: Path | None,
+) -> RecoveryTarget | None:
+    # PostgreSQL stops a time target only at a commit *after* it; a time after the last
+    # archived commit would never be met ("recovery ended before the target"). The state
+    # at such a time is everything archived: recover to the end of the chain.
+    if target.kind is not TargetKind.TIME or target.time is None or not item.chain.to_fetch:
+        return None
+    names = item.chain.to_fetch
+    before_last = view.entry(names[-2]) if len(names) > 1 else None
+    if before_last is not None and before_last.modified and target.time < before_last.modified:
+        return None  # a later commit exists for sure: the newest segment was archived after
+    commit = last_commit(archive, view, names, pg_bin_dir=find_pg_bin_dir(pg_bin_dir))
+    if commit is None or commit.at is None or target.time < commit.at:
+        return None
+    return LATEST
 
 
 def _outside(
-    target: RecoveryTarget, window: RecoverableWindow, ranges: Sequence[BackupRange]
+    target: RecoveryTarget,
+    window: RecoverableWindow,
+    ranges: Sequence[BackupRange],
+    record: WalRecord | None,
 ) -> str:
     gap = next((r.chain.missing for r in ranges if r.chain.missing), None)
+    where = ""
+    if record is not None:
+        where = f" (its record is at LSN {format_lsn(record.lsn)} on timeline {record.timeline})"
     message = (
-        f"recovery target {target.describe()} is outside the recoverable window {window.describe()}"
+        f"recovery target {target.describe()}{where} is outside the recoverable window "
+        f"{window.describe()} of timeline {ranges[0].timeline}"
     )
     if gap:
         message += f"; WAL segment {gap} is missing from the archive, which cuts the window"
@@ -333,10 +324,16 @@ def _outside(
 
 
 __all__ = [
+    "DEFAULT_SEGMENT_SIZE",
+    "ArchiveView",
     "BackupRange",
     "RecoverableWindow",
     "RestorePlan",
     "TargetOutsideWindowError",
+    "backup_range",
+    "newest_reached_timeline",
+    "read_archive",
+    "reached_timelines",
     "plan_restore",
     "recoverable_window",
     "segment_of",

@@ -25,12 +25,13 @@ from chairside.errors import ChairsideError, InputError, OperationFailedError
 from chairside.ops.backup import access
 from chairside.ops.backup.locks import repository_lock
 from chairside.ops.locks import named_lock
-from chairside.ops.restore import inplace
+from chairside.ops.restore import aftercare, inplace
 from chairside.ops.restore.build import build_recovered_cluster, discard
 from chairside.ops.restore.layout import RestoreLayout, copy_layout, in_place_layout, stamp
 from chairside.ops.restore.plan import RestorePlan, plan_restore
 from chairside.ops.restore.recovery import RecoveryOutcome
 from chairside.ops.restore.targets import RecoveryTarget
+from chairside.ops.restore.timelines import LiveTimeline, TimelineChoice, live_timeline
 from chairside.ops.timeline.store import open_ops_store
 from chairside.runtime.embedded import embedded_stack
 from chairside.runtime.ports import port_in_use
@@ -49,6 +50,9 @@ class RestoreRequest:
     port: int | None = None
     in_place: bool = False
     repository: str | None = None
+    timeline: TimelineChoice = None
+    # In place: start a full backup on the new timeline in the background afterwards.
+    backup_after: bool = True
 
     def kind(self) -> str:
         return "in_place" if self.in_place else "copy"
@@ -83,6 +87,7 @@ class RestoreResult:
     seconds: float
     previous_data_dir: str | None = None
     notes: tuple[str, ...] = field(default=())
+    background_backup: dict[str, object] | None = None
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -93,12 +98,18 @@ class RestoreResult:
             "recovery": self.outcome.to_dict(),
             "seconds": round(self.seconds, 3),
             "notes": list(self.notes),
+            "background_backup": self.background_backup,
         }
 
 
 def preview_restore(settings: Settings, *, request: RestoreRequest) -> RestorePreview:
-    """Plan the restore and describe its steps; changes nothing."""
+    """Plan the restore and describe its steps; in place, archive the current WAL first."""
     _check_request(settings, request)
+    if request.in_place:
+        live = embedded_stack(settings).postgres
+        if live.exists and live.is_running():
+            # The plan must see what the live cluster wrote last ("latest", recent times).
+            inplace.archive_pending_wal(live, timeout=settings.wal_confirm_timeout_seconds)
     plan = _plan(settings, request)
     return _describe(settings, request, plan)
 
@@ -143,11 +154,11 @@ def restore_database(
     return result
 
 
-def clean_interrupted_restore(settings: Settings) -> inplace.CleanupReport:
-    """Finish or undo a killed in-place restore and stop its orphaned server."""
+def clean_interrupted_restore(settings: Settings, *, start: bool = True) -> inplace.CleanupReport:
+    """Undo a killed in-place restore, stop its orphaned server, start the previous database."""
     with named_lock(settings.home, RESTORE_LOCK, purpose="restore cleanup"):
-        report = inplace.clean_interrupted(
-            settings.home, template=embedded_stack(settings).postgres
+        report = aftercare.recover_interrupted(
+            settings, embedded_stack(settings).postgres, start=start
         )
     if report.found:
         open_ops_store(settings).record(
@@ -192,21 +203,29 @@ def _check_request(settings: Settings, request: RestoreRequest) -> None:
         )
 
 
-def _plan(settings: Settings, request: RestoreRequest, *, sysid: str | None = None) -> RestorePlan:
+def _plan(
+    settings: Settings,
+    request: RestoreRequest,
+    *,
+    sysid: str | None = None,
+    live: LiveTimeline | None = None,
+) -> RestorePlan:
     catalog = access.catalog(settings, request.repository)
     archive = access.wal_archive(settings, request.repository)
     if request.in_place and sysid is None:
-        live = embedded_stack(settings).postgres
-        if live.exists:
-            sysid = inplace.control_system_identifier(live)
+        cluster = embedded_stack(settings).postgres
+        if cluster.exists:
+            sysid = inplace.control_system_identifier(cluster)
     return plan_restore(
         catalog, archive, target=request.target, backup_id=request.backup_id,
-        system_identifier=sysid,
+        system_identifier=sysid, timeline=request.timeline,
+        live=live or live_timeline(settings), pg_bin_dir=settings.pg_bin_dir,
     )  # fmt: skip
 
 
 def _describe(settings: Settings, request: RestoreRequest, plan: RestorePlan) -> RestorePreview:
     steps = [
+        f"follow timeline {plan.timeline}: {plan.timeline_reason}",
         f"fetch and verify backup {plan.backup.id} (consistent at "
         f"{plan.backup.stop_time.isoformat(timespec='seconds')}, {plan.backup.total_size} bytes)",
         f"replay up to {len(plan.chain.segments)} archived WAL segments on timeline "
@@ -273,8 +292,7 @@ def _restore_in_place(
             "copy with --to DIR instead",
             field="in_place",
         )
-    cleanup = inplace.clean_interrupted(settings.home, template=live)
-    for action in cleanup.actions:
+    for action in aftercare.recover_interrupted(settings, live, start=True).actions:
         report(action)
     sysid = inplace.control_system_identifier(live)
     was_running = live.is_running()
@@ -283,49 +301,69 @@ def _restore_in_place(
         segment = inplace.archive_pending_wal(live, timeout=settings.wal_confirm_timeout_seconds)
         if segment:
             report(f"archived the current WAL up to {segment}")
-    _plan(settings, request, sysid=sysid)  # refuse a bad target before stopping anything
-    if was_running:
-        report(f"stopping the embedded PostgreSQL on port {live.port}")
-        live.stop()
+    # Planned before anything stops: a bad target refuses here and costs nothing.
+    preview = _describe(settings, request, _plan(settings, request, sysid=sysid))
     when = stamp()
     layout = in_place_layout(settings.home, when=when)
-    try:
-        preview = _describe(settings, request, _plan(settings, request, sysid=sysid))
-        inplace.write_state(settings.home, phase="recovering", root=str(layout.root))
-        built = build_recovered_cluster(
-            preview.plan, layout, catalog=access.catalog(settings, request.repository),
-            archive=access.wal_archive(settings, request.repository),
-            pg_bin_dir=settings.pg_bin_dir, step=report,
-        )  # fmt: skip
-        report("recovery finished; stopping the restored copy to swap it in")
-        built.cluster.stop()
-    except BaseException:
-        discard(layout)
-        inplace.clear_state(settings.home)
-        if was_running:
-            live.start()  # the previous database, untouched
-        raise
-    kept = inplace.swap_in(
-        settings.home, layout, when=when, live=live, new_timeline=built.outcome.timeline
+    previous_modes = aftercare.enter_maintenance(
+        settings, reason=f"in-place restore to {request.target.describe()}"
     )
-    discard(layout)
-    inplace.clear_state(settings.home)
-    report(f"swapped: the previous data directory is kept as {kept}")
-    notes = [f"previous data kept in {kept}; remove it with `chairside restore prune-previous`"]
-    if was_running:
+    inplace.write_state(
+        settings.home, phase="recovering", root=str(layout.root), live_was_running=was_running,
+        modes=previous_modes,
+    )  # fmt: skip
+    try:
         try:
-            live.start()
-        except ChairsideError as exc:
-            failed = inplace.swap_back(settings.home, live=live, kept=kept, when=when)
-            live.start()
-            raise OperationFailedError(
-                f"PostgreSQL did not start on the restored data ({exc.message}); the previous "
-                f"data is back in place and running, the restored copy is kept in {failed}"
-            ) from None
-        notes.append(f"PostgreSQL is running again on port {live.port}")
+            if was_running:
+                report(f"maintenance mode on; stopping the embedded PostgreSQL on port {live.port}")
+                live.stop()
+            built = build_recovered_cluster(
+                preview.plan, layout, catalog=access.catalog(settings, request.repository),
+                archive=access.wal_archive(settings, request.repository),
+                pg_bin_dir=settings.pg_bin_dir, step=report,
+            )  # fmt: skip
+            report("recovery finished; stopping the restored copy to swap it in")
+            built.cluster.stop()
+        except BaseException:
+            discard(layout)
+            if was_running:
+                live.start()  # the previous database, untouched
+            inplace.clear_state(settings.home)
+            raise
+        kept = inplace.swap_in(
+            settings.home, layout, when=when, live=live, new_timeline=built.outcome.timeline
+        )
+        discard(layout)
+        report(f"swapped: the previous data directory is kept as {kept}")
+        notes = [f"previous data kept in {kept}; remove it with `chairside restore prune-previous`"]
+        if was_running:
+            try:
+                live.start()
+            except ChairsideError as exc:
+                failed = inplace.swap_back(settings.home, live=live, kept=kept, when=when)
+                live.start()
+                raise OperationFailedError(
+                    f"PostgreSQL did not start on the restored data ({exc.message}); the "
+                    f"previous data is back in place and running, the restored copy is kept "
+                    f"in {failed}"
+                ) from None
+            notes.append(f"PostgreSQL is running again on port {live.port}")
+        inplace.clear_state(settings.home)
+    finally:
+        aftercare.restore_modes(settings, previous_modes)
+    report("maintenance mode is back to what it was before the restore")
+    background = None
+    if request.backup_after and was_running:
+        background = aftercare.start_full_backup(settings)
+        notes.append(
+            f"a full backup on the new timeline {built.outcome.timeline} is running in the "
+            f"background (pid {background.pid}, log {background.log_file})"
+        )
+        report(notes[-1])
     return RestoreResult(
         preview=preview, data_dir=str(live.data_dir), port=live.port, outcome=built.outcome,
         seconds=time.monotonic() - began, previous_data_dir=str(kept), notes=tuple(notes),
+        background_backup=background.to_dict() if background else None,
     )  # fmt: skip
 
 

@@ -201,6 +201,8 @@ class WalStager:
                 future.result()
                 self.fetched += 1
             except ChairsideError as exc:
+                if name not in exc.message:
+                    exc = type(exc)(f"archived WAL {name}: {exc.message}")
                 self._fail(name, exc)
             except Exception as exc:  # noqa: BLE001 - any failure must end the chain loudly
                 self._fail(name, OperationFailedError(f"fetching WAL {name} failed: {exc!r}"))

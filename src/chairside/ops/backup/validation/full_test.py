@@ -23,7 +23,7 @@ from chairside.ops.backup.validation.invariants import check_invariants
 from chairside.ops.backup.walarchive import WalArchive
 from chairside.ops.restore.build import build_recovered_cluster, discard
 from chairside.ops.restore.layout import under_root
-from chairside.ops.restore.plan import plan_restore
+from chairside.ops.restore.plan import newest_reached_timeline, plan_restore
 from chairside.ops.restore.recovery import RestoredCluster
 from chairside.ops.restore.targets import IMMEDIATE, LATEST
 from chairside.runtime.osuser import run_as
@@ -53,7 +53,10 @@ def run_full_test(
         results.append(_verifybackup(cluster, files_dir))
 
     try:
-        plan = plan_restore(catalog, archive, target=target, backup_id=backup_id)
+        plan = plan_restore(
+            catalog, archive, target=target, backup_id=backup_id,
+            timeline=newest_reached_timeline(catalog.read_manifest(backup_id), archive),
+        )  # fmt: skip
         built = build_recovered_cluster(
             plan, layout, catalog=catalog, archive=archive, pg_bin_dir=pg_bin_dir, step=step,
             after_unpack=verify,
