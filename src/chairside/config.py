@@ -121,10 +121,11 @@ class Settings(BaseSettings):
     backup_retention_days: float = Field(default=7.0, ge=0)
     backup_retention_minimum: int = Field(default=2, ge=1)
     # `backup status` thresholds (age of the newest good full backup / archived WAL).
-    backup_warning_hours: float = Field(default=25.0, gt=0)
-    backup_critical_hours: float = Field(default=26.0, gt=0)
-    wal_warning_minutes: float = Field(default=5.0, gt=0)
-    wal_critical_minutes: float = Field(default=15.0, gt=0)
+    # Unset: derived from the schedule and archive_timeout (ops/thresholds.py).
+    backup_warning_hours: float | None = Field(default=None, gt=0)
+    backup_critical_hours: float | None = Field(default=None, gt=0)
+    wal_warning_minutes: float | None = Field(default=None, gt=0)
+    wal_critical_minutes: float | None = Field(default=None, gt=0)
     # Continuous archiving set up by `chairside up`: "archive" (archive_command), "stream"
     # (pg_receivewal with a slot) or "sync" (stream + synchronous commit: no loss).
     wal_mode: Literal["archive", "stream", "sync", "off"] = "archive"

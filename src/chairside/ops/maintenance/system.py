@@ -27,10 +27,6 @@ from chairside.ops.backup.repository.local import LocalRepository
 from chairside.ops.drill.service import DRILL_LOCK, drill_root
 from chairside.ops.locks import named_lock
 
-# The runbook's threshold for disk space, and the point where PostgreSQL is close to
-# stopping (a full WAL disk is a PANIC).
-DISK_WARNING = 0.85
-DISK_CRITICAL = 0.95
 STALE_AFTER = timedelta(hours=24)
 
 
@@ -43,9 +39,9 @@ class SystemCleanup:
     removed: list[dict[str, Any]] = field(default_factory=list)
     left: dict[str, str] = field(default_factory=dict)
 
-    def checks(
-        self, *, warning: float = DISK_WARNING, critical: float = DISK_CRITICAL
-    ) -> list[CheckResult]:
+    def checks(self, *, warning: float, critical: float) -> list[CheckResult]:
+        """Disk use against ``warning``/``critical`` (fractions, from the threshold table)
+        and the debris removed."""
         return [self._disk_check(warning, critical), self._debris_check()]
 
     def _disk_check(self, warning: float, critical: float) -> CheckResult:
