@@ -152,8 +152,10 @@ def test_health_notify_tells_people_when_redis_is_down(
                 "CHAIRSIDE_NOTIFY_URLS": inbox.url,
             },
         )
-    assert result.json()["notified"]["ok"] is True
+    (sent,) = result.json()["notified"]["sent"]
+    assert sent["ok"] is True
     message = inbox.received[0]
-    assert message["title"].startswith("Chairside health CRITICAL")
+    assert message["title"].startswith("Chairside health at")
+    assert "redis warning" in message["title"]
     assert "redis: warning: unreachable" in message["message"]
     assert message["type"] == "failure"
