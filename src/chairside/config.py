@@ -171,6 +171,9 @@ class Settings(BaseSettings):
     drill_timeout_seconds: float = Field(default=1800.0, gt=0)
     drill_rto_target_seconds: float | None = Field(default=None, gt=0)
     drill_rpo_target_seconds: float | None = Field(default=None, gt=0)
+    # `maintenance system` stops and deletes restored copies (`restore ... --to`) older
+    # than this; unset (empty): it only reports them.
+    restore_copy_keep_hours: float | None = Field(default=72.0, gt=0)
 
     # --- health, metrics, alerts, notifications -------------------------------------
     # Defaults are the runbooks' "critical thresholds" (docs/monitoring.md lists them).
