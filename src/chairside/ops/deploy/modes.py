@@ -108,11 +108,6 @@ class ModeSwitch:
         self._cached = (mtime, state)
         return state
 
-    def any_on(self) -> bool:
-        """True while maintenance or read-only mode is on: writing jobs wait."""
-        state = self.current()
-        return state.maintenance or state.read_only
-
 
 def switch_modes(
     settings: Settings, *, on: bool, read_only: bool = False, reason: str | None = None
