@@ -149,10 +149,11 @@ class Settings(BaseSettings):
     backup_retention_days: float = Field(default=7.0, ge=0)
     backup_retention_minimum: int = Field(default=2, ge=1)
     # `backup status` thresholds (age of the newest good full backup / archived WAL).
-    backup_warning_hours: float = Field(default=25.0, gt=0)
-    backup_critical_hours: float = Field(default=26.0, gt=0)
-    wal_warning_minutes: float = Field(default=5.0, gt=0)
-    wal_critical_minutes: float = Field(default=15.0, gt=0)
+    # Unset: derived from the schedule and archive_timeout (ops/thresholds.py).
+    backup_warning_hours: float | None = Field(default=None, gt=0)
+    backup_critical_hours: float | None = Field(default=None, gt=0)
+    wal_warning_minutes: float | None = Field(default=None, gt=0)
+    wal_critical_minutes: float | None = Field(default=None, gt=0)
     # Continuous archiving set up by `chairside up`: "archive" (archive_command), "stream"
     # (pg_receivewal with a slot) or "sync" (stream + synchronous commit: no loss).
     wal_mode: Literal["archive", "stream", "sync", "off"] = "archive"
@@ -198,6 +199,9 @@ class Settings(BaseSettings):
     drill_timeout_seconds: float = Field(default=1800.0, gt=0)
     drill_rto_target_seconds: float | None = Field(default=None, gt=0)
     drill_rpo_target_seconds: float | None = Field(default=None, gt=0)
+    # `maintenance system` stops and deletes restored copies (`restore ... --to`) older
+    # than this; unset (empty): it only reports them.
+    restore_copy_keep_hours: float | None = Field(default=72.0, gt=0)
 
     # --- health, metrics, alerts, notifications -------------------------------------
     # Defaults are the runbooks' "critical thresholds" (docs/monitoring.md lists them).

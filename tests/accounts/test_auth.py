@@ -208,3 +208,25 @@ def test_production_refuses_to_start_with_a_weak_secret(settings: Settings) -> N
     weak = fast_settings(settings, env="production", jwt_secret=SecretStr("changeme"))
     with pytest.raises(ConfigError, match="JWT_SECRET"), TestClient(create_app(weak)):
         pass
+
+
+def test_people_log_in_and_out_in_read_only_mode_while_changes_are_refused(
+    client: TestClient, booking_settings: Settings
+) -> None:
+    from chairside.ops.deploy.modes import ModeSwitch
+
+    account = register(client, "client")
+    ModeSwitch(booking_settings).switch(read_only=True, reason="moving the database")
+    login = client.post("/api/v1/auth/login", json={"email": account.email, "password": PASSWORD})
+    assert login.status_code == 200, login.text
+    tokens = login.json()
+    refreshed = client.post("/api/v1/auth/refresh", json={"refresh_token": tokens["refresh_token"]})
+    assert refreshed.status_code == 200, refreshed.text
+    headers = {"Authorization": f"Bearer {tokens['access_token']}"}
+    assert client.get("/api/v1/me", headers=headers).status_code == 200
+    refused = client.post(
+        "/api/v1/auth/register",
+        json={"email": "new@example.com", "password": PASSWORD, "full_name": "New"},
+    )
+    assert refused.status_code == 503
+    assert "read-only" in refused.json()["detail"]

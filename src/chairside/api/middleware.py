@@ -26,6 +26,11 @@ EXEMPT_PREFIXES = ("/health", "/metrics")
 # service is in maintenance; it is read-only save its login.
 MODE_EXEMPT_PREFIXES = (*EXEMPT_PREFIXES, "/ops")
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+# Read-only mode keeps people able to sign in and out: a session is not booking data.
+READ_ONLY_ALLOWED = frozenset({"/api/v1/auth/login", "/api/v1/auth/refresh", "/api/v1/auth/logout"})
+# The route label of requests a mode turned away: they are the mode working, not the
+# service failing, so the error rate (health, alerts, deploy verification) leaves them out.
+MODE_ROUTE = "(mode)"
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
@@ -59,6 +64,7 @@ class RequestContextMiddleware:
         try:
             refusal = _mode_refusal(context, scope)
             if refusal is not None:
+                scope["chairside.mode_refused"] = True
                 await refusal(scope, receive, send_with_id)
             else:
                 await self.app(scope, receive, send_with_id)
@@ -92,6 +98,8 @@ def _route_template(scope: Scope) -> str:
     leave their endpoint, and their paths have no parameters, so the path is the label.
     Anything unmatched shares one label, so scanners cannot explode the series.
     """
+    if scope.get("chairside.mode_refused"):
+        return MODE_ROUTE
     route = scope.get("route")
     if route is not None:
         return str(getattr(route, "path", "unmatched"))
@@ -117,7 +125,7 @@ def _mode_refusal(context: AppContext, scope: Scope) -> ASGIApp | None:
     if modes.maintenance:
         reason = f": {modes.reason}" if modes.reason else ""
         return problem_response(503, f"Chairside is in maintenance mode{reason}", headers=retry)
-    if modes.read_only and scope["method"] not in SAFE_METHODS:
+    if modes.read_only and scope["method"] not in SAFE_METHODS and path not in READ_ONLY_ALLOWED:
         return problem_response(
             503,
             "Chairside is in read-only mode: reads work, changes are refused for now",

@@ -139,3 +139,30 @@ def test_a_dry_run_plans_and_changes_nothing(
     assert _index_valid(neglected, "tags_v") is False
     assert _dead_rows(neglected, "visits") >= 4000
     assert open_ops_store(settings).recent(kind_prefix="maintenance.") == []
+
+
+def test_reindex_all_defers_the_exclusion_index_outside_a_window_and_rebuilds_it_in_one(
+    cli: Cli, settings: Settings
+) -> None:
+    with psycopg.connect(_conninfo(settings), autocommit=True) as conn:
+        # Like the bookings' no-double-booking constraint: REINDEX CONCURRENTLY refuses it.
+        conn.execute("CREATE TABLE chairs (seat int4range, EXCLUDE USING gist (seat WITH &&))")
+        conn.execute("INSERT INTO chairs VALUES ('[1,3)'), ('[3,5)')")
+        (index,) = conn.execute(
+            "SELECT format('%I.%I', n.nspname, c.relname) FROM pg_constraint x"
+            " JOIN pg_class c ON c.oid = x.conindid JOIN pg_namespace n ON n.oid = c.relnamespace"
+            " WHERE x.contype = 'x' AND x.conrelid = 'chairs'::regclass"
+        ).fetchone()  # type: ignore[misc]
+    run = cli("maintenance", "database", "--reindex-all", "--json", env=_env(settings))
+    assert run.exit_code == 0, run.stdout
+    check = run.json()["checks"][0]
+    assert index in check["details"]["deferred"]
+    assert index not in check["details"]["failed"] and check["details"]["failed"] == {}
+    assert "left for a maintenance window" in check["summary"]
+
+    assert cli("maintenance-mode", "on", "--reason", "monthly reindex",
+               env=_env(settings)).exit_code == 0  # fmt: skip
+    windowed = cli("maintenance", "database", "--reindex-all", "--json", env=_env(settings))
+    assert windowed.exit_code == 0, windowed.stdout
+    details = windowed.json()["checks"][0]["details"]
+    assert index in details["reindexed"] and details["deferred"] == {}

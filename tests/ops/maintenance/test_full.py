@@ -23,7 +23,7 @@ def test_the_weekly_job_runs_every_step_and_a_missing_backup_is_critical(
     body = run.json()
     names = [c["name"] for c in body["checks"]]
     assert names == [
-        "logs", "disk", "debris", "database",
+        "logs", "disk", "debris", "restored_copies", "database",
         "dead_rows", "xid_age", "indexes", "connections", "slow_queries",
         "backups",
     ]  # fmt: skip

@@ -93,6 +93,10 @@ def _connections(used: int, instance: str) -> list[tuple[str, str]]:
 # A firing age is an hour past its threshold, so it already held through the rule's `for`;
 # a quiet one reaches the threshold exactly at EVAL and never passes it.
 NOW = 1800
+# The default schedule's weekly full backup is late after 7 d + its 4 h timeout, and
+# critical a day later (ops/thresholds.py).
+BACKUP_LATE_HOURS = 7 * 24 + 4
+BACKUP_CRITICAL_HOURS = BACKUP_LATE_HOURS + 24
 
 
 CASES: list[Case] = [
@@ -177,16 +181,16 @@ CASES: list[Case] = [
         "P2",
         "backup",
         "chairside_backup_last_success_timestamp_seconds",
-        NOW - 25 * 3600 - 3600,
-        NOW - 25 * 3600,
+        NOW - BACKUP_LATE_HOURS * 3600 - 3600,
+        NOW - BACKUP_LATE_HOURS * 3600,
     ),
     _gauge_case(
         "ChairsideBackupTooOldCritical",
         "P1",
         "backup",
         "chairside_backup_last_success_timestamp_seconds",
-        NOW - 26 * 3600 - 3600,
-        NOW - 26 * 3600,
+        NOW - BACKUP_CRITICAL_HOURS * 3600 - 3600,
+        NOW - BACKUP_CRITICAL_HOURS * 3600,
     ),
     _gauge_case(
         "ChairsideWalArchiveLag", "P2", "wal", "chairside_wal_archive_lag_seconds", 301, 300

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -21,42 +18,8 @@ from chairside.ops.notify.service import health_notification, send_test
 from chairside.runtime.ports import free_port
 from chairside.runtime.redis import RedisServer
 from tests.ops.health.conftest import CliCall
+from tests.support.inbox import Inbox
 from tests.support.servers import redis_server, scratch_dir
-
-
-class Inbox:
-    """A webhook endpoint that keeps every JSON body posted to it."""
-
-    def __init__(self) -> None:
-        self.received: list[dict[str, Any]] = []
-        inbox = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - the http.server API
-                length = int(self.headers.get("content-length", 0))
-                inbox.received.append(json.loads(self.rfile.read(length)))
-                self.send_response(200)
-                self.end_headers()
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
-        self.url = f"json://127.0.0.1:{self.server.server_port}/hook"
-
-    def __enter__(self) -> Inbox:
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
-@pytest.fixture
-def inbox() -> Iterator[Inbox]:
-    with Inbox() as box:
-        yield box
 
 
 def _notify(
@@ -152,8 +115,10 @@ def test_health_notify_tells_people_when_redis_is_down(
                 "CHAIRSIDE_NOTIFY_URLS": inbox.url,
             },
         )
-    assert result.json()["notified"]["ok"] is True
+    (sent,) = result.json()["notified"]["sent"]
+    assert sent["ok"] is True
     message = inbox.received[0]
-    assert message["title"].startswith("Chairside health CRITICAL")
+    assert message["title"].startswith("Chairside health at")
+    assert "redis warning" in message["title"]
     assert "redis: warning: unreachable" in message["message"]
     assert message["type"] == "failure"

@@ -45,7 +45,7 @@ def test_list_shows_every_job_never_run_and_due(cli_env: Settings) -> None:
     assert "backup-sync" not in names  # no DR repository configured
     health = body["jobs"][0]
     assert health["cadence"] == "*/15 * * * *"
-    assert health["command"] == ["health"]
+    assert health["command"] == ["health", "--notify"]
     assert health["last_run"] is None
     assert health["due"] is True
 

@@ -9,8 +9,8 @@ Read from the repository alone (it is the catalog), plus the server when it answ
 - the PITR window per timeline (:mod:`.windows`), the live timeline first;
 - the newest validation result stored with a backup.
 
-Thresholds are settings: no full backup within ``backup_critical_hours`` or an RPO over
-``wal_critical_minutes`` is critical.
+Thresholds come from the one table (``ops/thresholds.py``): a full backup is late after
+the schedule's cadence plus grace, and the RPO limits follow ``archive_timeout``.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from chairside.ops.backup.walarchive import ArchivedWal, WalArchive, parse_lsn, 
 from chairside.ops.backup.windows import PitrWindow, timeline_windows, usable_fulls
 from chairside.ops.restore.reach import view_for
 from chairside.ops.restore.timelines import live_timeline
+from chairside.ops.thresholds import backup_age_threshold, rpo_threshold
 
 
 @dataclass(frozen=True)
@@ -232,16 +233,23 @@ def _backup_check(settings: Settings, entry: BackupEntry | None, now: datetime) 
     if entry is None or entry.manifest is None:
         return CheckResult("last_full_backup", CheckStatus.CRITICAL, "no complete full backup")
     hours = (now - entry.manifest.stop_time).total_seconds() / 3600
+    limit = backup_age_threshold(settings)
+    assert limit.warning is not None and limit.critical is not None
     status = CheckStatus.OK
-    if hours > settings.backup_critical_hours:
+    if hours > limit.critical:
         status = CheckStatus.CRITICAL
-    elif hours > settings.backup_warning_hours:
+    elif hours > limit.warning:
         status = CheckStatus.WARNING
     return CheckResult(
         "last_full_backup",
         status,
-        f"{entry.id}, {hours:.1f} h old (critical over {settings.backup_critical_hours:g} h)",
-        details={"age_hours": round(hours, 2)},
+        f"{entry.id}, {hours:.1f} h old (warning over {limit.warning:g} h,"
+        f" critical over {limit.critical:g} h)",
+        details={
+            "age_hours": round(hours, 2),
+            "warning_hours": limit.warning,
+            "critical_hours": limit.critical,
+        },
     )
 
 
@@ -254,12 +262,14 @@ def _wal_check(settings: Settings, wal: dict[str, Any]) -> CheckResult:
         return CheckResult("wal_archive", CheckStatus.CRITICAL, "no WAL archived yet")
     rpo = wal["rpo_seconds"]
     minutes = (rpo or 0) / 60
+    limit = rpo_threshold(settings)
+    assert limit.warning is not None and limit.critical is not None
     status = CheckStatus.OK
     if rpo is None:
         status = CheckStatus.UNKNOWN
-    elif minutes > settings.wal_critical_minutes:
+    elif minutes > limit.critical:
         status = CheckStatus.CRITICAL
-    elif minutes > settings.wal_warning_minutes:
+    elif minutes > limit.warning:
         status = CheckStatus.WARNING
     pending = wal["pending_bytes"]
     archiver = wal.get("archiver") or {}

@@ -27,7 +27,7 @@ from chairside.config import get_settings
 from chairside.ops.backup.cli import progress_for
 from chairside.ops.deploy import service
 from chairside.ops.deploy.guard import pre_deploy_checks
-from chairside.ops.deploy.modes import ModeState, ModeSwitch
+from chairside.ops.deploy.modes import ModeState, ModeSwitch, switch_modes
 
 
 class Switch(enum.StrEnum):
@@ -39,23 +39,26 @@ class Switch(enum.StrEnum):
 def maintenance_mode(
     switch: Annotated[Switch, typer.Argument(help="on, off, or status.")] = Switch.STATUS,
     read_only: Annotated[
-        bool, typer.Option("--read-only", help="Switch read-only mode instead.")
+        bool,
+        typer.Option(
+            "--read-only",
+            help="Switch read-only mode instead (off --read-only leaves maintenance as is).",
+        ),
     ] = False,
     reason: Annotated[str | None, typer.Option(help="Why; shown to clients.")] = None,
     json_output: JsonOption = False,
 ) -> None:
-    """Answer 503 with Retry-After (maintenance) or refuse writes (--read-only)."""
+    """Answer 503 with Retry-After (maintenance) or refuse writes (--read-only); `off`
+    clears both."""
     out = Output(json_mode=json_output)
     with guarded(out):
-        modes = ModeSwitch(get_settings())
+        settings = get_settings()
+        modes = ModeSwitch(settings)
         if switch is Switch.STATUS:
             state = modes.current()
         else:
-            on = switch is Switch.ON
-            state = modes.switch(
-                maintenance=None if read_only else on,
-                read_only=on if read_only else None,
-                reason=reason,
+            state = switch_modes(
+                settings, on=switch is Switch.ON, read_only=read_only, reason=reason
             )
         out.result(state.to_dict(), lambda c: c.print(_describe(state)))
 
@@ -119,12 +122,22 @@ def finish(
     force: Annotated[
         bool, typer.Option("--force", help="Finish though the installed version differs.")
     ] = False,
+    observe: Annotated[
+        float,
+        typer.Option(
+            "--observe",
+            min=0,
+            max=3600,
+            help="Seconds of live traffic to let the new version serve before judging it.",
+        ),
+    ] = 0.0,
     json_output: JsonOption = False,
 ) -> None:
-    """Migrate, maintenance mode off, verify (health + smoke); exit 1 if verification fails."""
+    """Migrate, maintenance mode off, verify (health + smoke + the traffic served since);
+    exit 1 if verification fails."""
     out = Output(json_mode=json_output)
     with guarded(out):
-        outcome = service.finish_deploy(get_settings(), force=force)
+        outcome = service.finish_deploy(get_settings(), force=force, observe_seconds=observe)
     out.result(outcome.to_dict(), lambda c: _render_outcome(c, outcome, "Deployment finished"))
     if outcome.record.state == "failed":
         raise typer.Exit(ActionExit.FAILED)

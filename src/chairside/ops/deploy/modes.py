@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from chairside.config import Settings
+from chairside.ops.timeline.store import open_ops_store
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,9 @@ class ModeState:
     reason: str | None = None
     since: str | None = None
     retry_after: int = 300
+    # Who switched it on: "deploy" for `deploy start`/`rollback`, else None (an operator,
+    # a restore). A deployment only keeps maintenance on after it if someone else set it.
+    owner: str | None = None
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -55,6 +59,7 @@ class ModeSwitch:
             or ("set in settings" if self._settings.maintenance_mode else None),
             since=stored.since,
             retry_after=self._settings.maintenance_retry_after,
+            owner=stored.owner,
         )
 
     def switch(
@@ -63,6 +68,7 @@ class ModeSwitch:
         maintenance: bool | None = None,
         read_only: bool | None = None,
         reason: str | None = None,
+        owner: str | None = None,
     ) -> ModeState:
         """Turn modes on or off; ``None`` leaves a mode as it is."""
         stored = self._read_file()
@@ -71,6 +77,7 @@ class ModeSwitch:
             read_only=stored.read_only if read_only is None else read_only,
             reason=reason,
             since=datetime.now(UTC).isoformat(timespec="seconds"),
+            owner=owner,
         )
         self._path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self._path.with_suffix(".tmp")
@@ -93,9 +100,37 @@ class ModeSwitch:
                 read_only=bool(data.get("read_only")),
                 reason=data.get("reason"),
                 since=data.get("since"),
+                owner=data.get("owner"),
             )
         except (json.JSONDecodeError, OSError):
             # A torn or hand-mangled file: fail safe by keeping the service up.
             state = ModeState()
         self._cached = (mtime, state)
         return state
+
+
+def switch_modes(
+    settings: Settings, *, on: bool, read_only: bool = False, reason: str | None = None
+) -> ModeState:
+    """``maintenance-mode on|off``: ``on`` sets one mode (maintenance, or read-only with
+    ``read_only``); ``off`` clears read-only with ``read_only``, else every mode ``on``
+    set, so a round trip always ends serving normally. Recorded as an ops event."""
+    modes = ModeSwitch(settings)
+    if on:
+        state = modes.switch(
+            maintenance=None if read_only else True,
+            read_only=True if read_only else None,
+            reason=reason,
+        )
+    else:
+        state = modes.switch(maintenance=None if read_only else False, read_only=False)
+    mode = "read_only" if read_only else ("maintenance" if on else "all")
+    open_ops_store(settings).record(
+        f"modes.{'on' if on else 'off'}",
+        f"{mode.replace('_', '-')} mode {'on' if on else 'off'}"
+        + (f": {reason}" if reason else "")
+        + f" (maintenance {'ON' if state.maintenance else 'off'},"
+        f" read-only {'ON' if state.read_only else 'off'})",
+        details={"mode": mode, **state.to_dict()},
+    )
+    return state

@@ -36,6 +36,10 @@ class DeployRecord:
     state: str = "started"  # started, finished, failed, rolled_back
     revision_after: str | None = None
     finished_at: str | None = None
+    # When maintenance mode ended and the API's client-traffic counters at that moment
+    # (a TrafficSample as a dict): verification judges only what came after.
+    serving_since: str | None = None
+    serving_baseline: dict[str, Any] | None = None
     steps: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:

@@ -12,6 +12,7 @@ brings it back into service and verifies it.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -29,13 +30,17 @@ from chairside.ops.database import migrations
 from chairside.ops.deploy.guard import pre_deploy_checks
 from chairside.ops.deploy.modes import ModeSwitch
 from chairside.ops.deploy.record import DeployRecord, close_record, read_record, write_record
+from chairside.ops.deploy.window import judge_new_version, read_traffic
 from chairside.ops.health.service import HealthKind, run_health
+from chairside.ops.health.traffic import TrafficSample
 from chairside.ops.locks import named_lock
 from chairside.ops.notify.base import Notification, Severity
 from chairside.ops.notify.service import notifier_from_settings
 from chairside.ops.timeline.store import current_actor, open_ops_store
 
 DEPLOY_LOCK = "deploy"
+# The owner deploy marks the maintenance mode it switches on with (modes.py).
+MODE_OWNER = "deploy"
 # The runbook's rollback trigger: "response time > 2x baseline".
 LATENCY_FACTOR = 2.0
 
@@ -100,6 +105,7 @@ def start_deploy(
             )
         url = database_url(settings)
         modes = ModeSwitch(settings)
+        mode_state = modes.current()
         now = datetime.now(UTC)
         record = DeployRecord(
             id=now.strftime("%Y%m%dT%H%M%SZ"),
@@ -111,7 +117,9 @@ def start_deploy(
             revision_before=migrations.current_revision(url=url),
             backup_id=None,
             baseline_p95_seconds=_p95(checks),
-            maintenance_was_on=modes.current().maintenance,
+            # Maintenance left on by an earlier deployment or rollback is not the
+            # operator's: this one must not keep it on when it finishes.
+            maintenance_was_on=mode_state.maintenance and mode_state.owner != MODE_OWNER,
             critical_before=[c.name for c in checks if c.status is CheckStatus.CRITICAL],
         )
         if force and blocking:
@@ -135,7 +143,7 @@ def start_deploy(
                 details=record.to_dict(),
             )
             raise
-        modes.switch(maintenance=True, reason=f"deploying {version}")
+        modes.switch(maintenance=True, reason=f"deploying {version}", owner=MODE_OWNER)
         _step(record, "maintenance_on", f"maintenance mode on: deploying {version}")
         write_record(settings, "current", record)
         store.record(
@@ -151,8 +159,15 @@ def start_deploy(
     )
 
 
-def finish_deploy(settings: Settings, *, force: bool = False) -> DeployOutcome:
-    """Migrate, leave maintenance mode, verify; the deployment becomes ``last``."""
+def finish_deploy(
+    settings: Settings,
+    *,
+    force: bool = False,
+    observe_seconds: float = 0.0,
+    wait: Callable[[float], None] = time.sleep,
+) -> DeployOutcome:
+    """Migrate, leave maintenance mode, verify the traffic served since (after
+    ``observe_seconds`` of it); the deployment becomes ``last``."""
     with named_lock(settings.home, DEPLOY_LOCK, purpose="deploy finish"):
         record = read_record(settings, "current")
         if record is None:
@@ -190,7 +205,11 @@ def finish_deploy(settings: Settings, *, force: bool = False) -> DeployOutcome:
             if record.maintenance_was_on
             else None,
         )
+        _mark_serving(settings, record)
         _step(record, "maintenance_off", "serving again")
+        write_record(settings, "current", record)
+        if observe_seconds > 0:
+            wait(observe_seconds)
         checks = verify_checks(settings, record)
         status = worst(c.status for c in checks)
         record.state = "failed" if status is CheckStatus.CRITICAL else "finished"
@@ -209,11 +228,29 @@ def finish_deploy(settings: Settings, *, force: bool = False) -> DeployOutcome:
     return DeployOutcome(record=record, checks=checks, next_step=next_step)
 
 
+def _mark_serving(settings: Settings, record: DeployRecord) -> None:
+    """Keep when the new version began serving and the traffic counters then."""
+    record.serving_since = datetime.now(UTC).isoformat(timespec="seconds")
+    sample = read_traffic(settings)
+    record.serving_baseline = sample.to_dict() if sample is not None else None
+
+
 def verify_checks(settings: Settings, record: DeployRecord | None) -> list[CheckResult]:
-    """Health and the business smoke test, and latency against the pre-deploy baseline."""
+    """Health and the business smoke test, and the new version's own traffic: error rate
+    and p95 since it began serving (against the pre-deploy baseline)."""
     run = run_health(settings, kind=HealthKind.ALL)
-    checks = [*run.results, *run.smoke]
-    checks.append(latency_against_baseline(_p95(run.results), record))
+    results = list(run.results)
+    if record is not None and record.serving_baseline and record.serving_since:
+        judged = judge_new_version(
+            settings,
+            TrafficSample.from_dict(record.serving_baseline),
+            since=record.serving_since,
+        )
+        if judged is not None:
+            by_name = {c.name: c for c in judged}
+            results = [by_name.pop(c.name, c) for c in results] + list(by_name.values())
+    checks = [*results, *run.smoke]
+    checks.append(latency_against_baseline(_p95(results), record))
     if record is None:
         return checks
     # The question is whether the deployment broke something: what was already critical
@@ -327,7 +364,7 @@ def rollback_deploy(
             return plan
         confirm(plan)
         ModeSwitch(settings).switch(
-            maintenance=True, reason=f"rolling back {record.version}: {reason}"
+            maintenance=True, reason=f"rolling back {record.version}: {reason}", owner=MODE_OWNER
         )
         if plan.downgrade:
             migrations.downgrade(url=url, revision=plan.revision_target or "base")

@@ -26,6 +26,7 @@ from chairside.config import Settings
 from chairside.errors import ChairsideError
 from chairside.ops.deploy.modes import ModeSwitch
 from chairside.ops.health import components, system, tls, traffic
+from chairside.ops.thresholds import threshold_table
 
 TrafficSource = Callable[[], Iterable[Metric]]
 """Returns the HTTP metric families; raises a ChairsideError when they cannot be read."""
@@ -90,6 +91,9 @@ class HealthProbe:
     def run(self) -> list[CheckResult]:
         """Run every check now, in the order an operator reads them."""
         s = self.settings
+        limits = threshold_table(s)  # the one table maintenance and alert rules use too
+        disk, memory = limits["disk_percent"], limits["memory_percent"]
+        connections = limits["connections_percent"]
         results = [components.check_database(self.engine)]
         database = results[0]
         if database.latency_ms is not None and database.status is CheckStatus.OK:
@@ -107,22 +111,22 @@ class HealthProbe:
             results.append(
                 components.check_connections(
                     self.engine,
-                    warning_percent=s.health_connections_warning_percent,
-                    critical_percent=s.health_connections_critical_percent,
+                    warning_percent=_limit(connections.warning),
+                    critical_percent=_limit(connections.critical),
                 )
             )
         results.append(components.check_redis(self.redis))
         results.append(
             system.check_disk(
                 s.health_disk_path or s.home,
-                warning_percent=s.health_disk_warning_percent,
-                critical_percent=s.health_disk_critical_percent,
+                warning_percent=_limit(disk.warning),
+                critical_percent=_limit(disk.critical),
             )
         )
         results.append(
             system.check_memory(
-                warning_percent=s.health_memory_warning_percent,
-                critical_percent=s.health_memory_critical_percent,
+                warning_percent=_limit(memory.warning),
+                critical_percent=_limit(memory.critical),
             )
         )
         if self.backup_checks is not None:
@@ -171,6 +175,11 @@ class HealthProbe:
                 delta, p95_seconds=s.health_p95_seconds, min_requests=s.health_min_requests
             ),
         ]
+
+
+def _limit(value: float | None) -> float:
+    assert value is not None  # percent rows always have both limits
+    return value
 
 
 def _as_list(check: Callable[[], CheckResult]) -> list[CheckResult]:

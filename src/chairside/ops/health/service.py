@@ -32,7 +32,7 @@ from chairside.ops.health.probe import HealthProbe
 from chairside.ops.health.report import health_payload
 from chairside.ops.health.smoke import run_smoke
 from chairside.ops.health.traffic import TrafficWindow
-from chairside.ops.notify.service import health_notification, notifier_from_settings
+from chairside.ops.notify.changes import Change, notify_changes
 from chairside.ops.timeline.store import open_ops_store
 from chairside.redis_client import make_redis
 
@@ -96,7 +96,13 @@ def run_health(
     run = HealthRun(kind=kind, api_url=api_base_url(settings))
     if kind in (HealthKind.ALL, HealthKind.HEALTH):
         run.results = component_checks(settings, api_url=run.api_url)
-    if kind in (HealthKind.ALL, HealthKind.SMOKE):
+    modes = ModeSwitch(settings).current()
+    if kind is HealthKind.ALL and (modes.maintenance or modes.read_only):
+        # The smoke test books and pays: a mode that refuses writes would fail it, and
+        # it must not write while the mode promises nothing changes.
+        mode = "maintenance" if modes.maintenance else "read-only"
+        run.smoke = [CheckResult("smoke", CheckStatus.OK, f"skipped: {mode} mode is on (it books)")]
+    elif kind in (HealthKind.ALL, HealthKind.SMOKE):
         smoke = run_smoke(settings, base_url=run.api_url)
         run.smoke = smoke.steps
         status_file.write_smoke_result(
@@ -104,11 +110,26 @@ def run_health(
         )
     run.duration_seconds = time.perf_counter() - started
     run.output = output or status_file.default_status_file(settings)
-    if notify and run.status is not CheckStatus.OK:
-        # Only when something is wrong: a cron job every 15 minutes must not page "ok".
-        notifier = notifier_from_settings(settings)
-        message = health_notification([*run.results, *run.smoke], source=run.api_url)
-        run.notified = notifier.send(message).to_dict()
+    if notify:
+        # Once per change: a check that turns bad, and its recovery; a check red every
+        # 15 minutes pages once (ops/notify/changes.py).
+        run.notified = notify_changes(
+            settings,
+            [
+                Change(
+                    key=f"health:{r.name}",
+                    state=r.status.value,
+                    line=f"{r.name}: {r.status.value}: {r.summary}",
+                    labels={
+                        "alertname": "ChairsideHealthCheck",
+                        "check": r.name,
+                        "severity": r.status.value,
+                    },
+                )
+                for r in [*run.results, *run.smoke]
+            ],
+            title=f"Chairside health at {run.api_url}",
+        )
     status_file.write_json(run.output, run.to_dict())
     _record(settings, run)
     return run

@@ -8,7 +8,9 @@ ago does not keep the check red. A counter that went down means a restart: the o
 readings are dropped and the window restarts from zero.
 
 Monitoring traffic (``/health*``, ``/metrics``) is left out: an operator polling health
-must not dilute, or inflate, the rate clients see.
+must not dilute, or inflate, the rate clients see. So are the 503s maintenance and
+read-only mode answer (route label ``(mode)``): a deployment must not fail on its own
+maintenance window.
 """
 
 from __future__ import annotations
@@ -27,6 +29,9 @@ from chairside.checks import CheckResult, CheckStatus
 REQUESTS_TOTAL = "http_requests_total"
 DURATION_BUCKET = "http_request_duration_seconds_bucket"
 MONITORING_ROUTES = ("/health", "/metrics")
+# Requests maintenance or read-only mode turned away (api/middleware.py MODE_ROUTE): the
+# mode doing its job, not the service failing.
+MODE_ROUTE = "(mode)"
 
 
 @dataclass(frozen=True)
@@ -79,7 +84,7 @@ def sample_from_metrics(metrics: Iterable[Metric], *, at: float | None = None) -
     for family in metrics:
         for sample in family.samples:
             route = sample.labels.get("route", "")
-            if route.startswith(MONITORING_ROUTES):
+            if route.startswith(MONITORING_ROUTES) or route == MODE_ROUTE:
                 continue
             if sample.name == REQUESTS_TOTAL:
                 requests += sample.value

@@ -5,6 +5,12 @@ All of it runs beside live traffic. VACUUM without FULL and ``REINDEX ... CONCUR
 block neither reads nor writes; each statement gives up after ``lock_timeout`` rather
 than queue behind a schema change (and make every booking queue behind it). A table or
 index that could not be locked is reported and left for the next run.
+
+PostgreSQL cannot rebuild an exclusion constraint's index concurrently (the bookings'
+no-double-booking constraint is one). Such an index is rebuilt with a plain ``REINDEX``
+(it blocks writes to its table while it runs, under the same ``lock_timeout``) only in
+a maintenance window, when maintenance mode is on; otherwise it is left for one, and
+the run says so as information, not as a failure.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from chairside.config import Settings
 from chairside.durations import describe
 from chairside.ops.database.connection import app_database
 from chairside.ops.database.statistics import database_health
+from chairside.ops.deploy.modes import ModeSwitch
 
 LOCK_TIMEOUT = timedelta(seconds=5)
 
@@ -36,6 +43,8 @@ class DatabaseMaintenance:
     dropped_leftovers: list[str] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)
     failed: dict[str, str] = field(default_factory=dict)
+    # Exclusion-constraint indexes left for a maintenance window, and why.
+    deferred: dict[str, str] = field(default_factory=dict)
     dead_rows_before: int = 0
     dead_rows_after: int = 0
     seconds: float = 0.0
@@ -63,6 +72,12 @@ class DatabaseMaintenance:
             summary += (
                 f"; dropped leftovers of failed rebuilds: {', '.join(self.dropped_leftovers)}"
             )
+        if self.deferred:
+            summary += (
+                f"; {len(self.deferred)} exclusion-constraint index(es) left for a"
+                " maintenance window (PostgreSQL cannot rebuild them concurrently; run"
+                " again with `chairside maintenance-mode on`): " + ", ".join(self.deferred)
+            )
         status = CheckStatus.OK
         if self.skipped:
             status = CheckStatus.WARNING
@@ -84,6 +99,7 @@ class DatabaseMaintenance:
             "dropped_leftovers": self.dropped_leftovers,
             "skipped": self.skipped,
             "failed": self.failed,
+            "deferred": self.deferred,
             "dead_rows_before": self.dead_rows_before,
             "dead_rows_after": self.dead_rows_after,
             "seconds": round(self.seconds, 3),
@@ -98,10 +114,14 @@ def maintain_database(
     reindex_all: bool = False,
     dry_run: bool = False,
     lock_timeout: timedelta = LOCK_TIMEOUT,
+    window: bool | None = None,
 ) -> DatabaseMaintenance:
     """Vacuum and analyze every table; rebuild invalid indexes (every index with
-    ``reindex_all``); drop the invalid ``_ccnew``/``_ccold`` copies failed rebuilds left."""
+    ``reindex_all``); drop the invalid ``_ccnew``/``_ccold`` copies failed rebuilds left.
+    ``window``: whether blocking rebuilds may run (default: maintenance mode is on)."""
     began = time.monotonic()
+    if window is None:
+        window = ModeSwitch(settings).current().maintenance
     result = DatabaseMaintenance(dry_run=dry_run)
     with app_database(settings) as plain:
         conn = plain.execution_options(isolation_level="AUTOCOMMIT")
@@ -118,7 +138,18 @@ def maintain_database(
         for table in result.planned_tables:
             if _run(conn, f"VACUUM (ANALYZE) {table}", table, result, lock_timeout):
                 result.vacuumed.append(table)
+        exclusion = set(_exclusion_indexes(conn))
         for index in result.planned_indexes:
+            if index in exclusion:
+                if not window:
+                    result.deferred[index] = (
+                        "backs an exclusion constraint: REINDEX CONCURRENTLY cannot rebuild"
+                        " it, and a plain REINDEX blocks writes, so it waits for a"
+                        " maintenance window"
+                    )
+                elif _run(conn, f"REINDEX INDEX {index}", index, result, lock_timeout):
+                    result.reindexed.append(index)
+                continue
             if _run(conn, f"REINDEX INDEX CONCURRENTLY {index}", index, result, lock_timeout):
                 result.reindexed.append(index)
             else:
@@ -178,6 +209,19 @@ _INDEXES = (
 def _indexes(conn: Connection, *, every: bool, excluding: list[str]) -> list[str]:
     query = _INDEXES + ("" if every else " AND NOT i.indisvalid") + " ORDER BY 1"
     return [name for name in conn.execute(text(query)).scalars() if name not in excluding]
+
+
+def _exclusion_indexes(conn: Connection) -> list[str]:
+    """Indexes that back an exclusion constraint."""
+    return list(
+        conn.execute(
+            text(
+                "SELECT format('%I.%I', n.nspname, c.relname) FROM pg_constraint x"
+                " JOIN pg_class c ON c.oid = x.conindid"
+                " JOIN pg_namespace n ON n.oid = c.relnamespace WHERE x.contype = 'x'"
+            )
+        ).scalars()
+    )
 
 
 def _leftovers(conn: Connection, *, of: str | None = None) -> list[str]:

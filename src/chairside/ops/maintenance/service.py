@@ -24,6 +24,7 @@ from chairside.ops.database.connection import app_database
 from chairside.ops.locks import named_lock
 from chairside.ops.maintenance import logs, system
 from chairside.ops.maintenance.database import maintain_database
+from chairside.ops.thresholds import threshold_table
 from chairside.ops.timeline.store import open_ops_store
 
 MAINTENANCE_LOCK = "maintenance"
@@ -94,7 +95,7 @@ def run_maintenance(
                 "system",
                 lambda: system.clean_system(
                     settings, stale_after=options.stale_after, dry_run=dry_run
-                ).checks(),
+                ).checks(**_disk_limits(settings)),
             )
         if kind.includes(MaintenanceKind.DATABASE):
             report("vacuuming, analyzing and rebuilding invalid indexes")
@@ -120,6 +121,13 @@ def run_maintenance(
             details=run.to_dict(),
         )
     return run
+
+
+def _disk_limits(settings: Settings) -> dict[str, float]:
+    """The disk thresholds of the one table, the same ``chairside health`` judges by."""
+    disk = threshold_table(settings)["disk_percent"]
+    assert disk.warning is not None and disk.critical is not None
+    return {"warning": disk.warning / 100, "critical": disk.critical / 100}
 
 
 def _step(name: str, work: Callable[[], list[CheckResult]]) -> list[CheckResult]:

@@ -6,7 +6,10 @@ once it is older than ``stale_after``, so nothing in progress is touched:
 - ``.part`` files in a local backup repository (an object whose upload never finished;
   the repository never lists them, so they only take space);
 - scratch clusters of drills (``$CHAIRSIDE_HOME/drills/*``), taken only while no drill
-  holds the drill lock, and never while a server still runs from one.
+  holds the drill lock, and never while a server still runs from one;
+- restored copies (``restore ... --to``) older than ``CHAIRSIDE_RESTORE_COPY_KEEP_HOURS``
+  (default 72 h): their servers stopped and their directories deleted
+  (``ops/restore/copies.py``); younger ones are reported.
 """
 
 from __future__ import annotations
@@ -26,11 +29,8 @@ from chairside.ops.backup.repository.base import open_repository
 from chairside.ops.backup.repository.local import LocalRepository
 from chairside.ops.drill.service import DRILL_LOCK, drill_root
 from chairside.ops.locks import named_lock
+from chairside.ops.restore import copies as restored_copies
 
-# The runbook's threshold for disk space, and the point where PostgreSQL is close to
-# stopping (a full WAL disk is a PANIC).
-DISK_WARNING = 0.85
-DISK_CRITICAL = 0.95
 STALE_AFTER = timedelta(hours=24)
 
 
@@ -42,11 +42,31 @@ class SystemCleanup:
     disks: list[dict[str, Any]] = field(default_factory=list)
     removed: list[dict[str, Any]] = field(default_factory=list)
     left: dict[str, str] = field(default_factory=dict)
+    copies: list[dict[str, Any]] = field(default_factory=list)  # restored copies kept
+    copies_expired: list[dict[str, Any]] = field(default_factory=list)
+    copy_keep_hours: float | None = None
 
-    def checks(
-        self, *, warning: float = DISK_WARNING, critical: float = DISK_CRITICAL
-    ) -> list[CheckResult]:
-        return [self._disk_check(warning, critical), self._debris_check()]
+    def checks(self, *, warning: float, critical: float) -> list[CheckResult]:
+        """Disk use against ``warning``/``critical`` (fractions, from the threshold table)
+        and the debris removed."""
+        return [self._disk_check(warning, critical), self._debris_check(), self._copies_check()]
+
+    def _copies_check(self) -> CheckResult:
+        size = sum(int(c["size_bytes"]) for c in self.copies)
+        running = sum(1 for c in self.copies if c["running"])
+        summary = f"{len(self.copies)} restored cop(ies) kept ({_gb(size)}, {running} running)"
+        if self.copies_expired:
+            verb = "would expire" if self.dry_run else "expired"
+            summary += (
+                f"; {verb} {len(self.copies_expired)} older than {self.copy_keep_hours:g} h: "
+                + ", ".join(str(c["id"]) for c in self.copies_expired)
+            )
+        details: dict[str, object] = {
+            "copies": self.copies,
+            "expired": self.copies_expired,
+            "keep_hours": self.copy_keep_hours,
+        }
+        return CheckResult("restored_copies", CheckStatus.OK, summary, details=details)
 
     def _disk_check(self, warning: float, critical: float) -> CheckResult:
         worst_disk = max(self.disks, key=lambda d: d["fraction_used"], default=None)
@@ -87,6 +107,8 @@ class SystemCleanup:
             "disks": self.disks,
             "removed": self.removed,
             "left": self.left,
+            "copies": self.copies,
+            "copies_expired": self.copies_expired,
         }
 
 
@@ -109,7 +131,25 @@ def clean_system(
             if path.is_file() and path.stat().st_mtime < cutoff:
                 _remove(path, result, kind="partial repository object")
     _clean_drills(settings, result, cutoff)
+    _expire_copies(settings, result)
     return result
+
+
+def _expire_copies(settings: Settings, result: SystemCleanup) -> None:
+    keep = settings.restore_copy_keep_hours
+    result.copy_keep_hours = keep
+    if keep is not None:
+        expired = restored_copies.remove_copies(
+            settings,
+            older_than=timedelta(hours=keep),
+            dry_run=result.dry_run,
+            reason=f"maintenance system: older than {keep:g} h",
+        )
+        result.copies_expired = expired.removed
+        for copy_id, why in expired.failed.items():
+            result.left[f"restored copy {copy_id}"] = why
+    gone = {str(c["id"]) for c in result.copies_expired}
+    result.copies = [c.to_dict() for c in restored_copies.list_copies(settings) if c.id not in gone]
 
 
 def _clean_drills(settings: Settings, result: SystemCleanup, cutoff: float) -> None:

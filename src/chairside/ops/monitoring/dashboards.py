@@ -10,9 +10,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from chairside.config import Settings
+from chairside.ops.thresholds import Threshold, threshold_table
 
 DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
-CLIENT = 'route!~"/health.*|/metrics"'
+CLIENT = 'route!~"/health.*|/metrics|\\\\(mode\\\\)"'
 
 
 @dataclass(frozen=True)
@@ -24,11 +25,14 @@ class Panel:
     unit: str = "short"
     kind: str = "timeseries"
     width: int = 12
+    # Warning and critical limits (in the panel's unit) drawn as Grafana thresholds.
+    limits: tuple[float, float] | None = None
 
 
 def dashboards(settings: Settings) -> dict[str, dict[str, Any]]:
     """Every dashboard, keyed by file name."""
     job = f'job="{settings.metrics_job}"'
+    table = threshold_table(settings)
     return {
         "chairside-overview.json": _dashboard(
             "Chairside overview", "chairside-overview", _overview(job)
@@ -40,7 +44,7 @@ def dashboards(settings: Settings) -> dict[str, dict[str, Any]]:
             "Chairside business", "chairside-business", _business(job)
         ),
         "chairside-infrastructure.json": _dashboard(
-            "Chairside infrastructure", "chairside-infrastructure", _infrastructure(job)
+            "Chairside infrastructure", "chairside-infrastructure", _infrastructure(job, table)
         ),
     }
 
@@ -172,11 +176,25 @@ def _business(job: str) -> list[Panel]:
     ]
 
 
-def _infrastructure(job: str) -> list[Panel]:
+def _ratio_limits(row: Threshold) -> tuple[float, float] | None:
+    if row.warning is None or row.critical is None:
+        return None
+    return (row.warning / 100, row.critical / 100)
+
+
+def _infrastructure(job: str, table: dict[str, Threshold]) -> list[Panel]:
     return [
-        Panel("Disk usage", ((f"chairside_disk_usage_ratio{{{job}}}", "{{path}}"),), "percentunit"),
         Panel(
-            "Memory usage", ((f"chairside_memory_usage_ratio{{{job}}}", "memory"),), "percentunit"
+            "Disk usage",
+            ((f"chairside_disk_usage_ratio{{{job}}}", "{{path}}"),),
+            "percentunit",
+            limits=_ratio_limits(table["disk_percent"]),
+        ),
+        Panel(
+            "Memory usage",
+            ((f"chairside_memory_usage_ratio{{{job}}}", "memory"),),
+            "percentunit",
+            limits=_ratio_limits(table["memory_percent"]),
         ),
         Panel(
             "Days until TLS certificates expire",
@@ -197,6 +215,22 @@ def _infrastructure(job: str) -> list[Panel]:
     ]
 
 
+def _defaults(panel: Panel) -> dict[str, Any]:
+    defaults: dict[str, Any] = {"unit": panel.unit}
+    if panel.limits is not None:
+        warning, critical = panel.limits
+        defaults["thresholds"] = {
+            "mode": "absolute",
+            "steps": [
+                {"color": "green", "value": None},
+                {"color": "orange", "value": warning},
+                {"color": "red", "value": critical},
+            ],
+        }
+        defaults["custom"] = {"thresholdsStyle": {"mode": "line"}}
+    return defaults
+
+
 def _dashboard(title: str, uid: str, panels: list[Panel]) -> dict[str, Any]:
     rendered = []
     x = y = 0
@@ -210,7 +244,7 @@ def _dashboard(title: str, uid: str, panels: list[Panel]) -> dict[str, Any]:
                 "title": panel.title,
                 "datasource": DATASOURCE,
                 "gridPos": {"x": x, "y": y, "w": panel.width, "h": 8},
-                "fieldConfig": {"defaults": {"unit": panel.unit}, "overrides": []},
+                "fieldConfig": {"defaults": _defaults(panel), "overrides": []},
                 "targets": [
                     {"refId": chr(ord("A") + i), "expr": expr, "legendFormat": legend}
                     for i, (expr, legend) in enumerate(panel.targets)

@@ -19,11 +19,13 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from chairside.config import Settings
+from chairside.ops.thresholds import threshold_table
 
 Priority = Literal["P0", "P1", "P2", "P3"]
 SEVERITY: dict[str, str] = {"P0": "critical", "P1": "critical", "P2": "warning", "P3": "info"}
 # Monitoring traffic is not client traffic (same exclusion as the health checks).
-CLIENT_ROUTES = 'route!~"/health.*|/metrics"'
+# Client traffic: not monitoring, not the 503s a maintenance or read-only mode answers.
+CLIENT_ROUTES = 'route!~"/health.*|/metrics|\\\\(mode\\\\)"'
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,11 @@ def alert_rules(settings: Settings) -> list[AlertRule]:
     """Every Chairside alert, thresholds taken from ``settings``."""
     s = settings
     job = f'job="{s.metrics_job}"'
+    table = threshold_table(s)
+    backup_age, rpo = table["backup_age_hours"], table["rpo_minutes"]
+    disk, memory = table["disk_percent"], table["memory_percent"]
+    assert backup_age.warning and backup_age.critical and rpo.warning and rpo.critical
+    assert disk.warning and disk.critical and memory.warning and memory.critical
     error_ratio = s.health_error_rate_percent / 100
     return [
         AlertRule(
@@ -110,16 +117,16 @@ def alert_rules(settings: Settings) -> list[AlertRule]:
         *_pair(
             "ChairsideDiskUsage",
             f"chairside_disk_usage_ratio{{{job}}}",
-            warning=s.health_disk_warning_percent / 100,
-            critical=s.health_disk_critical_percent / 100,
+            warning=disk.warning / 100,
+            critical=disk.critical / 100,
             component="disk",
             what="Disk usage of {{ $labels.path }}",
         ),
         *_pair(
             "ChairsideMemoryUsage",
             f"chairside_memory_usage_ratio{{{job}}}",
-            warning=s.health_memory_warning_percent / 100,
-            critical=s.health_memory_critical_percent / 100,
+            warning=memory.warning / 100,
+            critical=memory.critical / 100,
             component="memory",
             what="Memory usage",
         ),
@@ -145,27 +152,27 @@ def alert_rules(settings: Settings) -> list[AlertRule]:
         AlertRule(
             "ChairsideBackupTooOld",
             f"time() - chairside_backup_last_success_timestamp_seconds{{{job}}}"
-            f" > {s.backup_warning_hours * 3600:g}",
+            f" > {backup_age.warning * 3600:g}",
             "15m",
             "P2",
             "backup",
-            f"No good base backup for {s.backup_warning_hours:g} hours",
+            f"No good base backup for {backup_age.warning:g} hours",
             "The newest complete backup is {{ $value | humanizeDuration }} old.",
         ),
         AlertRule(
             "ChairsideBackupTooOldCritical",
             f"time() - chairside_backup_last_success_timestamp_seconds{{{job}}}"
-            f" > {s.backup_critical_hours * 3600:g}",
+            f" > {backup_age.critical * 3600:g}",
             "15m",
             "P1",
             "backup",
-            f"No good base backup for {s.backup_critical_hours:g} hours",
+            f"No good base backup for {backup_age.critical:g} hours",
             "The newest complete backup is {{ $value | humanizeDuration }} old: the recovery "
             "window is at risk.",
         ),
         AlertRule(
             "ChairsideWalArchiveLag",
-            f"chairside_wal_archive_lag_seconds{{{job}}} > {s.wal_warning_minutes * 60:g}",
+            f"chairside_wal_archive_lag_seconds{{{job}}} > {rpo.warning * 60:g}",
             "5m",
             "P2",
             "wal",
@@ -174,7 +181,7 @@ def alert_rules(settings: Settings) -> list[AlertRule]:
         ),
         AlertRule(
             "ChairsideWalArchiveLagCritical",
-            f"chairside_wal_archive_lag_seconds{{{job}}} > {s.wal_critical_minutes * 60:g}",
+            f"chairside_wal_archive_lag_seconds{{{job}}} > {rpo.critical * 60:g}",
             "5m",
             "P1",
             "wal",

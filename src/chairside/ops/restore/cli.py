@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated
 
@@ -9,9 +10,19 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from chairside.cli.output import DryRunOption, JsonOption, Output, YesOption, confirm, guarded
+from chairside.cli.output import (
+    ActionExit,
+    DryRunOption,
+    JsonOption,
+    Output,
+    YesOption,
+    confirm,
+    guarded,
+)
 from chairside.config import get_settings
+from chairside.durations import describe, parse_duration
 from chairside.ops.backup import access
+from chairside.ops.restore import copies as restored_copies
 from chairside.ops.restore import service
 from chairside.ops.restore.menu import run_menu
 from chairside.ops.restore.plan import recoverable_window
@@ -200,6 +211,77 @@ def prune_previous(
                 ("would remove: " if dry_run else "removed: ") + (", ".join(names) or "nothing")
             ),
         )
+
+
+copies_app = typer.Typer(
+    help="Restored copies left running by `restore ... --to`: list (default) and remove.",
+    invoke_without_command=True,
+)
+app.add_typer(copies_app, name="copies")
+
+
+@copies_app.callback()
+def copies(ctx: typer.Context, json_output: JsonOption = False) -> None:
+    """List restored copies: age, size, port, and whether their server runs."""
+    if ctx.invoked_subcommand is not None:
+        return
+    out = Output(json_mode=json_output)
+    with guarded(out):
+        found = restored_copies.list_copies(get_settings())
+
+        def render(console: Console) -> None:
+            if not found:
+                console.print("no restored copies")
+                return
+            table = Table("id", "data directory", "port", "age", "size", "running")
+            for copy in found:
+                row = copy.to_dict()
+                table.add_row(
+                    copy.id, str(copy.data_dir), str(copy.port or "-"),
+                    describe(copy.age), f"{copy.size_bytes / 1024**2:.0f} MB",
+                    f"yes (pid {copy.running_pid})" if row["running"] else "no",
+                )  # fmt: skip
+            console.print(table)
+
+        out.result({"copies": [c.to_dict() for c in found]}, render)
+
+
+@copies_app.command("remove")
+def remove_copies(
+    ids: Annotated[
+        list[str] | None, typer.Argument(help="Copy ids (see `restore copies`); none: all.")
+    ] = None,
+    older_than: Annotated[
+        str | None, typer.Option("--older-than", help="Only copies older than this (e.g. 1d).")
+    ] = None,
+    dry_run: DryRunOption = False,
+    yes: YesOption = False,
+    json_output: JsonOption = False,
+) -> None:
+    """Stop restored copies' servers (as the server user) and delete their directories."""
+    out = Output(json_mode=json_output)
+    with guarded(out):
+        settings = get_settings()
+        age = (
+            None
+            if older_than is None
+            else parse_duration(older_than, maximum=timedelta(days=3650), field="--older-than")
+        )
+        plan = restored_copies.remove_copies(settings, ids=ids, older_than=age, dry_run=True)
+        if plan.removed and not dry_run:
+            confirm(out, f"Stop and delete {len(plan.removed)} restored copies?", yes=yes)
+            plan = restored_copies.remove_copies(settings, ids=ids, older_than=age)
+        names = [str(r["id"]) for r in plan.removed]
+        out.result(
+            plan.to_dict(),
+            lambda c: c.print(
+                ("would remove: " if dry_run else "removed: ")
+                + (", ".join(names) or "nothing")
+                + "".join(f"\nfailed {k}: {v}" for k, v in plan.failed.items())
+            ),
+        )
+        if plan.failed:
+            raise typer.Exit(ActionExit.FAILED)
 
 
 def _run(request: service.RestoreRequest, *, dry_run: bool, yes: bool, json_output: bool) -> None:

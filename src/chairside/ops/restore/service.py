@@ -27,6 +27,7 @@ from chairside.ops.backup.locks import repository_lock
 from chairside.ops.locks import named_lock
 from chairside.ops.restore import aftercare, inplace
 from chairside.ops.restore.build import build_recovered_cluster, discard
+from chairside.ops.restore.copies import register_copy
 from chairside.ops.restore.layout import RestoreLayout, copy_layout, in_place_layout, stamp
 from chairside.ops.restore.plan import RestorePlan, plan_restore
 from chairside.ops.restore.recovery import RecoveryOutcome
@@ -257,7 +258,8 @@ def _restore_copy(
     began = time.monotonic()
     _check_request(settings, request)
     preview = _describe(settings, request, _plan(settings, request))
-    layout = copy_layout(settings.home, to=request.to, when=stamp())
+    when = stamp()
+    layout = copy_layout(settings.home, to=request.to, when=when)
     try:
         built = build_recovered_cluster(
             preview.plan, layout, catalog=access.catalog(settings, request.repository),
@@ -267,6 +269,8 @@ def _restore_copy(
     except BaseException:
         discard(layout)
         raise
+    copy_id = when if layout.root is not None else f"{when}-{layout.data_dir.name}"
+    register_copy(settings, layout, port=built.cluster.port, id=copy_id)
     return RestoreResult(
         preview=preview,
         data_dir=str(layout.data_dir),
@@ -275,7 +279,8 @@ def _restore_copy(
         seconds=time.monotonic() - began,
         notes=(
             f"the copy is running on port {built.cluster.port} with the source's users and "
-            f"passwords; stop it with: pg_ctl -D {layout.data_dir} stop",
+            f"passwords; list it with `chairside restore copies`, stop and remove it with"
+            f" `chairside restore copies remove {copy_id} --yes`",
         ),
     )
 

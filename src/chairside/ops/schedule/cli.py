@@ -20,6 +20,7 @@ from chairside.errors import InputError
 from chairside.ops.schedule.export import Export, export_crontab, export_systemd
 from chairside.ops.schedule.jobs import Job, chairside_executable, default_jobs, find_job
 from chairside.ops.schedule.leader import leader_lock
+from chairside.ops.schedule.pause import pause_schedule, read_pause, resume_schedule
 from chairside.ops.schedule.scheduler import JobState, PassResult, Scheduler, schedule_start
 from chairside.ops.timeline.store import open_ops_store
 
@@ -47,7 +48,11 @@ def list_jobs(json_output: JsonOption = False) -> None:
         scheduler = build_scheduler(get_settings())
         now = scheduler.clock()
         states = scheduler.states(now)
-        data = {"now": now.isoformat(), "jobs": [state.to_dict() for state in states]}
+        data = {
+            "now": now.isoformat(),
+            "paused": read_pause(scheduler.settings).to_dict(),
+            "jobs": [state.to_dict() for state in states],
+        }
         out.result(data, lambda console: _render_states(console, states))
 
 
@@ -84,6 +89,27 @@ def run(
             raise typer.Exit(ActionExit.REFUSED)
         if not result.ok:
             raise typer.Exit(ActionExit.FAILED)
+
+
+@app.command("pause")
+def pause(
+    reason: Annotated[str | None, typer.Option(help="Why; goes to the timeline.")] = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Hold every job (in `up` and in `schedule run`) until `schedule resume`."""
+    out = Output(json_mode=json_output)
+    with guarded(out):
+        state = pause_schedule(get_settings(), reason=reason)
+        out.result(state.to_dict(), lambda c: c.print("the ops schedule is paused"))
+
+
+@app.command("resume")
+def resume(json_output: JsonOption = False) -> None:
+    """End a pause: due jobs run on the scheduler's next pass (one run, not one per slot)."""
+    out = Output(json_mode=json_output)
+    with guarded(out):
+        state = resume_schedule(get_settings())
+        out.result(state.to_dict(), lambda c: c.print("the ops schedule runs again"))
 
 
 def _run_forever(scheduler: Scheduler, out: Output) -> None:
@@ -194,7 +220,9 @@ def _render_states(console: Console, states: list[JobState]) -> None:
             " ".join(state.job.argv),
             last.started_at.strftime("%Y-%m-%d %H:%M") if last else "never",
             "" if last is None else last.status,
-            "due now" if state.due else state.next_due.strftime("%Y-%m-%d %H:%M"),
+            ("held: " + state.held if state.held else "due now")
+            if state.due
+            else state.next_due.strftime("%Y-%m-%d %H:%M"),
         )
     console.print(table)
 
@@ -203,6 +231,8 @@ def _render_pass(console: Console, result: PassResult) -> None:
     if not result.leader:
         console.print(f"not leader: {result.reason} ({result.lock}); nothing run")
         return
+    for name, why in result.held.items():
+        console.print(f"held {name}: {why}")
     if not result.due:
         console.print("no job is due")
         return

@@ -41,6 +41,12 @@ class Job:
     # False: ``argv`` is a whole command line of its own rather than chairside arguments
     # (tests use it for commands that sleep or crash; the default table never does).
     chairside: bool = field(default=True)
+    # True: the job changes application data, so it waits while maintenance or
+    # read-only mode is on (ops/schedule/pause.py).
+    writes: bool = False
+    # False: the job tells people itself (health notifies per check), so a failed exit
+    # is not a failure to report; a timeout or a crash still is.
+    notify_on_failure: bool = True
 
     def __post_init__(self) -> None:
         if not self.name or not self.name.replace("-", "").isalnum():
@@ -91,9 +97,10 @@ def default_jobs(settings: Settings) -> tuple[Job, ...]:
         Job(
             "health",
             "*/15 * * * *",
-            ("health",),
+            ("health", "--notify"),
             5 * MINUTE,
-            "Health checks and the booking smoke test every 15 minutes.",
+            "Health checks and the booking smoke test every 15 minutes; notifies on changes.",
+            notify_on_failure=False,
         ),
         Job(
             "expire-holds",
@@ -101,6 +108,7 @@ def default_jobs(settings: Settings) -> tuple[Job, ...]:
             ("bookings", "expire-holds"),
             2 * MINUTE,
             "Expire pending_payment bookings whose hold ran out, freeing their slots.",
+            writes=True,
         ),
         Job(
             "backup-incremental",
@@ -133,6 +141,7 @@ def default_jobs(settings: Settings) -> tuple[Job, ...]:
             2 * HOUR,
             "Weekly maintenance (vacuum, reindex, logs, leftovers, review), Sunday 02:00.",
             group="maintenance",
+            writes=True,
         ),
         Job(
             "backup-prune",

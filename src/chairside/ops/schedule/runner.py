@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from chairside.config import Settings
+from chairside.ops.notify.changes import Change, notify_changes
 from chairside.ops.schedule.jobs import Job
 from chairside.ops.timeline.store import OpsEvent, OpsStore
 
@@ -126,6 +127,7 @@ def run_job(
         except OSError as exc:
             run = JobRun(job.name, started_at, 0.0, None, False, False, f"cannot start: {exc}")
             _record(store, job, run)
+            notify_job(settings, job, run)
             return run
         while True:
             try:
@@ -145,7 +147,25 @@ def run_job(
         tail = output.read()[-OUTPUT_TAIL_CHARS:].decode("utf-8", errors="replace")
     run = JobRun(job.name, started_at, duration, process.returncode, timed_out, interrupted, tail)
     _record(store, job, run)
+    notify_job(settings, job, run)
     return run
+
+
+def notify_job(settings: Settings, job: Job, run: JobRun) -> dict[str, Any] | None:
+    """Tell people when a job starts failing and when it works again (once each)."""
+    if run.interrupted:
+        return None  # stopped with the scheduler: says nothing about the job
+    crashed = run.timed_out or run.exit_code is None or run.exit_code < 0
+    failed = not run.ok and (job.notify_on_failure or crashed)
+    tail = run.output_tail.strip().splitlines()[-3:]
+    line = run.summary() + (": " + " | ".join(tail) if failed and tail else "")
+    change = Change(
+        key=f"job:{job.name}",
+        state="failed" if failed else "ok",
+        line=line[:500],
+        labels={"alertname": "ChairsideJobFailed", "job": job.name, "severity": "warning"},
+    )
+    return notify_changes(settings, [change], title=f"Chairside scheduled job {job.name}")
 
 
 def _kill_group(process: subprocess.Popen[bytes]) -> None:

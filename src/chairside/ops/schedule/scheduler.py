@@ -23,12 +23,16 @@ from chairside.config import Settings
 from chairside.ops.schedule.cadence import is_due, next_due
 from chairside.ops.schedule.jobs import Job
 from chairside.ops.schedule.leader import LeaderLock
+from chairside.ops.schedule.pause import held_jobs
 from chairside.ops.schedule.runner import Clock, JobRun, run_job, utc_now
 from chairside.ops.timeline.store import OpsEvent, OpsStore
 
 # Longest sleep of the loop: it re-checks leadership (and the store, which a cron line or
 # an operator may have written to) at least this often.
 MAX_SLEEP_SECONDS = 60.0
+# While a due job is held (a pause, a mode), look again this often: it runs soon after
+# the hold ends rather than up to a minute later.
+HOLD_POLL_SECONDS = 5.0
 # How many recent schedule events are read to find each job's last run.
 HISTORY_WINDOW = 500
 
@@ -59,9 +63,12 @@ class JobState:
     last_run: LastRun | None
     due: bool
     next_due: datetime
+    held: str | None = None  # why a due job may not start now (pause, mode)
 
     def to_dict(self) -> dict[str, Any]:
         return {
+            "held": self.held,
+            "writes": self.job.writes,
             "name": self.job.name,
             "cadence": self.job.cadence,
             "command": list(self.job.argv),
@@ -83,6 +90,7 @@ class PassResult:
     runs: list[JobRun] = field(default_factory=list)
     lock: str = ""
     reason: str | None = None
+    held: dict[str, str] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -95,6 +103,7 @@ class PassResult:
             "reason": self.reason,
             "dry_run": self.dry_run,
             "due": self.due,
+            "held": self.held,
             "runs": [run.to_dict() for run in self.runs],
         }
 
@@ -182,6 +191,7 @@ class Scheduler:
         """Every job with its last run, whether it is due, and its next due time."""
         at = now or self.clock()
         runs = last_runs(self.store, self.jobs)
+        held = held_jobs(self.settings, self.jobs)
         states = []
         for job in self.jobs:
             last = runs.get(job.name)
@@ -192,13 +202,14 @@ class Scheduler:
                     last_run=last,
                     due=is_due(job, last_started=started, now=at),
                     next_due=next_due(job, last_started=started, now=at),
+                    held=held.get(job.name),
                 )
             )
         return states
 
     def due_jobs(self, now: datetime | None = None) -> list[Job]:
-        """The jobs due at ``now``, in table order."""
-        return [state.job for state in self.states(now) if state.due]
+        """The jobs due at ``now`` and not held, in table order."""
+        return [state.job for state in self.states(now) if state.due and not state.held]
 
     def run_once(
         self, *, only: Sequence[Job] | None = None, dry_run: bool = False, force: bool = False
@@ -210,9 +221,15 @@ class Scheduler:
             return result
         try:
             result.leader = True
-            due = self.due_jobs()
+            states = self.states()
+            due = [state.job for state in states if state.due and not state.held]
             wanted = list(only) if only is not None else list(self.jobs)
             chosen = [job for job in wanted if force or job in due]
+            result.held = {
+                state.job.name: state.held
+                for state in states
+                if state.due and state.held and state.job in wanted and state.job not in chosen
+            }
             result.due = [job.name for job in chosen]
             if dry_run:
                 return result
@@ -234,6 +251,7 @@ class Scheduler:
         """Lead and run due jobs until ``stop`` is set; a follower retries in ``retry_seconds``."""
         running: dict[str, threading.Thread] = {}
         leading = waiting = False
+        told_held: dict[str, str] = {}
         try:
             while not stop.is_set():
                 if not self.lock.try_acquire():
@@ -250,7 +268,13 @@ class Scheduler:
                     if not thread.is_alive():
                         del running[name]
                 now = self.clock()
-                for job in self.due_jobs(now):
+                states = self.states(now)
+                held = {s.job.name: s.held for s in states if s.due and s.held}
+                for name, why in held.items():
+                    if told_held.get(name) != why:
+                        on_event(f"holding {name}: {why}")
+                told_held = held
+                for job in [s.job for s in states if s.due and not s.held]:
                     busy_groups = {j.group for j in self.jobs if j.name in running and j.group}
                     if job.name in running or job.group in busy_groups:
                         continue
@@ -269,7 +293,8 @@ class Scheduler:
                     )
                     running[job.name] = thread
                     thread.start()
-                stop.wait(self._sleep_seconds(now, busy=set(running)))
+                wait = self._sleep_seconds(now, busy=set(running) | set(held))
+                stop.wait(min(wait, HOLD_POLL_SECONDS) if held else wait)
         finally:
             for thread in running.values():
                 thread.join()
