@@ -1,12 +1,13 @@
 """Prometheus alert rules, built from the same settings as the health checks.
 
-Every alert carries ``severity`` (what Alertmanager routes on) and ``priority`` (the
-runbooks' escalation matrix), always paired the same way::
+Every alert carries ``priority``, the one severity scale of incidents and alerts
+(``ops/incidents/severity.py``, docs/incidents.md), and ``severity``, what Alertmanager
+routes on, always paired the same way::
 
-    P0  critical  complete outage: page primary on-call and manager within 15 minutes
-    P1  critical  major degradation: page primary on-call within 1 hour
-    P2  warning   minor issue: the on-call chat, handled within 4 hours
-    P3  info      not user-facing: a ticket for the next business day
+    P1  critical  complete outage: page, respond within 5 minutes
+    P2  critical  major degradation: page, respond within 15 minutes
+    P3  warning   minor issue: the on-call chat, within 1 hour
+    P4  info      not user-facing: a ticket, within 4 hours (next business day)
 
 ``component`` groups the warning and critical variants of one measurement, so the
 critical one inhibits the warning (see ``alertmanager.py``). The tests prove every rule
@@ -19,9 +20,10 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from chairside.config import Settings
+from chairside.ops.incidents.severity import LEVELS
 
-Priority = Literal["P0", "P1", "P2", "P3"]
-SEVERITY: dict[str, str] = {"P0": "critical", "P1": "critical", "P2": "warning", "P3": "info"}
+Priority = Literal["P1", "P2", "P3", "P4"]
+SEVERITY: dict[str, str] = {code: level.alert_severity for code, level in LEVELS.items()}
 # Monitoring traffic is not client traffic (same exclusion as the health checks).
 CLIENT_ROUTES = 'route!~"/health.*|/metrics"'
 
@@ -69,7 +71,7 @@ def alert_rules(settings: Settings) -> list[AlertRule]:
             "ChairsideInstanceDown",
             f"up{{{job}}} == 0",
             "1m",
-            "P0",
+            "P1",
             "instance",
             "Chairside instance {{ $labels.instance }} is down",
             "Prometheus has not been able to scrape {{ $labels.instance }} for a minute.",
@@ -78,7 +80,7 @@ def alert_rules(settings: Settings) -> list[AlertRule]:
             "ChairsideDatabaseDown",
             f'chairside_health_status{{{job},check="database"}} == 2',
             "1m",
-            "P0",
+            "P1",
             "database",
             "The application database does not answer",
             "The database health check has been critical for a minute: no booking can be made.",
@@ -89,7 +91,7 @@ def alert_rules(settings: Settings) -> list[AlertRule]:
             f" / sum by (job) (rate(http_requests_total{{{job},{CLIENT_ROUTES}}}[5m]))"
             f" > {error_ratio:g}",
             "5m",
-            "P1",
+            "P2",
             "http",
             "More than {threshold}% of requests fail".replace(
                 "{threshold}", f"{s.health_error_rate_percent:g}"
@@ -102,7 +104,7 @@ def alert_rules(settings: Settings) -> list[AlertRule]:
             f"http_request_duration_seconds_bucket{{{job},{CLIENT_ROUTES}}}[5m])))"
             f" > {s.health_p95_seconds:g}",
             "5m",
-            "P1",
+            "P2",
             "http",
             f"p95 response time above {s.health_p95_seconds:g} s",
             "The 95th percentile of client request time is {{ $value | humanizeDuration }}.",
@@ -137,7 +139,7 @@ def alert_rules(settings: Settings) -> list[AlertRule]:
             "ChairsideRedisDegraded",
             f'chairside_health_status{{{job},check="redis"}} >= 1',
             "5m",
-            "P2",
+            "P3",
             "redis",
             "Redis is unreachable: running degraded",
             "Rate limits and caches fall back to PostgreSQL; bookings still work.",
@@ -147,7 +149,7 @@ def alert_rules(settings: Settings) -> list[AlertRule]:
             f"time() - chairside_backup_last_success_timestamp_seconds{{{job}}}"
             f" > {s.backup_warning_hours * 3600:g}",
             "15m",
-            "P2",
+            "P3",
             "backup",
             f"No good base backup for {s.backup_warning_hours:g} hours",
             "The newest complete backup is {{ $value | humanizeDuration }} old.",
@@ -157,7 +159,7 @@ def alert_rules(settings: Settings) -> list[AlertRule]:
             f"time() - chairside_backup_last_success_timestamp_seconds{{{job}}}"
             f" > {s.backup_critical_hours * 3600:g}",
             "15m",
-            "P1",
+            "P2",
             "backup",
             f"No good base backup for {s.backup_critical_hours:g} hours",
             "The newest complete backup is {{ $value | humanizeDuration }} old: the recovery "
@@ -167,7 +169,7 @@ def alert_rules(settings: Settings) -> list[AlertRule]:
             "ChairsideWalArchiveLag",
             f"chairside_wal_archive_lag_seconds{{{job}}} > {s.wal_warning_minutes * 60:g}",
             "5m",
-            "P2",
+            "P3",
             "wal",
             "WAL archiving lags",
             "The newest archived WAL is {{ $value | humanizeDuration }} old (the RPO).",
@@ -176,7 +178,7 @@ def alert_rules(settings: Settings) -> list[AlertRule]:
             "ChairsideWalArchiveLagCritical",
             f"chairside_wal_archive_lag_seconds{{{job}}} > {s.wal_critical_minutes * 60:g}",
             "5m",
-            "P1",
+            "P2",
             "wal",
             "WAL archiving is stuck",
             "The newest archived WAL is {{ $value | humanizeDuration }} old: that much data "
@@ -186,7 +188,7 @@ def alert_rules(settings: Settings) -> list[AlertRule]:
             "ChairsideBackupValidationFailed",
             f"chairside_backup_last_validation_success{{{job}}} == 0",
             "0m",
-            "P2",
+            "P3",
             "backup_validation",
             "The last backup validation failed",
             "Run `chairside backup validate` and read its report.",
@@ -195,7 +197,7 @@ def alert_rules(settings: Settings) -> list[AlertRule]:
             "ChairsideSmokeTestFailing",
             f"chairside_smoke_success{{{job}}} == 0",
             "5m",
-            "P1",
+            "P2",
             "smoke",
             "The booking smoke test fails",
             "A canary booking did not go through end to end: run `chairside health smoke`.",
@@ -205,7 +207,7 @@ def alert_rules(settings: Settings) -> list[AlertRule]:
             f"time() - chairside_smoke_last_run_timestamp_seconds{{{job}}}"
             f" > {s.smoke_stale_hours * 3600:g}",
             "10m",
-            "P3",
+            "P4",
             "smoke",
             f"The smoke test has not run for {s.smoke_stale_hours:g} hours",
             "Check the schedule that runs `chairside health smoke`.",
@@ -215,7 +217,7 @@ def alert_rules(settings: Settings) -> list[AlertRule]:
             f"chairside_tls_certificate_expiry_timestamp_seconds{{{job}}} - time()"
             f" < {s.health_tls_warning_days * 86400:g}",
             "10m",
-            "P3",
+            "P4",
             "certificate",
             "TLS certificate of {{ $labels.endpoint }} expires within "
             f"{s.health_tls_warning_days:g} days",
@@ -226,7 +228,7 @@ def alert_rules(settings: Settings) -> list[AlertRule]:
             f"chairside_tls_certificate_expiry_timestamp_seconds{{{job}}} - time()"
             f" < {s.health_tls_critical_days * 86400:g}",
             "10m",
-            "P1",
+            "P2",
             "certificate",
             "TLS certificate of {{ $labels.endpoint }} expires within "
             f"{s.health_tls_critical_days:g} days",
@@ -250,7 +252,7 @@ def _pair(
             f"{name}High",
             f"{measure} {warning_op} {warning:g}",
             "10m",
-            "P2",
+            "P3",
             component,
             f"{what} above {warning:.0%}",
             f"{what} is {{{{ $value | humanizePercentage }}}}.",
@@ -259,7 +261,7 @@ def _pair(
             f"{name}Critical",
             f"{measure} > {critical:g}",
             "5m",
-            "P1",
+            "P2",
             component,
             f"{what} above {critical:.0%}",
             f"{what} is {{{{ $value | humanizePercentage }}}}: act before it runs out.",
