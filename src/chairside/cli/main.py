@@ -103,6 +103,12 @@ COMMANDS = (
         "chairside.ops.incidents.cli:app",
         "Incident response: open, acknowledge, note, resolve, report.",
     ),
+    # what happened, for forensics:
+    LazyCommand(
+        "timeline",
+        "chairside.ops.timeline.cli:timeline",
+        "Ops events, oldest first: who did what to the service, and what the schedule did.",
+    ),
     # the runbooks' schedules:
     LazyCommand(
         "schedule",

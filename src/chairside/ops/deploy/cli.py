@@ -27,6 +27,7 @@ from chairside.config import get_settings
 from chairside.ops.backup.cli import progress_for
 from chairside.ops.deploy import service
 from chairside.ops.deploy.guard import pre_deploy_checks
+from chairside.ops.deploy.mode_events import switch_modes
 from chairside.ops.deploy.modes import ModeState, ModeSwitch
 
 
@@ -47,12 +48,12 @@ def maintenance_mode(
     """Answer 503 with Retry-After (maintenance) or refuse writes (--read-only)."""
     out = Output(json_mode=json_output)
     with guarded(out):
-        modes = ModeSwitch(get_settings())
         if switch is Switch.STATUS:
-            state = modes.current()
+            state = ModeSwitch(get_settings()).current()
         else:
             on = switch is Switch.ON
-            state = modes.switch(
+            state = switch_modes(
+                get_settings(),
                 maintenance=None if read_only else on,
                 read_only=on if read_only else None,
                 reason=reason,
