@@ -26,6 +26,7 @@ from chairside.cli.output import (
     JsonOption,
     Output,
     YesOption,
+    add_id_column,
     confirm,
     guarded,
     render_checks,
@@ -185,8 +186,9 @@ def list_backups(
 
     def render(console: Console) -> None:
         table = Table(title=f"Backups in {catalog.repository.url}", title_justify="left")
-        for column in ("id", "type", "state", "size", "WAL / database"):
-            table.add_column(column)
+        add_id_column(table, "id", [e.id for e in entries])
+        for column in ("type", "state", "size", "WAL / database"):
+            table.add_column(column, overflow="fold")
         for entry in entries:
             row = entry.to_dict()
             state = "[green]complete[/]" if entry.complete else f"[red]{entry.problem}[/]"

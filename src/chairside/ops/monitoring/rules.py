@@ -66,6 +66,9 @@ def alert_rules(settings: Settings) -> list[AlertRule]:
     s = settings
     job = f'job="{s.metrics_job}"'
     error_ratio = s.health_error_rate_percent / 100
+    # The window of the health checks' error rate and p95 (traffic.py), so that the app
+    # and Prometheus judge the same requests.
+    window = promql_duration(s.health_window_seconds)
     return [
         AlertRule(
             "ChairsideInstanceDown",
@@ -87,8 +90,8 @@ def alert_rules(settings: Settings) -> list[AlertRule]:
         ),
         AlertRule(
             "ChairsideHighErrorRate",
-            f'sum by (job) (rate(http_requests_total{{{job},status=~"5..",{CLIENT_ROUTES}}}[5m]))'
-            f" / sum by (job) (rate(http_requests_total{{{job},{CLIENT_ROUTES}}}[5m]))"
+            f'sum by (job) (rate(http_requests_total{{{job},status=~"5..",{CLIENT_ROUTES}}}[{window}]))'
+            f" / sum by (job) (rate(http_requests_total{{{job},{CLIENT_ROUTES}}}[{window}]))"
             f" > {error_ratio:g}",
             "5m",
             "P2",
@@ -101,7 +104,7 @@ def alert_rules(settings: Settings) -> list[AlertRule]:
         AlertRule(
             "ChairsideHighLatencyP95",
             "histogram_quantile(0.95, sum by (job, le) (rate("
-            f"http_request_duration_seconds_bucket{{{job},{CLIENT_ROUTES}}}[5m])))"
+            f"http_request_duration_seconds_bucket{{{job},{CLIENT_ROUTES}}}[{window}])))"
             f" > {s.health_p95_seconds:g}",
             "5m",
             "P2",
@@ -267,6 +270,13 @@ def _pair(
             f"{what} is {{{{ $value | humanizePercentage }}}}: act before it runs out.",
         ),
     ]
+
+
+def promql_duration(seconds: float) -> str:
+    """``seconds`` as a PromQL range (``300s``; ``1500ms`` when not whole seconds)."""
+    if float(seconds).is_integer():
+        return f"{int(seconds)}s"
+    return f"{round(seconds * 1000)}ms"
 
 
 def rule_groups(settings: Settings) -> dict[str, Any]:

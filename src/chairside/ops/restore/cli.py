@@ -9,7 +9,15 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from chairside.cli.output import DryRunOption, JsonOption, Output, YesOption, confirm, guarded
+from chairside.cli.output import (
+    DryRunOption,
+    JsonOption,
+    Output,
+    YesOption,
+    add_id_column,
+    confirm,
+    guarded,
+)
 from chairside.config import get_settings
 from chairside.ops.backup import access
 from chairside.ops.restore import service
@@ -130,7 +138,10 @@ def window(repository: RepositoryOption = None, json_output: JsonOption = False)
 
         def render(console: Console) -> None:
             console.print(f"Recoverable window: {found.describe()}")
-            table = Table("backup", "timeline", "from", "to", "WAL segments", "gap")
+            table = Table()
+            add_id_column(table, "backup", [item.backup_id for item in found.ranges])
+            for column in ("timeline", "from", "to", "WAL segments", "gap"):
+                table.add_column(column, overflow="fold")
             for item in found.ranges:
                 data = item.to_dict()
                 table.add_row(

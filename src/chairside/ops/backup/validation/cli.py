@@ -18,7 +18,8 @@ if TYPE_CHECKING:
 
 def validate(
     backup_id: Annotated[
-        str | None, typer.Argument(help="Backup id (default: every backup).")
+        str | None,
+        typer.Argument(help="Backup id, or latest (default: every backup)."),
     ] = None,
     integrity_only: Annotated[
         bool, typer.Option("--integrity-only", help="Checksums, marker and decryption only.")
