@@ -90,7 +90,8 @@ def alert_rules(settings: Settings) -> list[AlertRule]:
         ),
         AlertRule(
             "ChairsideHighErrorRate",
-            f'sum by (job) (rate(http_requests_total{{{job},status=~"5..",{CLIENT_ROUTES}}}[{window}]))'
+            "sum by (job) (rate(http_requests_total"
+            f'{{{job},status=~"5..",{CLIENT_ROUTES}}}[{window}]))'
             f" / sum by (job) (rate(http_requests_total{{{job},{CLIENT_ROUTES}}}[{window}]))"
             f" > {error_ratio:g}",
             "5m",
