@@ -228,7 +228,7 @@ class Settings(BaseSettings):
     metrics_job: str = "chairside"
     metrics_targets: list[str] = []  # host:port scraped by Prometheus; default host:port
     alertmanager_url: str = "http://127.0.0.1:9093"
-    alert_pagerduty_routing_key: SecretStr | None = None  # P0/P1 (critical) page
+    alert_pagerduty_routing_key: SecretStr | None = None  # P1/P2 (critical) page
     alert_slack_webhook_url: SecretStr | None = None  # P2 (warning) chat
     alert_slack_channel: str = "#ops-alerts"
     alert_email_to: str | None = None  # P3 (info) ticket queue

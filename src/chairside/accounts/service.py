@@ -22,6 +22,7 @@ from chairside.accounts.refresh import Reused, TokenPair
 from chairside.audit import service as audit
 from chairside.config import Settings
 from chairside.errors import AuthError, InputError
+from chairside.logging import note_user
 
 SELF_SERVICE_ROLES = ("client", "provider", "owner")
 log = logging.getLogger("chairside.accounts")
@@ -174,6 +175,7 @@ def present(
     One Redis round trip; AuthError when the token is bad, expired or known revoked.
     """
     claims = tokens.decode(access_token, expected="access", settings=settings)
+    note_user(str(claims.user_id))  # signed by us: the access log may name the caller
     revoked, counted = _ask_cache(cache, claims=claims, limit=limit)
     if revoked:
         raise AuthError("token revoked (logged out); log in again")

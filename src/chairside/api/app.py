@@ -8,6 +8,7 @@ from chairside import __version__
 from chairside.accounts.router import router as accounts_router
 from chairside.api import problems
 from chairside.api.admission import AdmissionMiddleware
+from chairside.api.docs import router as docs_router
 from chairside.api.lifespan import lifespan_for
 from chairside.api.middleware import RequestContextMiddleware
 from chairside.audit.router import router as audit_router
@@ -29,6 +30,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         summary="Bookings for barbershops and beauty salons.",
         lifespan=lifespan_for(settings),
+        docs_url=None,  # served by api/docs.py with local assets, not from a CDN
+        redoc_url=None,
     )
     app.add_middleware(AdmissionMiddleware)  # innermost: its 503s are logged and counted
     app.add_middleware(RequestContextMiddleware)
@@ -44,4 +47,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(payments_router)
     app.include_router(audit_router)
     app.include_router(ops_console_router)
+    app.include_router(docs_router)
     return app

@@ -14,7 +14,7 @@ from chairside.api.context import AppContext
 from chairside.booking.availability_cache import AvailabilityCache, invalidate_after_commit
 from chairside.config import DB_POOL_RESERVE, Settings
 from chairside.db import database_url, make_engine, make_session_factory, redis_url
-from chairside.logging import configure_logging
+from chairside.logging import API_LOG, configure_logging
 from chairside.ops.deploy.modes import ModeSwitch
 from chairside.ops.health.watch import DatabaseWatch
 from chairside.ops.metrics.http import HttpMetrics
@@ -72,7 +72,9 @@ def lifespan_for(
 ) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        configure_logging(settings.log_level, json_lines=settings.log_json)
+        configure_logging(
+            settings.log_level, json_lines=settings.log_json, file=settings.log_dir / API_LOG
+        )
         # Refuse to start (rather than fail on the first login) with a weak production secret.
         settings.effective_jwt_secret()
         context = build_context(settings)

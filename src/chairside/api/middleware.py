@@ -13,9 +13,10 @@ import uuid
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from chairside.api.client_address import client_address_of_scope
 from chairside.api.context import AppContext
 from chairside.api.problems import problem_response
-from chairside.logging import request_id_var
+from chairside.logging import request_facts_var, request_id_var
 
 log = logging.getLogger("chairside.http")
 
@@ -47,6 +48,8 @@ class RequestContextMiddleware:
         context: AppContext = scope["app"].state.context
         request_id = _incoming_request_id(scope) or uuid.uuid4().hex
         token = request_id_var.set(request_id)
+        facts: dict[str, str] = {}
+        facts_token = request_facts_var.set(facts)
         started = time.perf_counter()
         status = 500
         response_started = False
@@ -86,8 +89,11 @@ class RequestContextMiddleware:
                         "route": template,
                         "status": status,
                         "ms": round(elapsed * 1000, 2),
+                        "client": client_address_of_scope(scope, context.settings.trusted_proxies),
+                        "user_id": facts.get("user_id"),
                     },
                 )
+            request_facts_var.reset(facts_token)
             request_id_var.reset(token)
 
 

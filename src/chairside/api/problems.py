@@ -20,6 +20,7 @@ from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from chairside import errors
+from chairside.api.security_events import record_auth_failure
 from chairside.logging import request_id_var
 
 PROBLEM_JSON = "application/problem+json"
@@ -181,6 +182,8 @@ async def _chairside_error(request: Request, exc: Exception) -> JSONResponse:
         headers["Retry-After"] = str(exc.retry_after)
     if isinstance(exc, errors.AuthError) and not isinstance(exc, errors.PermissionDeniedError):
         headers["WWW-Authenticate"] = "Bearer"
+    if isinstance(exc, errors.AuthError):
+        await record_auth_failure(request, exc)
     detail = exc.message if status < 500 or status == 503 else "internal error"
     return problem_response(status, detail, extra=extra, headers=headers)
 

@@ -1,65 +1,140 @@
-"""The ``chairside`` command: registers every command group, nothing else."""
+"""The ``chairside`` command: registers every command group, nothing else.
+
+Groups are registered by name, import path and one-line help, and imported only when
+they run (:mod:`chairside.cli.lazy`), so ``chairside --help`` and a quick check such as
+``chairside backup status --json`` do not pay for importing every service.
+"""
 
 from __future__ import annotations
 
 import typer
 
-from chairside.booking.cli import app as bookings_app
-from chairside.ops.backup.cli import app as backup_app
-from chairside.ops.backup.sync.cli import sync
-from chairside.ops.backup.validation.cli import validate
-from chairside.ops.backup.wal_cli import app as wal_app
-from chairside.ops.database.cli import app as db_app
-from chairside.ops.deploy.cli import app as deploy_app
-from chairside.ops.deploy.cli import maintenance_mode
-from chairside.ops.drill.cli import app as drill_app
-from chairside.ops.health.cli import health
-from chairside.ops.incidents.cli import app as incident_app
-from chairside.ops.maintenance.cli import maintenance
-from chairside.ops.monitoring.cli import alerts_app, monitoring_app
-from chairside.ops.notify.cli import notify_app
-from chairside.ops.restore.cli import app as restore_app
-from chairside.ops.schedule.cli import app as schedule_app
-from chairside.ops.security.cli import app as security_app
-from chairside.runtime.cli import status, up
-from chairside.web.cli import app as ops_console_app
+from chairside.cli.lazy import LazyCommand, LazyGroup
+
+COMMANDS = (
+    LazyCommand(
+        "up",
+        "chairside.runtime.cli:up",
+        "Run Chairside: embedded PostgreSQL and Redis, migrations, the API. Ctrl-C stops all.",
+    ),
+    LazyCommand(
+        "status",
+        "chairside.runtime.cli:status",
+        "Show each component and its state. Exit 0 ok, 1 warning, 2 critical, 3 unknown.",
+    ),
+    LazyCommand(
+        "maintenance-mode",
+        "chairside.ops.deploy.cli:maintenance_mode",
+        "Answer 503 with Retry-After (maintenance) or refuse writes (--read-only).",
+    ),
+    LazyCommand(
+        "maintenance",
+        "chairside.ops.maintenance.cli:maintenance",
+        "Vacuum, reindex, rotate logs, clear leftovers, review (exit 0 ok, 1 warn, 2 crit).",
+    ),
+    LazyCommand(
+        "health",
+        "chairside.ops.health.cli:health",
+        "Is it healthy, and does a booking still go through? Exit 0 ok, 1 warn, 2 crit, 3 unknown.",
+    ),
+    LazyCommand(
+        "deploy",
+        "chairside.ops.deploy.cli:app",
+        "Deployments: guard, start (backup + maintenance mode), finish, verify, rollback.",
+    ),
+    LazyCommand(
+        "db",
+        "chairside.ops.database.cli:app",
+        "The application database: migrations, connections, slow and long-running queries.",
+    ),
+    # booking side:
+    LazyCommand(
+        "bookings",
+        "chairside.booking.cli:app",
+        "Booking-side operations: expire run-out holds, check the invariant.",
+    ),
+    # backups and restores (validate and sync are commands of the backup group):
+    LazyCommand(
+        "backup",
+        "chairside.ops.backup.cli:app",
+        "Take, list, check and prune backups.",
+        extra={
+            "validate": "chairside.ops.backup.validation.cli:validate",
+            "sync": "chairside.ops.backup.sync.cli:sync",
+        },
+    ),
+    LazyCommand(
+        "wal",
+        "chairside.ops.backup.wal_cli:app",
+        "Archive and fetch WAL (PostgreSQL calls these), or stream it with pg_receivewal.",
+    ),
+    LazyCommand(
+        "restore",
+        "chairside.ops.restore.cli:app",
+        "Restore the database: a full backup, a point in time, or interactively.",
+    ),
+    # disaster recovery:
+    LazyCommand(
+        "drill",
+        "chairside.ops.drill.cli:app",
+        "Disaster-recovery drills: restore to a scratch cluster, check, measure RTO/RPO.",
+    ),
+    # health, metrics, alerts, notifications:
+    LazyCommand(
+        "monitoring",
+        "chairside.ops.monitoring.cli:monitoring_app",
+        "Prometheus, Alertmanager and Grafana configuration.",
+    ),
+    LazyCommand(
+        "alerts", "chairside.ops.monitoring.cli:alerts_app", "Alerts and silences in Alertmanager."
+    ),
+    LazyCommand(
+        "notify", "chairside.ops.notify.cli:notify_app", "Notifications through apprise URLs."
+    ),
+    # security audit and breach containment:
+    LazyCommand(
+        "security",
+        "chairside.ops.security.cli:app",
+        "Security audit and breach containment (log everyone out, rotate the secret).",
+    ),
+    # incident response:
+    LazyCommand(
+        "incident",
+        "chairside.ops.incidents.cli:app",
+        "Incident response: open, acknowledge, note, resolve, report.",
+    ),
+    # what happened, for forensics:
+    LazyCommand(
+        "timeline",
+        "chairside.ops.timeline.cli:timeline",
+        "Ops events, oldest first: who did what to the service, and what the schedule did.",
+    ),
+    # the runbooks' schedules:
+    LazyCommand(
+        "schedule",
+        "chairside.ops.schedule.cli:app",
+        "The ops schedule: list the jobs, run them as leader, export for cron.",
+    ),
+    # the ops console (break-glass access):
+    LazyCommand(
+        "ops",
+        "chairside.web.cli:app",
+        "The ops console (/ops): access while logins cannot work.",
+    ),
+)
 
 app = typer.Typer(
     name="chairside",
     help="Chairside: bookings for barbershops and salons, with the runbooks built in.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    cls=LazyGroup.of(COMMANDS),
 )
 
-app.command()(up)
-app.command()(status)
-app.command("maintenance-mode")(maintenance_mode)
-app.command("maintenance")(maintenance)
-app.add_typer(deploy_app, name="deploy")
-app.add_typer(db_app, name="db")
-# booking side:
-app.add_typer(bookings_app, name="bookings")
-# backups and restores:
-app.add_typer(backup_app, name="backup")
-app.add_typer(wal_app, name="wal")
-backup_app.command("validate")(validate)
-app.add_typer(restore_app, name="restore")
-# disaster recovery:
-backup_app.command("sync")(sync)
-app.add_typer(drill_app, name="drill")
-# health, metrics, alerts, notifications:
-app.command()(health)
-app.add_typer(monitoring_app, name="monitoring")
-app.add_typer(alerts_app, name="alerts")
-app.add_typer(notify_app, name="notify")
-# security audit and breach containment:
-app.add_typer(security_app, name="security")
-# incident response:
-app.add_typer(incident_app, name="incident")
-# the runbooks' schedules:
-app.add_typer(schedule_app, name="schedule")
-# the ops console (break-glass access):
-app.add_typer(ops_console_app, name="ops")
+
+@app.callback()
+def _root() -> None:
+    """Chairside: bookings for barbershops and salons, with the runbooks built in."""
 
 
 def main() -> None:

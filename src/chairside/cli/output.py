@@ -169,3 +169,14 @@ def checks_payload(results: Sequence[CheckResult]) -> dict[str, Any]:
         "status": worst(r.status for r in results).value,
         "checks": [r.to_dict() for r in results],
     }
+
+
+def add_id_column(table: Table, header: str, ids: Sequence[str]) -> None:
+    """A column of identifiers an operator copies (backup, silence ids): never cut.
+
+    At 80 columns Rich shrinks every column and ends each cut cell with an ellipsis;
+    an id column keeps its full width and the other columns (added with
+    ``overflow="fold"``) wrap instead.
+    """
+    width = max([len(header), *(len(i) for i in ids)])
+    table.add_column(header, no_wrap=True, min_width=width)

@@ -40,6 +40,7 @@ SECURITY_HEADERS = {
 STATIC_TYPES = {
     "console.js": "text/javascript; charset=utf-8",
     "console.css": "text/css; charset=utf-8",
+    "favicon.svg": "image/svg+xml",
 }
 
 

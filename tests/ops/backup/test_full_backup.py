@@ -62,6 +62,11 @@ def test_a_full_backup_is_complete_self_contained_and_recorded(
 
         listed = json.loads(env.cli("backup", "list", "--json", check=True).stdout)
         assert [b["id"] for b in listed["backups"]] == [entry.id]
+        narrow = subprocess.run(  # an 80-column terminal keeps the id whole
+            [CHAIRSIDE, "backup", "list"], env={**env.env(), "COLUMNS": "80"},
+            capture_output=True, text=True, timeout=60, check=True,
+        )  # fmt: skip
+        assert entry.id in narrow.stdout
         shown = json.loads(env.cli("backup", "show", entry.id, "--json", check=True).stdout)
         assert shown["manifest"]["stop_wal"] == manifest.stop_wal
         unknown = env.cli("backup", "show", "20200101T000000Z-full", "--json")

@@ -52,6 +52,12 @@ def test_a_drill_restores_checks_measures_and_removes_its_scratch_cluster(
     stored = load_report(primary.settings)
     assert stored.details["backup_id"] == report.backup_id
     assert "PASSED" in render_markdown(stored.details)
+    # No targets set: measured and said so, not a bare pass.
+    checks = {c["name"]: c for c in data["checks"]}
+    assert checks["rto"]["status"] == "warning"
+    assert "no RTO target is set (CHAIRSIDE_DRILL_RTO_TARGET_SECONDS)" in checks["rto"]["summary"]
+    assert "no target set: not judged" in render_markdown(stored.details)
+    assert "not judged" in stored.summary
 
     # A point-in-time drill: just before the second booking committed.
     [(second_commit,)] = primary.sql(

@@ -73,8 +73,9 @@ def test_it_is_critical_with_exit_2_when_the_database_is_unreachable(
     dead = f"postgresql://chairside:x@127.0.0.1:{free_port()}/chairside"
     out = tmp_path_factory.mktemp("out") / "health.json"
     result = cli(
-        "health", "health", "--json", "--output", str(out), env=_env(settings, DATABASE_URL=dead)
-    )
+        "health", "health", "--format", "json", "--output", str(out),  # the runbook's spelling
+        env=_env(settings, DATABASE_URL=dead),
+    )  # fmt: skip
     assert result.exit_code == 2
     checks = result.checks()
     assert checks["database"]["status"] == "critical"

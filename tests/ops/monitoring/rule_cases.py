@@ -29,7 +29,7 @@ class Case:
     fired_labels: dict[str, str] = field(default_factory=dict)
 
 
-SEVERITY = {"P0": "critical", "P1": "critical", "P2": "warning", "P3": "info"}
+SEVERITY = {"P1": "critical", "P2": "critical", "P3": "warning", "P4": "info"}
 
 
 def _gauge(metric: str, value: float, instance: str, extra: str = "") -> tuple[str, str]:
@@ -102,7 +102,7 @@ BACKUP_CRITICAL_HOURS = BACKUP_LATE_HOURS + 24
 CASES: list[Case] = [
     Case(
         "ChairsideInstanceDown",
-        "P0",
+        "P1",
         "instance",
         fires=[(f'up{{{JOB},instance="fires"}}', f"0+0{POINTS}")],
         quiet=[(f'up{{{JOB},instance="quiet"}}', f"1+0{POINTS}")],
@@ -110,7 +110,7 @@ CASES: list[Case] = [
     ),
     _gauge_case(
         "ChairsideDatabaseDown",
-        "P0",
+        "P1",
         "database",
         "chairside_health_status",
         2,
@@ -119,7 +119,7 @@ CASES: list[Case] = [
     ),
     Case(
         "ChairsideHighErrorRate",
-        "P1",
+        "P2",
         "http",
         fires=_requests(94.9, 5.1),
         quiet=_requests(95.1, 4.9),
@@ -127,7 +127,7 @@ CASES: list[Case] = [
     ),
     Case(
         "ChairsideHighLatencyP95",
-        "P1",
+        "P2",
         "http",
         fires=_latency(0.94),
         quiet=_latency(0.96),
@@ -135,7 +135,7 @@ CASES: list[Case] = [
     ),
     _gauge_case(
         "ChairsideDiskUsageHigh",
-        "P2",
+        "P3",
         "disk",
         "chairside_disk_usage_ratio",
         0.751,
@@ -144,7 +144,7 @@ CASES: list[Case] = [
     ),
     _gauge_case(
         "ChairsideDiskUsageCritical",
-        "P1",
+        "P2",
         "disk",
         "chairside_disk_usage_ratio",
         0.851,
@@ -152,14 +152,14 @@ CASES: list[Case] = [
         'path="/var"',
     ),
     _gauge_case(
-        "ChairsideMemoryUsageHigh", "P2", "memory", "chairside_memory_usage_ratio", 0.801, 0.8
+        "ChairsideMemoryUsageHigh", "P3", "memory", "chairside_memory_usage_ratio", 0.801, 0.8
     ),
     _gauge_case(
-        "ChairsideMemoryUsageCritical", "P1", "memory", "chairside_memory_usage_ratio", 0.901, 0.9
+        "ChairsideMemoryUsageCritical", "P2", "memory", "chairside_memory_usage_ratio", 0.901, 0.9
     ),
     Case(
         "ChairsideDatabaseConnectionsHigh",
-        "P2",
+        "P3",
         "connections",
         fires=_connections(80, "fires"),
         quiet=_connections(79, "quiet"),
@@ -167,18 +167,18 @@ CASES: list[Case] = [
     ),
     Case(
         "ChairsideDatabaseConnectionsCritical",
-        "P1",
+        "P2",
         "connections",
         fires=_connections(96, "fires"),
         quiet=_connections(95, "quiet"),
         fired_labels={"job": "chairside", "instance": "fires"},
     ),
     _gauge_case(
-        "ChairsideRedisDegraded", "P2", "redis", "chairside_health_status", 1, 0, 'check="redis"'
+        "ChairsideRedisDegraded", "P3", "redis", "chairside_health_status", 1, 0, 'check="redis"'
     ),
     _gauge_case(
         "ChairsideBackupTooOld",
-        "P2",
+        "P3",
         "backup",
         "chairside_backup_last_success_timestamp_seconds",
         NOW - BACKUP_LATE_HOURS * 3600 - 3600,
@@ -186,18 +186,18 @@ CASES: list[Case] = [
     ),
     _gauge_case(
         "ChairsideBackupTooOldCritical",
-        "P1",
+        "P2",
         "backup",
         "chairside_backup_last_success_timestamp_seconds",
         NOW - BACKUP_CRITICAL_HOURS * 3600 - 3600,
         NOW - BACKUP_CRITICAL_HOURS * 3600,
     ),
     _gauge_case(
-        "ChairsideWalArchiveLag", "P2", "wal", "chairside_wal_archive_lag_seconds", 301, 300
+        "ChairsideWalArchiveLag", "P3", "wal", "chairside_wal_archive_lag_seconds", 301, 300
     ),
     _gauge_case(
         "ChairsideWalArchiveLagCritical",
-        "P1",
+        "P2",
         "wal",
         "chairside_wal_archive_lag_seconds",
         901,
@@ -205,16 +205,16 @@ CASES: list[Case] = [
     ),
     _gauge_case(
         "ChairsideBackupValidationFailed",
-        "P2",
+        "P3",
         "backup_validation",
         "chairside_backup_last_validation_success",
         0,
         1,
     ),
-    _gauge_case("ChairsideSmokeTestFailing", "P1", "smoke", "chairside_smoke_success", 0, 1),
+    _gauge_case("ChairsideSmokeTestFailing", "P2", "smoke", "chairside_smoke_success", 0, 1),
     _gauge_case(
         "ChairsideSmokeTestStale",
-        "P3",
+        "P4",
         "smoke",
         "chairside_smoke_last_run_timestamp_seconds",
         NOW - 2 * 3600 - 3600,
@@ -222,7 +222,7 @@ CASES: list[Case] = [
     ),
     _gauge_case(
         "ChairsideCertificateExpiringSoon",
-        "P3",
+        "P4",
         "certificate",
         "chairside_tls_certificate_expiry_timestamp_seconds",
         NOW + 30 * 86400 - 3600,
@@ -231,7 +231,7 @@ CASES: list[Case] = [
     ),
     _gauge_case(
         "ChairsideCertificateExpiring",
-        "P1",
+        "P2",
         "certificate",
         "chairside_tls_certificate_expiry_timestamp_seconds",
         NOW + 7 * 86400 - 3600,

@@ -110,4 +110,4 @@ def test_prometheus_scrapes_the_app_and_every_rule_evaluates_cleanly(
     broken = {r["name"]: r.get("lastError") for r in loaded if r["health"] != "ok"}
     assert not broken, f"rules failing to evaluate on real data: {broken}"
     assert pending[0]["state"] == "pending"
-    assert pending[0]["labels"]["priority"] == "P1"
+    assert pending[0]["labels"]["priority"] == "P2"

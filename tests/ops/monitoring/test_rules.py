@@ -111,7 +111,7 @@ def test_critical_alerts_page_and_warnings_are_inhibited_by_criticals(rendered: 
         str(rendered / "alertmanager.yml"),
         "--verify.receivers=pager,chat",
         "severity=critical",
-        "priority=P0",
+        "priority=P1",
     )
     assert result.returncode == 0, result.stdout + result.stderr
     info = _run(
@@ -137,3 +137,39 @@ def test_the_thresholds_follow_the_settings(tmp_path: Path) -> None:
     rules = yaml.safe_load((out / "rules/chairside.rules.yml").read_text())["groups"][0]["rules"]
     disk = next(r for r in rules if r["alert"] == "ChairsideDiskUsageCritical")
     assert disk["expr"].endswith("> 0.7")
+
+
+def test_alerts_and_incidents_share_one_severity_scale(rendered: Path) -> None:
+    from chairside.ops.incidents.severity import LEVELS, parse_severity
+
+    rules = yaml.safe_load((rendered / "rules/chairside.rules.yml").read_text())
+    alerts = {r["alert"]: r for group in rules["groups"] for r in group["rules"] if "alert" in r}
+    for name, rule in alerts.items():
+        level = LEVELS[rule["labels"]["priority"]]  # an incident could be opened at it
+        assert rule["labels"]["severity"] == level.alert_severity, name
+    # A complete outage is P1 for an alert and for an incident; the runbook's P0 is P1.
+    assert alerts["ChairsideInstanceDown"]["labels"]["priority"] == "P1"
+    assert parse_severity("P1").response_target_seconds == 5 * 60
+    assert "P0" in LEVELS["P1"].bookedbarber
+
+
+def test_the_error_rate_alert_and_the_health_check_judge_the_same_window_alike(
+    tmp_path: Path,
+) -> None:
+    from chairside.ops.health.traffic import TrafficDelta, check_error_rate
+
+    settings = load_settings(
+        env="test", home=tmp_path / "home", database_url="postgresql://x@h/db",
+        health_window_seconds=120, health_error_rate_percent=5,
+    )  # fmt: skip
+    out = tmp_path / "monitoring"
+    render_monitoring(settings, out=out)
+    rules = yaml.safe_load((out / "rules/chairside.rules.yml").read_text())
+    alerts = {r["alert"]: r for group in rules["groups"] for r in group["rules"] if "alert" in r}
+    assert alerts["ChairsideHighErrorRate"]["expr"].count("[120s]") == 2
+    assert "[120s]" in alerts["ChairsideHighLatencyP95"]["expr"]
+    # 5.004 % is above 5 % for PromQL's `> 0.05`, and so for the health check too.
+    just_over = TrafficDelta(seconds=120, requests=10_000, errors=500.4, p95_seconds=None)
+    assert check_error_rate(just_over, critical_percent=5, min_requests=20).status.value == (
+        "critical"
+    )

@@ -32,6 +32,9 @@ def test_the_menu_restores_a_chosen_time_after_showing_the_plan(
         menu.sendline("tuesday-ish")
         menu.expect("'tuesday-ish' is not a time")
         menu.expect("Target time.*: ")
+        menu.sendline("2001-02-03T04:05:06Z")  # before the first backup
+        menu.expect("2001-02-03T04:05:06\\+00:00 is outside the recoverable window")
+        menu.expect("Target time.*: ")
         menu.sendline(markers[1].committed_at.isoformat())
         menu.expect("Restore plan")
         menu.expect("Proceed with this restore\\?.*: ")

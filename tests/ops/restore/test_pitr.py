@@ -97,6 +97,8 @@ def test_the_cli_restores_to_a_time_and_refuses_one_outside_the_window(
         plan = json.loads(dry.stdout)
         assert plan["dry_run"] and plan["target"]["kind"] == "time"
         assert not (env.root / "dry").exists()
+        assert any("running in" in step and "on a free port" in step for step in plan["steps"])
+        assert not any("port a free port" in step for step in plan["steps"])
 
         done = cli(env, "restore", "pitr", "--target-time", str(markers[1].committed_at),
                    "--to", str(env.root / "copy"), "--json")  # fmt: skip

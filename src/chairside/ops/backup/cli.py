@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -26,19 +26,19 @@ from chairside.cli.output import (
     JsonOption,
     Output,
     YesOption,
+    add_id_column,
     confirm,
     guarded,
     render_checks,
     status_style,
 )
 from chairside.config import get_settings
-from chairside.ops.backup import access
-from chairside.ops.backup.basebackup import take_full_backup
-from chairside.ops.backup.dumps import take_logical_backup, take_schema_backup
-from chairside.ops.backup.incremental import take_incremental_backup
-from chairside.ops.backup.retention import PrunePlan, prune_backups
-from chairside.ops.backup.runner import BackupProgress, BackupResult, SilentProgress
-from chairside.ops.backup.status import backup_status
+
+# Services are imported by the command that uses them, so that one command does not
+# pay for importing all of them (docs/cli.md, "Start-up time").
+if TYPE_CHECKING:
+    from chairside.ops.backup.retention import PrunePlan
+    from chairside.ops.backup.runner import BackupProgress, BackupResult
 
 app = typer.Typer(help="Take, list, check and prune backups.", no_args_is_help=True)
 
@@ -76,6 +76,8 @@ class RichProgress:
 @contextmanager
 def progress_for(out: Output) -> Iterator[BackupProgress]:
     """Bars on a terminal; nothing with --json or when piped."""
+    from chairside.ops.backup.runner import SilentProgress
+
     if not out.interactive:
         yield SilentProgress()
         return
@@ -107,6 +109,8 @@ def _render_result(result: BackupResult) -> Callable[[Console], None]:
 @app.command()
 def full(json_output: JsonOption = False) -> None:
     """Physical base backup (pg_basebackup, server-side zstd) plus the WAL it needs."""
+    from chairside.ops.backup.basebackup import take_full_backup
+
     out = Output(json_mode=json_output)
     with guarded(out), progress_for(out) as progress:
         result = take_full_backup(get_settings(), progress=progress)
@@ -116,6 +120,8 @@ def full(json_output: JsonOption = False) -> None:
 @app.command()
 def logical(database: DatabaseOption = None, json_output: JsonOption = False) -> None:
     """pg_dump -Fc of one database (single-table restores, migrations)."""
+    from chairside.ops.backup.dumps import take_logical_backup
+
     out = Output(json_mode=json_output)
     with guarded(out), progress_for(out) as progress:
         result = take_logical_backup(get_settings(), database=database, progress=progress)
@@ -125,6 +131,8 @@ def logical(database: DatabaseOption = None, json_output: JsonOption = False) ->
 @app.command()
 def schema(database: DatabaseOption = None, json_output: JsonOption = False) -> None:
     """pg_dump --schema-only of one database, as zstd-compressed SQL."""
+    from chairside.ops.backup.dumps import take_schema_backup
+
     out = Output(json_mode=json_output)
     with guarded(out), progress_for(out) as progress:
         result = take_schema_backup(get_settings(), database=database, progress=progress)
@@ -139,6 +147,8 @@ def incremental(
     json_output: JsonOption = False,
 ) -> None:
     """Switch WAL and confirm everything committed until now is in the repository."""
+    from chairside.ops.backup.incremental import take_incremental_backup
+
     out = Output(json_mode=json_output)
     with guarded(out):
         result = take_incremental_backup(get_settings(), timeout=timeout)
@@ -165,6 +175,8 @@ def list_backups(
     json_output: JsonOption = False,
 ) -> None:
     """Backups in the repository, oldest first; only complete ones unless --all."""
+    from chairside.ops.backup import access
+
     out = Output(json_mode=json_output)
     with guarded(out):
         catalog = access.catalog(get_settings())
@@ -174,8 +186,9 @@ def list_backups(
 
     def render(console: Console) -> None:
         table = Table(title=f"Backups in {catalog.repository.url}", title_justify="left")
-        for column in ("id", "type", "state", "size", "WAL / database"):
-            table.add_column(column)
+        add_id_column(table, "id", [e.id for e in entries])
+        for column in ("type", "state", "size", "WAL / database"):
+            table.add_column(column, overflow="fold")
         for entry in entries:
             row = entry.to_dict()
             state = "[green]complete[/]" if entry.complete else f"[red]{entry.problem}[/]"
@@ -195,6 +208,8 @@ def show(
     json_output: JsonOption = False,
 ) -> None:
     """One complete backup's manifest (its marker verified); unknown or incomplete: exit 2."""
+    from chairside.ops.backup import access
+
     out = Output(json_mode=json_output)
     with guarded(out):
         catalog = access.catalog(get_settings())
@@ -226,6 +241,8 @@ def show(
 @app.command()
 def status(json_output: JsonOption = False) -> None:
     """Last backup, RPO, PITR window, last validation. Exit 0 ok, 1 warn, 2 crit, 3 unknown."""
+    from chairside.ops.backup.status import backup_status
+
     out = Output(json_mode=json_output)
     with guarded(out, kind=CommandKind.CHECK):
         report = backup_status(get_settings())
@@ -269,6 +286,8 @@ def prune(
     json_output: JsonOption = False,
 ) -> None:
     """Delete backups and WAL the retention policy no longer needs (refused while locked)."""
+    from chairside.ops.backup.retention import prune_backups
+
     out = Output(json_mode=json_output)
 
     def ask(plan: PrunePlan) -> None:

@@ -29,6 +29,7 @@ from chairside.db import database_url
 from chairside.durations import parse_duration
 from chairside.ops.database import activity, migrations, statistics
 from chairside.ops.database.connection import app_database
+from chairside.ops.timeline.store import open_ops_store
 
 app = typer.Typer(
     help="The application database: migrations, connections, slow and long-running queries.",
@@ -48,7 +49,14 @@ def migrate(
     """Apply migrations up to REVISION (default: the newest)."""
     out = Output(json_mode=json_output)
     with guarded(out):
-        before, after = migrations.upgrade(url=database_url(get_settings()), revision=revision)
+        settings = get_settings()
+        before, after = migrations.upgrade(url=database_url(settings), revision=revision)
+        if before != after:
+            open_ops_store(settings).record(
+                "db.migrate",
+                f"migrated {before or 'empty'} -> {after}",
+                details={"before": before, "after": after},
+            )
         out.result(
             {"before": before, "after": after, "changed": before != after},
             lambda c: c.print(

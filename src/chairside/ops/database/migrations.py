@@ -54,12 +54,21 @@ def current_revision(*, url: str) -> str | None:
 
 
 def upgrade(*, url: str, revision: str = "head") -> tuple[str | None, str | None]:
-    """Migrate to ``revision``; returns (before, after)."""
+    """Migrate forward to ``revision``; returns (before, after). InputError for an older one."""
     before = current_revision(url=url)
     script = ScriptDirectory.from_config(alembic_config(url))
     if revision != "head" and revision not in {r.revision for r in script.walk_revisions()}:
         known = ", ".join(r.revision for r in script.walk_revisions())
         raise InputError(f"unknown revision {revision!r}; known: head, {known}", field="revision")
+    if before is not None and revision not in ("head", before):
+        applied = {r.revision for r in script.iterate_revisions(before, "base")}
+        if revision in applied:
+            raise InputError(
+                f"revision {revision!r} is older than the database's {before!r}: migrate only "
+                "goes forward; going back drops data, which `chairside deploy rollback` does "
+                "(with a prompt and the deployment's backup)",
+                field="revision",
+            )
     command.upgrade(alembic_config(url), revision)
     return before, current_revision(url=url)
 

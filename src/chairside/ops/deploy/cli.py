@@ -53,9 +53,8 @@ def maintenance_mode(
     out = Output(json_mode=json_output)
     with guarded(out):
         settings = get_settings()
-        modes = ModeSwitch(settings)
         if switch is Switch.STATUS:
-            state = modes.current()
+            state = ModeSwitch(settings).current()
         else:
             state = switch_modes(
                 settings, on=switch is Switch.ON, read_only=read_only, reason=reason

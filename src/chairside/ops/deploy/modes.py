@@ -116,6 +116,7 @@ def switch_modes(
     ``read_only``); ``off`` clears read-only with ``read_only``, else every mode ``on``
     set, so a round trip always ends serving normally. Recorded as an ops event."""
     modes = ModeSwitch(settings)
+    before = modes.current()
     if on:
         state = modes.switch(
             maintenance=None if read_only else True,
@@ -131,6 +132,6 @@ def switch_modes(
         + (f": {reason}" if reason else "")
         + f" (maintenance {'ON' if state.maintenance else 'off'},"
         f" read-only {'ON' if state.read_only else 'off'})",
-        details={"mode": mode, **state.to_dict()},
+        details={"mode": mode, **state.to_dict(), "before": before.to_dict(), "reason": reason},
     )
     return state

@@ -133,7 +133,8 @@ def save_report(settings: Settings, report: DrillReport) -> OpsEvent:
     data = report.to_dict()
     summary = (
         f"drill from {report.repository} {'passed' if report.passed else 'FAILED'}: "
-        f"RTO {_seconds(report.rto_seconds)}, RPO {_seconds(report.rpo_seconds)}"
+        f"RTO {_seconds(report.rto_seconds)}{_against(report.rto_target_seconds)}, "
+        f"RPO {_seconds(report.rpo_seconds)}{_against(report.rpo_target_seconds)}"
         + (f"; {report.error}" if report.error else "")
     )
     return open_ops_store(settings).record(
@@ -168,5 +169,5 @@ def _seconds(value: object) -> str:
 
 def _against(target: object) -> str:
     if target is None:
-        return ""
+        return " (no target set: not judged)"
     return f" (target {_seconds(target)})"

@@ -220,8 +220,17 @@ def _target_checks(report: DrillReport) -> list[CheckResult]:
         if value is None:
             results.append(CheckResult(name, CheckStatus.OK, f"{name.upper()} not measured"))
         elif target is None:
+            # Measured but not judged: a drill without targets proves the restore works,
+            # not that it is fast enough, and must not read as a pass on RTO/RPO.
+            setting = f"CHAIRSIDE_DRILL_{name.upper()}_TARGET_SECONDS"
             results.append(
-                CheckResult(name, CheckStatus.OK, f"{name.upper()} {value:.1f}s (no target set)")
+                CheckResult(
+                    name,
+                    CheckStatus.WARNING,
+                    f"{name.upper()} {value:.1f}s, not judged: no {name.upper()} target is set "
+                    f"({setting})",
+                    details={"target_seconds": None, "measured_seconds": value},
+                )
             )
         else:
             met = value <= target

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 from rich.console import Console
@@ -24,10 +24,14 @@ def health(
     notify: Annotated[
         bool, typer.Option("--notify", help="Notify CHAIRSIDE_NOTIFY_URLS when not ok.")
     ] = False,
+    output_format: Annotated[
+        Literal["text", "json"],
+        typer.Option("--format", help="json is --json (the runbook's spelling)."),
+    ] = "text",
     json_output: JsonOption = False,
 ) -> None:
     """Is it healthy, and does a booking still go through? Exit 0 ok, 1 warn, 2 crit, 3 unknown."""
-    out = Output(json_mode=json_output)
+    out = Output(json_mode=json_output or output_format == "json")
     with guarded(out, CommandKind.CHECK):
         run = run_health(get_settings(), kind=kind, output=output, notify=notify)
         out.result(run.to_dict(), lambda console: _render(console, run))

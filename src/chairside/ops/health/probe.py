@@ -70,6 +70,9 @@ class HealthProbe:
         self.extra_checks = list(extra_checks)
         self._lock = threading.Lock()
         self._last: HealthSnapshot | None = None
+        # Called with each fresh snapshot (the console's 24 h history); a listener that
+        # fails never fails the probe.
+        self.listeners: list[Callable[[HealthSnapshot], object]] = []
 
     def snapshot(self, *, max_age: float | None = None) -> HealthSnapshot:
         """Fresh results, or the cached ones when younger than ``max_age`` seconds."""
@@ -81,7 +84,13 @@ class HealthProbe:
             started = time.perf_counter()
             results = self.run()
             self._last = HealthSnapshot(results, time.time(), time.perf_counter() - started)
-            return self._last
+            fresh = self._last
+        for listener in self.listeners:
+            try:
+                listener(fresh)
+            except Exception:  # noqa: BLE001 - a chart must not take health down
+                log.exception("a health snapshot listener failed")
+        return fresh
 
     @property
     def last(self) -> HealthSnapshot | None:

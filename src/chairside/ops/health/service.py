@@ -200,6 +200,11 @@ def check_api(client: httpx.Client) -> CheckResult:
     return CheckResult("api", CheckStatus.OK, "answering", latency, {"url": url})
 
 
+def metrics_url(client: httpx.Client) -> str:
+    """The ``/metrics`` address of the API ``client`` talks to (one slash, whatever the base)."""
+    return str(client.base_url).rstrip("/") + "/metrics"
+
+
 def scrape_metrics(client: httpx.Client) -> Iterable[Metric]:
     """The running API's ``/metrics``, parsed."""
     try:
@@ -207,6 +212,6 @@ def scrape_metrics(client: httpx.Client) -> Iterable[Metric]:
         response.raise_for_status()
     except httpx.HTTPError as exc:
         raise DependencyDownError(
-            f"cannot read {client.base_url}metrics ({exc}); is the API running?"
+            f"cannot read {metrics_url(client)} ({exc}); is the API running?"
         ) from None
     return list(text_string_to_metric_families(response.text))

@@ -184,7 +184,8 @@ def check_error_rate(
         "window_seconds": round(delta.seconds, 1),
         "threshold_percent": critical_percent,
     }
-    percent = round(delta.error_ratio * 100, 2)
+    ratio_percent = delta.error_ratio * 100
+    percent = round(ratio_percent, 2)
     details["error_percent"] = percent
     if delta.requests < min_requests:
         return CheckResult(
@@ -193,7 +194,8 @@ def check_error_rate(
             f"{delta.requests:.0f} requests in the window, under {min_requests}: too few to judge",
             details=details,
         )
-    status = CheckStatus.CRITICAL if percent > critical_percent else CheckStatus.OK
+    # The unrounded ratio, as the alert rule compares it.
+    status = CheckStatus.CRITICAL if ratio_percent > critical_percent else CheckStatus.OK
     return CheckResult(
         "error_rate",
         status,

@@ -1,4 +1,10 @@
-"""Severity levels of the runbook (beautycort "Severity Levels"), as P1-P4.
+"""One severity scale, P1-P4, for incidents and alerts (docs/incidents.md).
+
+The beautycort runbook's "Severity Levels" table, which also gives the bookedbarber
+runbook's escalation matrix its place: that matrix counts from P0 (Critical, 15 minutes;
+High P1, 1 hour; Medium P2, 4 hours; Low P3, next business day), so its Pn is Chairside's
+P(n+1), with the stricter of the two response times. Alert rules carry the same
+``priority`` label and route by :attr:`SeverityLevel.alert_severity`.
 
 =====  ========  ==========================  =============  ==========================
 level  name      impact                      response time  escalation
@@ -33,6 +39,10 @@ class SeverityLevel:
     escalation: str
     # Runbook step 4 of the initial response: notify stakeholders if HIGH or CRITICAL.
     notify_stakeholders: bool
+    # The Alertmanager ``severity`` an alert of this level routes on (pager, chat, ticket).
+    alert_severity: str
+    # The same level in the bookedbarber runbook's escalation matrix.
+    bookedbarber: str
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -43,6 +53,8 @@ class SeverityLevel:
             "response_target_seconds": self.response_target_seconds,
             "escalation": self.escalation,
             "notify_stakeholders": self.notify_stakeholders,
+            "alert_severity": self.alert_severity,
+            "bookedbarber": self.bookedbarber,
         }
 
 
@@ -57,6 +69,8 @@ LEVELS: dict[str, SeverityLevel] = {
             5 * 60,
             "CTO, Product Manager",
             True,
+            "critical",
+            "Critical (P0): 15 minutes, primary on-call + manager",
         ),
         SeverityLevel(
             "P2",
@@ -66,6 +80,8 @@ LEVELS: dict[str, SeverityLevel] = {
             15 * 60,
             "Engineering Lead",
             True,
+            "critical",
+            "High (P1): 1 hour, primary on-call",
         ),
         SeverityLevel(
             "P3",
@@ -75,6 +91,8 @@ LEVELS: dict[str, SeverityLevel] = {
             60 * 60,
             "On-call engineer",
             False,
+            "warning",
+            "Medium (P2): 4 hours, assigned team member",
         ),
         SeverityLevel(
             "P4",
@@ -84,6 +102,8 @@ LEVELS: dict[str, SeverityLevel] = {
             4 * 60 * 60,
             "Next business day",
             False,
+            "info",
+            "Low (P3): next business day, ticket queue",
         ),
     )
 }

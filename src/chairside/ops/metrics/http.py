@@ -24,6 +24,17 @@ class HttpMetrics:
             buckets=LATENCY_BUCKETS,
             registry=registry,
         )
+        self.security_events = Counter(
+            "chairside_security_events",
+            "Failed logins and refused authorizations, by kind (login_failed, forbidden, "
+            "token_rejected).",
+            ["kind"],
+            registry=registry,
+        )
+
+    def security_event(self, kind: str) -> None:
+        """Count one failed login or refused authorization (``security.*`` kinds)."""
+        self.security_events.labels(kind=kind.removeprefix("security.")).inc()
 
     def observe(self, *, method: str, route: str, status: int, seconds: float) -> None:
         """Count one answered request and its duration."""

@@ -17,6 +17,7 @@ from sqlalchemy import Engine
 from chairside.config import Settings
 from chairside.ops.deploy.modes import ModeSwitch
 from chairside.ops.health.backups import check_backups
+from chairside.ops.health.history import history_for
 from chairside.ops.health.probe import HealthProbe
 from chairside.ops.health.traffic import TrafficWindow
 from chairside.ops.metrics.business import BusinessMetrics, BusinessStateCollector
@@ -61,6 +62,8 @@ def build_monitoring(
         traffic_window=TrafficWindow(settings.health_window_seconds),
         backup_checks=lambda: check_backups(settings),
     )
+    history = history_for(settings.home)
+    probe.listeners.append(lambda snapshot: history.record(snapshot.results, snapshot.at))
     pool = PoolMetrics(registry)
     pool.watch(engine)
     exposition.add_state_collector(HealthCollector(probe))

@@ -2,9 +2,9 @@
 
 ::
 
-    severity=critical (P0, P1)  ->  pager   (PagerDuty; and the chat, so everyone sees it)
-    severity=warning  (P2)      ->  chat    (Slack)
-    severity=info     (P3)      ->  ticket  (e-mail to the ticket queue)
+    severity=critical (P1, P2)  ->  pager   (PagerDuty; and the chat, so everyone sees it)
+    severity=warning  (P3)      ->  chat    (Slack)
+    severity=info     (P4)      ->  ticket  (e-mail to the ticket queue)
 
 A receiver with nothing configured is still rendered (Alertmanager accepts an empty
 receiver): the routing stays the same and the alert is visible in Alertmanager's UI,

@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from chairside.cli.output import DryRunOption, JsonOption, Output, guarded
+from chairside.cli.output import DryRunOption, JsonOption, Output, add_id_column, guarded
 from chairside.config import get_settings
 from chairside.ops.monitoring import alerts as alerts_service
 from chairside.ops.monitoring.render import RenderedFile, render_monitoring
@@ -138,7 +138,7 @@ def _render_alerts(console: Console, found: list[alerts_service.Alert]) -> None:
         return
     table = Table(title="alerts", title_justify="left")
     for column in ("priority", "alert", "state", "since", "summary"):
-        table.add_column(column)
+        table.add_column(column, overflow="fold")  # silence ids in "state": never cut
     for alert in found:
         state = alert.state
         if alert.silenced_by:
@@ -152,8 +152,9 @@ def _render_silences(console: Console, found: list[alerts_service.Silence]) -> N
         console.print("no silences")
         return
     table = Table(title="silences", title_justify="left")
-    for column in ("id", "state", "matchers", "ends", "by", "comment"):
-        table.add_column(column)
+    add_id_column(table, "id", [s.id for s in found])
+    for column in ("state", "matchers", "ends", "by", "comment"):
+        table.add_column(column, overflow="fold")
     for s in found:
         table.add_row(s.id, s.state, ", ".join(s.matchers), s.ends_at, s.created_by, s.comment)
     console.print(table)

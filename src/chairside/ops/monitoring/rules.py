@@ -1,12 +1,13 @@
 """Prometheus alert rules, built from the same settings as the health checks.
 
-Every alert carries ``severity`` (what Alertmanager routes on) and ``priority`` (the
-runbooks' escalation matrix), always paired the same way::
+Every alert carries ``priority``, the one severity scale of incidents and alerts
+(``ops/incidents/severity.py``, docs/incidents.md), and ``severity``, what Alertmanager
+routes on, always paired the same way::
 
-    P0  critical  complete outage: page primary on-call and manager within 15 minutes
-    P1  critical  major degradation: page primary on-call within 1 hour
-    P2  warning   minor issue: the on-call chat, handled within 4 hours
-    P3  info      not user-facing: a ticket for the next business day
+    P1  critical  complete outage: page, respond within 5 minutes
+    P2  critical  major degradation: page, respond within 15 minutes
+    P3  warning   minor issue: the on-call chat, within 1 hour
+    P4  info      not user-facing: a ticket, within 4 hours (next business day)
 
 ``component`` groups the warning and critical variants of one measurement, so the
 critical one inhibits the warning (see ``alertmanager.py``). The tests prove every rule
@@ -19,10 +20,11 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from chairside.config import Settings
+from chairside.ops.incidents.severity import LEVELS
 from chairside.ops.thresholds import threshold_table
 
-Priority = Literal["P0", "P1", "P2", "P3"]
-SEVERITY: dict[str, str] = {"P0": "critical", "P1": "critical", "P2": "warning", "P3": "info"}
+Priority = Literal["P1", "P2", "P3", "P4"]
+SEVERITY: dict[str, str] = {code: level.alert_severity for code, level in LEVELS.items()}
 # Monitoring traffic is not client traffic (same exclusion as the health checks).
 # Client traffic: not monitoring, not the 503s a maintenance or read-only mode answers.
 CLIENT_ROUTES = 'route!~"/health.*|/metrics|\\\\(mode\\\\)"'
@@ -71,12 +73,15 @@ def alert_rules(settings: Settings) -> list[AlertRule]:
     assert backup_age.warning and backup_age.critical and rpo.warning and rpo.critical
     assert disk.warning and disk.critical and memory.warning and memory.critical
     error_ratio = s.health_error_rate_percent / 100
+    # The window of the health checks' error rate and p95 (traffic.py), so that the app
+    # and Prometheus judge the same requests.
+    window = promql_duration(s.health_window_seconds)
     return [
         AlertRule(
             "ChairsideInstanceDown",
             f"up{{{job}}} == 0",
             "1m",
-            "P0",
+            "P1",
             "instance",
             "Chairside instance {{ $labels.instance }} is down",
             "Prometheus has not been able to scrape {{ $labels.instance }} for a minute.",
@@ -85,18 +90,19 @@ def alert_rules(settings: Settings) -> list[AlertRule]:
             "ChairsideDatabaseDown",
             f'chairside_health_status{{{job},check="database"}} == 2',
             "1m",
-            "P0",
+            "P1",
             "database",
             "The application database does not answer",
             "The database health check has been critical for a minute: no booking can be made.",
         ),
         AlertRule(
             "ChairsideHighErrorRate",
-            f'sum by (job) (rate(http_requests_total{{{job},status=~"5..",{CLIENT_ROUTES}}}[5m]))'
-            f" / sum by (job) (rate(http_requests_total{{{job},{CLIENT_ROUTES}}}[5m]))"
+            "sum by (job) (rate(http_requests_total"
+            f'{{{job},status=~"5..",{CLIENT_ROUTES}}}[{window}]))'
+            f" / sum by (job) (rate(http_requests_total{{{job},{CLIENT_ROUTES}}}[{window}]))"
             f" > {error_ratio:g}",
             "5m",
-            "P1",
+            "P2",
             "http",
             "More than {threshold}% of requests fail".replace(
                 "{threshold}", f"{s.health_error_rate_percent:g}"
@@ -106,10 +112,10 @@ def alert_rules(settings: Settings) -> list[AlertRule]:
         AlertRule(
             "ChairsideHighLatencyP95",
             "histogram_quantile(0.95, sum by (job, le) (rate("
-            f"http_request_duration_seconds_bucket{{{job},{CLIENT_ROUTES}}}[5m])))"
+            f"http_request_duration_seconds_bucket{{{job},{CLIENT_ROUTES}}}[{window}])))"
             f" > {s.health_p95_seconds:g}",
             "5m",
-            "P1",
+            "P2",
             "http",
             f"p95 response time above {s.health_p95_seconds:g} s",
             "The 95th percentile of client request time is {{ $value | humanizeDuration }}.",
@@ -144,7 +150,7 @@ def alert_rules(settings: Settings) -> list[AlertRule]:
             "ChairsideRedisDegraded",
             f'chairside_health_status{{{job},check="redis"}} >= 1',
             "5m",
-            "P2",
+            "P3",
             "redis",
             "Redis is unreachable: running degraded",
             "Rate limits and caches fall back to PostgreSQL; bookings still work.",
@@ -154,7 +160,7 @@ def alert_rules(settings: Settings) -> list[AlertRule]:
             f"time() - chairside_backup_last_success_timestamp_seconds{{{job}}}"
             f" > {backup_age.warning * 3600:g}",
             "15m",
-            "P2",
+            "P3",
             "backup",
             f"No good base backup for {backup_age.warning:g} hours",
             "The newest complete backup is {{ $value | humanizeDuration }} old.",
@@ -164,7 +170,7 @@ def alert_rules(settings: Settings) -> list[AlertRule]:
             f"time() - chairside_backup_last_success_timestamp_seconds{{{job}}}"
             f" > {backup_age.critical * 3600:g}",
             "15m",
-            "P1",
+            "P2",
             "backup",
             f"No good base backup for {backup_age.critical:g} hours",
             "The newest complete backup is {{ $value | humanizeDuration }} old: the recovery "
@@ -174,7 +180,7 @@ def alert_rules(settings: Settings) -> list[AlertRule]:
             "ChairsideWalArchiveLag",
             f"chairside_wal_archive_lag_seconds{{{job}}} > {rpo.warning * 60:g}",
             "5m",
-            "P2",
+            "P3",
             "wal",
             "WAL archiving lags",
             "The newest archived WAL is {{ $value | humanizeDuration }} old (the RPO).",
@@ -183,7 +189,7 @@ def alert_rules(settings: Settings) -> list[AlertRule]:
             "ChairsideWalArchiveLagCritical",
             f"chairside_wal_archive_lag_seconds{{{job}}} > {rpo.critical * 60:g}",
             "5m",
-            "P1",
+            "P2",
             "wal",
             "WAL archiving is stuck",
             "The newest archived WAL is {{ $value | humanizeDuration }} old: that much data "
@@ -193,7 +199,7 @@ def alert_rules(settings: Settings) -> list[AlertRule]:
             "ChairsideBackupValidationFailed",
             f"chairside_backup_last_validation_success{{{job}}} == 0",
             "0m",
-            "P2",
+            "P3",
             "backup_validation",
             "The last backup validation failed",
             "Run `chairside backup validate` and read its report.",
@@ -202,7 +208,7 @@ def alert_rules(settings: Settings) -> list[AlertRule]:
             "ChairsideSmokeTestFailing",
             f"chairside_smoke_success{{{job}}} == 0",
             "5m",
-            "P1",
+            "P2",
             "smoke",
             "The booking smoke test fails",
             "A canary booking did not go through end to end: run `chairside health smoke`.",
@@ -212,7 +218,7 @@ def alert_rules(settings: Settings) -> list[AlertRule]:
             f"time() - chairside_smoke_last_run_timestamp_seconds{{{job}}}"
             f" > {s.smoke_stale_hours * 3600:g}",
             "10m",
-            "P3",
+            "P4",
             "smoke",
             f"The smoke test has not run for {s.smoke_stale_hours:g} hours",
             "Check the schedule that runs `chairside health smoke`.",
@@ -222,7 +228,7 @@ def alert_rules(settings: Settings) -> list[AlertRule]:
             f"chairside_tls_certificate_expiry_timestamp_seconds{{{job}}} - time()"
             f" < {s.health_tls_warning_days * 86400:g}",
             "10m",
-            "P3",
+            "P4",
             "certificate",
             "TLS certificate of {{ $labels.endpoint }} expires within "
             f"{s.health_tls_warning_days:g} days",
@@ -233,7 +239,7 @@ def alert_rules(settings: Settings) -> list[AlertRule]:
             f"chairside_tls_certificate_expiry_timestamp_seconds{{{job}}} - time()"
             f" < {s.health_tls_critical_days * 86400:g}",
             "10m",
-            "P1",
+            "P2",
             "certificate",
             "TLS certificate of {{ $labels.endpoint }} expires within "
             f"{s.health_tls_critical_days:g} days",
@@ -257,7 +263,7 @@ def _pair(
             f"{name}High",
             f"{measure} {warning_op} {warning:g}",
             "10m",
-            "P2",
+            "P3",
             component,
             f"{what} above {warning:.0%}",
             f"{what} is {{{{ $value | humanizePercentage }}}}.",
@@ -266,12 +272,19 @@ def _pair(
             f"{name}Critical",
             f"{measure} > {critical:g}",
             "5m",
-            "P1",
+            "P2",
             component,
             f"{what} above {critical:.0%}",
             f"{what} is {{{{ $value | humanizePercentage }}}}: act before it runs out.",
         ),
     ]
+
+
+def promql_duration(seconds: float) -> str:
+    """``seconds`` as a PromQL range (``300s``; ``1500ms`` when not whole seconds)."""
+    if float(seconds).is_integer():
+        return f"{int(seconds)}s"
+    return f"{round(seconds * 1000)}ms"
 
 
 def rule_groups(settings: Settings) -> dict[str, Any]:

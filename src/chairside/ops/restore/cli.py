@@ -16,6 +16,7 @@ from chairside.cli.output import (
     JsonOption,
     Output,
     YesOption,
+    add_id_column,
     confirm,
     guarded,
 )
@@ -164,7 +165,10 @@ def window(repository: RepositoryOption = None, json_output: JsonOption = False)
 
         def render(console: Console) -> None:
             console.print(f"Recoverable window: {found.describe()}")
-            table = Table("backup", "timeline", "from", "to", "WAL segments", "gap")
+            table = Table()
+            add_id_column(table, "backup", [item.backup_id for item in found.ranges])
+            for column in ("timeline", "from", "to", "WAL segments", "gap"):
+                table.add_column(column, overflow="fold")
             for item in found.ranges:
                 data = item.to_dict()
                 table.add_row(

@@ -17,13 +17,18 @@ from chairside.config import Settings
 from chairside.errors import ChairsideError, GuardRefusedError
 from chairside.ops.backup import access
 from chairside.ops.restore import service
-from chairside.ops.restore.plan import recoverable_window
+from chairside.ops.restore.plan import RecoverableWindow, recoverable_window
 from chairside.ops.restore.render import render_preview, render_result, with_progress
 from chairside.ops.restore.targets import IMMEDIATE, LATEST, RecoveryTarget, build_target
 
 
 def run_menu(settings: Settings, *, out: Output, repository: str | None = None) -> None:
-    """Ask, show the plan, confirm, restore."""
+    """Ask, show the plan, confirm, restore (refused off a terminal: exit 3)."""
+    if not out.interactive:
+        raise GuardRefusedError(
+            "restore interactive asks questions and needs a terminal; without one use "
+            "`chairside restore full [ID]` or `restore pitr --target-time T` with --yes"
+        )
     console = out.console
     window = recoverable_window(
         access.catalog(settings, repository), access.wal_archive(settings, repository)
@@ -50,7 +55,7 @@ def run_menu(settings: Settings, *, out: Output, repository: str | None = None) 
         backup_id = window.ranges[int(picked) - 1].backup_id
         target = IMMEDIATE
     elif choice == "3":
-        target = _ask_time(out)
+        target = _ask_time(out, window)
     where = "1"
     if settings.embedded:
         where = Prompt.ask(
@@ -72,12 +77,21 @@ def run_menu(settings: Settings, *, out: Output, repository: str | None = None) 
     render_result(console, result)
 
 
-def _ask_time(out: Output) -> RecoveryTarget:
+def _ask_time(out: Output, window: RecoverableWindow) -> RecoveryTarget:
+    """A time inside the window; anything else is explained and asked again."""
     while True:
         text = Prompt.ask(
             "Target time (ISO 8601, UTC unless an offset is given)", console=out.console
         )
         try:
-            return build_target(time=text)
+            target = build_target(time=text)
         except ChairsideError as exc:
             out.console.print(f"[red]{exc.message}[/]")
+            continue
+        assert target.time is not None
+        if any(item.contains_time(target.time) for item in window.ranges):
+            return target
+        out.console.print(
+            f"[red]{target.time.isoformat()} is outside the recoverable window "
+            f"{window.describe()}; give a time inside it[/]"
+        )

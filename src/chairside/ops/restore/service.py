@@ -246,8 +246,9 @@ def _describe(settings: Settings, request: RestoreRequest, plan: RestorePlan) ->
         layout = copy_layout(settings.home, to=request.to, when=stamp())
         destination = str(layout.data_dir)
         steps.append(
-            f"leave the copy running in {layout.data_dir} on port "
-            f"{request.port or 'a free port'} with archiving off; nothing else is touched"
+            f"leave the copy running in {layout.data_dir} on "
+            f"{f'port {request.port}' if request.port else 'a free port'} with archiving off; "
+            "nothing else is touched"
         )
     return RestorePreview(request, plan, destination, tuple(steps))
 

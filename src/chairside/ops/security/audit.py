@@ -23,6 +23,7 @@ from chairside.ops.security.configuration import check_config
 from chairside.ops.security.dependencies import VulnerabilitySource, check_dependencies
 from chairside.ops.security.network import check_network
 from chairside.ops.security.permissions import check_permissions
+from chairside.ops.timeline.store import open_ops_store
 
 
 class AuditArea(enum.StrEnum):
@@ -86,8 +87,24 @@ def run_audit(
         AuditArea.COMPLIANCE: lambda: check_compliance(settings),
     }
     chosen = list(checks) if area is AuditArea.FULL else [area]
-    return SecurityAudit(
+    audit = SecurityAudit(
         at=datetime.now(UTC), areas=[_run_area(name, checks[name]) for name in chosen]
+    )
+    _record(settings, area, audit)
+    return audit
+
+
+def _record(settings: Settings, area: AuditArea, audit: SecurityAudit) -> None:
+    """The audit on the timeline: when it ran, by whom, and what it found (not the details)."""
+    findings = [r for r in audit.results if r.status is not CheckStatus.OK]
+    summary = f"security audit {area.value}: {audit.status.value}"
+    if findings:
+        summary += f" ({len(findings)} finding(s): {', '.join(r.name for r in findings[:5])})"
+    open_ops_store(settings).record(
+        "security.audit",
+        summary,
+        status=audit.status.value,
+        details={"area": area.value, "areas": audit.to_dict()["areas"]},
     )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import pwd
 import socket
 import threading
 from dataclasses import dataclass
@@ -110,6 +111,18 @@ class OpsStore:
         with Session(self.engine) as session:
             return [_to_event(row) for row in session.scalars(query)]
 
+    def listing(
+        self, *, since: datetime | None = None, kind_prefix: str | None = None, limit: int = 100
+    ) -> list[OpsEvent]:
+        """The newest ``limit`` events since ``since`` of kinds starting so, oldest first."""
+        query = select(OpsEventRow).order_by(OpsEventRow.id.desc()).limit(limit)
+        if since is not None:
+            query = query.where(OpsEventRow.at >= since.astimezone(UTC))
+        if kind_prefix:
+            query = query.where(OpsEventRow.kind.startswith(kind_prefix))
+        with Session(self.engine) as session:
+            return [_to_event(row) for row in reversed(list(session.scalars(query)))]
+
     def between(self, start: datetime, end: datetime) -> list[OpsEvent]:
         """Events from ``start`` to ``end`` (UTC, both included), oldest first."""
         query = (
@@ -161,9 +174,20 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def current_actor() -> str:
-    """Who is acting: the (sudo) user and the host, as events and incidents record it."""
-    user = os.environ.get("SUDO_USER") or os.environ.get("USER") or str(os.getuid())
+    """Who is acting: the (sudo) user and the host, as events and incidents record it.
+
+    ``$USER`` is unset under cron, systemd and ``docker exec``: the effective user's name
+    from the password database then, and its number only when it has no entry.
+    """
+    user = os.environ.get("SUDO_USER") or os.environ.get("USER") or _effective_user()
     return f"{user}@{socket.gethostname()}"
+
+
+def _effective_user() -> str:
+    try:
+        return pwd.getpwuid(os.geteuid()).pw_name
+    except KeyError:
+        return f"uid {os.geteuid()}"
 
 
 def _to_event(row: OpsEventRow) -> OpsEvent:

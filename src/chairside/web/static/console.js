@@ -153,9 +153,12 @@
   function render(data) {
     $("updated").textContent = "Updated " + when(data.generated_at) + "; refreshes every 30 s.";
     renderHealth(data.health || {});
+    renderAlerts(data.alerts || {});
     renderModes(data.modes || {});
     renderIncidents(data.incidents || {});
     renderBackups(data.backups || {});
+    renderDrill(data.drill || {});
+    renderHistory(data.history || {});
     renderDeployment(data.deployment || {});
     renderEvents(data.events || {});
   }
@@ -219,7 +222,9 @@
     const body = $("backups").querySelector(".body");
     if (sectionError(body, backups)) return;
     const list = el("ul");
-    list.append(line(badge(backups.status), "repository " + backups.repository));
+    // The primary's own status: an unreadable DR copy is shown on its own line below.
+    list.append(line(badge(backups.primary_status || backups.status),
+      "repository " + backups.repository));
     const full = backups.last_full;
     list.append(line(el("strong", "Last full: "),
       full ? full.id + ", " + ago(full.age_seconds) : "none"));
@@ -238,7 +243,133 @@
     for (const check of backups.checks || []) {
       if (check.status !== "ok") list.append(line(badge(check.status), check.summary));
     }
+    const copies = backups.dr || [];
+    if (copies.length === 0) {
+      list.append(line(el("strong", "DR copies: "),
+        "none synced yet (chairside backup sync --to REPO)"));
+    }
+    for (const copy of copies) {
+      const lag = copy.lag_seconds === null || copy.lag_seconds === undefined
+        ? "" : ", lag " + duration(copy.lag_seconds);
+      list.append(line(badge(copy.status), el("strong", "DR " + copy.url + ": "),
+        copy.summary + lag + (copy.last_sync ? ", last sync " + when(copy.last_sync) : "")));
+    }
     fill(body, [list]);
+  }
+
+  function duration(seconds) {
+    if (seconds === null || seconds === undefined) return "n/a";
+    const s = Math.abs(Number(seconds));
+    return s < 120 ? s.toFixed(s < 10 ? 1 : 0) + " s" : s < 7200 ? Math.round(s / 60) + " min"
+      : (s / 3600).toFixed(1) + " h";
+  }
+
+  function againstTarget(value, target) {
+    if (value === null || value === undefined) return "not measured";
+    if (target === null || target === undefined) return duration(value) + " (no target set)";
+    return duration(value) + (Number(value) <= Number(target) ? " within " : " OVER ") +
+      "target " + duration(target);
+  }
+
+  function renderDrill(drill) {
+    const body = $("backups").querySelector(".drill");
+    if (sectionError(body, drill)) return;
+    const last = drill.last;
+    if (!last) {
+      fill(body, [el("p", "Last drill: none yet (chairside drill)", "alert")]);
+      return;
+    }
+    const list = el("ul");
+    list.append(line(badge(last.passed ? (last.status || "ok") : "failed"),
+      el("strong", "Last drill: "), when(last.at) + (last.passed ? ", passed" : ", FAILED")));
+    list.append(line(el("strong", "RTO: "), againstTarget(last.rto_seconds, last.rto_target_seconds)));
+    list.append(line(el("strong", "RPO: "), againstTarget(last.rpo_seconds, last.rpo_target_seconds)));
+    if (last.error) list.append(line(el("span", last.error, "alert")));
+    fill(body, [list]);
+  }
+
+  function renderAlerts(alerts) {
+    const body = $("alerts").querySelector(".body");
+    if (alerts.error && alerts.configured === undefined) {
+      sectionError(body, alerts);
+      return;
+    }
+    if (!alerts.configured) {
+      fill(body, [el("p", "No Alertmanager configured (CHAIRSIDE_ALERTMANAGER_URL).", "muted")]);
+      return;
+    }
+    if (alerts.error) {
+      fill(body, [el("p", "Alertmanager at " + alerts.url + " does not answer: " + alerts.error,
+        "alert")]);
+      return;
+    }
+    const firing = alerts.firing || [];
+    if (firing.length === 0) {
+      fill(body, [el("p", "Nothing firing (" + alerts.url + ").")]);
+      return;
+    }
+    const list = el("ul");
+    for (const alert of firing) {
+      list.append(line(badge(alert.severity === "info" ? "warning" : alert.severity),
+        el("strong", alert.priority + " " + alert.name), ": " + alert.summary + " (since " +
+          when(alert.since) + ")"));
+    }
+    fill(body, [list]);
+  }
+
+  const SVG = "http://www.w3.org/2000/svg";
+
+  function svg(tag, attributes) {
+    const node = document.createElementNS(SVG, tag);
+    for (const [name, value] of Object.entries(attributes)) node.setAttribute(name, String(value));
+    return node;
+  }
+
+  // One small line chart: the last 24 h of one value, drawn as inline SVG (no library).
+  function chart(title, points, key, format, since, now) {
+    const box = el("figure", undefined, "chart");
+    const values = points.filter((p) => p[key] !== null && p[key] !== undefined);
+    const latest = values.length ? format(values[values.length - 1][key]) : "n/a";
+    const top = values.reduce((m, p) => Math.max(m, Number(p[key])), 0);
+    box.append(el("figcaption", title + ": now " + latest + ", 24 h max " +
+      (values.length ? format(top) : "n/a")));
+    const width = 300, height = 60;
+    const picture = svg("svg", { viewBox: "0 0 " + width + " " + height, role: "img",
+      "aria-label": title + " over the last 24 hours", preserveAspectRatio: "none" });
+    picture.append(svg("rect", { x: 0, y: 0, width: width, height: height, class: "frame" }));
+    const span = Math.max(1, now - since);
+    const scale = top > 0 ? top : 1;
+    const coordinates = values.map((p) => {
+      const x = ((p.at - since) / span) * width;
+      const y = height - 2 - (Number(p[key]) / scale) * (height - 4);
+      return x.toFixed(1) + "," + y.toFixed(1);
+    });
+    if (coordinates.length > 1) {
+      picture.append(svg("polyline", { points: coordinates.join(" "), class: "line" }));
+    } else if (coordinates.length === 1) {
+      const [x, y] = coordinates[0].split(",");
+      picture.append(svg("circle", { cx: x, cy: y, r: 2, class: "dot" }));
+    }
+    box.append(picture);
+    return box;
+  }
+
+  function renderHistory(history) {
+    const body = $("history").querySelector(".body");
+    if (sectionError(body, history)) return;
+    const points = history.points || [];
+    const now = Date.now() / 1000;
+    const since = history.since || now - 86400;
+    if (points.length === 0) {
+      fill(body, [el("p", "No history yet: a point is kept every 5 minutes while the app runs.",
+        "muted")]);
+      return;
+    }
+    fill(body, [
+      chart("Error rate", points, "error_percent", (v) => Number(v).toFixed(2) + " %", since, now),
+      chart("p95", points, "p95_seconds", (v) => Math.round(Number(v) * 1000) + " ms", since, now),
+      chart("RPO", points, "rpo_seconds", duration, since, now),
+    ]);
   }
 
   function deployLine(label, record) {

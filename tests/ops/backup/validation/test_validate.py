@@ -87,6 +87,10 @@ def test_healthy_backups_pass_and_the_result_is_kept_as_last_verified(
         both = env.cli("backup", "validate", "--integrity-only", "--full-test", "--json")
         assert both.returncode == 3 and "contradict" in both.stdout
 
+        code, report = validate(env, "latest", "--integrity-only")  # the runbook's spelling
+        assert code == 0, report
+        assert [b["backup_id"] for b in report["backups"]] == [newest]  # type: ignore[union-attr]
+
 
 def test_the_full_test_restores_checks_and_finds_a_double_booking(
     cluster_factory: ClusterFactory,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -22,12 +22,9 @@ from chairside.cli.output import (
 )
 from chairside.config import get_settings
 from chairside.errors import InputError
-from chairside.ops.backup.sync.operation import (
-    execute_sync,
-    prepare_sync,
-    sync_lock,
-)
-from chairside.ops.backup.sync.service import SYNC_MODES, SyncPlan, SyncReport
+
+if TYPE_CHECKING:
+    from chairside.ops.backup.sync.service import SyncPlan, SyncReport
 
 
 def sync(
@@ -58,6 +55,9 @@ def sync(
     json_output: JsonOption = False,
 ) -> None:
     """Copy complete backups and the WAL they need to another repository (resumable)."""
+    from chairside.ops.backup.sync.operation import execute_sync, prepare_sync, sync_lock
+    from chairside.ops.backup.sync.service import SYNC_MODES
+
     out = Output(json_mode=json_output)
     with guarded(out):
         if mode not in SYNC_MODES:

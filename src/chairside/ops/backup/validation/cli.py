@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -11,12 +11,15 @@ from rich.table import Table
 from chairside.cli.output import CommandKind, JsonOption, Output, guarded, status_style
 from chairside.config import get_settings
 from chairside.errors import InputError
-from chairside.ops.backup.validation.service import ValidationLevel, ValidationRun, validate_backups
+
+if TYPE_CHECKING:
+    from chairside.ops.backup.validation.service import ValidationRun
 
 
 def validate(
     backup_id: Annotated[
-        str | None, typer.Argument(help="Backup id (default: every backup).")
+        str | None,
+        typer.Argument(help="Backup id, or latest (default: every backup)."),
     ] = None,
     integrity_only: Annotated[
         bool, typer.Option("--integrity-only", help="Checksums, marker and decryption only.")
@@ -34,6 +37,8 @@ def validate(
     json_output: JsonOption = False,
 ) -> None:
     """Validate backups. Exit 0 ok, 1 warning, 2 critical, 3 unknown (could not check)."""
+    from chairside.ops.backup.validation.service import ValidationLevel, validate_backups
+
     out = Output(json_mode=json_output)
     with guarded(out, kind=CommandKind.CHECK):
         if integrity_only and full_test:

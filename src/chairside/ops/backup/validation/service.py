@@ -21,8 +21,9 @@ from sqlalchemy.engine import make_url
 
 from chairside.checks import CheckResult, CheckStatus, worst
 from chairside.config import Settings
+from chairside.errors import NotFoundError
 from chairside.ops.backup import access
-from chairside.ops.backup.catalog import BackupCatalog
+from chairside.ops.backup.catalog import BackupCatalog, BackupEntry
 from chairside.ops.backup.locks import repository_lock
 from chairside.ops.backup.manifest import parse_backup_id
 from chairside.ops.backup.validation.continuity import check_continuity
@@ -96,6 +97,21 @@ class ValidationRun:
         }
 
 
+LATEST = "latest"  # the newest complete full backup (else the newest complete one)
+
+
+def _latest_backup_id(entries: list[BackupEntry]) -> str:
+    complete = [e for e in entries if e.complete and e.manifest is not None]
+    if not complete:
+        raise NotFoundError(
+            "'latest' names the newest complete backup, and there is none yet: take "
+            "`chairside backup full`",
+            field="backup_id",
+        )
+    full = [e for e in complete if e.manifest is not None and e.manifest.type == "full"]
+    return max(full or complete, key=lambda e: e.start_time).id
+
+
 def validate_backups(
     settings: Settings,
     *,
@@ -106,7 +122,7 @@ def validate_backups(
 ) -> ValidationRun:
     """Validate one backup (or all) at ``level``; results stored and recorded."""
     report = step or (lambda _message: None)
-    if backup_id is not None:
+    if backup_id is not None and backup_id != LATEST:
         parse_backup_id(backup_id)
     catalog = access.catalog(settings, repository)
     archive = access.wal_archive(settings, repository)
@@ -114,6 +130,8 @@ def validate_backups(
     catalog.require_identity()
     with repository_lock(settings.home, url, mode="shared", purpose=f"backup validate {level}"):
         entries = catalog.list_backups(include_incomplete=True)
+        if backup_id == LATEST:
+            backup_id = _latest_backup_id(entries)
         if backup_id is not None:
             known = {e.id for e in entries}
             if backup_id not in known:
