@@ -60,7 +60,7 @@ def test_a_burst_after_idle_gets_answers_or_fast_503s_never_500s(settings: Setti
         for n in range(ACCOUNTS):
             email = f"burst-{n}@example.com"
             body = {"email": email, "password": PASSWORD, "full_name": "B", "role": "client"}
-            assert httpx.post(f"{url}/api/v1/auth/register", json=body).status_code == 201
+            assert httpx.post(f"{url}/api/v1/auth/register", json=body).status_code == 202
             login = httpx.post(
                 f"{url}/api/v1/auth/login", json={"email": email, "password": PASSWORD}
             )

@@ -44,7 +44,7 @@ def own_cluster(cluster_factory: ClusterFactory) -> Iterator[PostgresCluster]:
 def _account(url: str, database_url: str, *, admin: bool = False) -> str:
     email = f"outage-{uuid.uuid4().hex[:8]}@example.com"
     body = {"email": email, "password": PASSWORD, "full_name": "On Call", "role": "client"}
-    assert httpx.post(f"{url}/api/v1/auth/register", json=body).status_code == 201
+    assert httpx.post(f"{url}/api/v1/auth/register", json=body).status_code == 202
     if admin:
         sql(database_url, "UPDATE users SET role = 'admin' WHERE email = %(e)s", {"e": email})
     login = httpx.post(f"{url}/api/v1/auth/login", json={"email": email, "password": PASSWORD})

@@ -25,7 +25,10 @@ COMMANDS = (
     LazyCommand(
         "maintenance-mode",
         "chairside.ops.deploy.cli:maintenance_mode",
-        "Answer 503 with Retry-After (maintenance) or refuse writes (--read-only).",
+        (
+            "Answer 503 with Retry-After (maintenance) or refuse writes (--read-only); "
+            "off clears both."
+        ),
     ),
     LazyCommand(
         "maintenance",

@@ -48,8 +48,7 @@ def maintenance_mode(
     reason: Annotated[str | None, typer.Option(help="Why; shown to clients.")] = None,
     json_output: JsonOption = False,
 ) -> None:
-    """Answer 503 with Retry-After (maintenance) or refuse writes (--read-only); `off`
-    clears both."""
+    """Answer 503 with Retry-After (maintenance) or refuse writes (--read-only); off clears both."""
     out = Output(json_mode=json_output)
     with guarded(out):
         settings = get_settings()

@@ -9,7 +9,6 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from chairside.checks import CheckStatus
 from chairside.cli.output import (
     CommandKind,
     DryRunOption,
@@ -25,7 +24,6 @@ from chairside.ops.security.audit import AuditArea, SecurityAudit, run_audit, wr
 from chairside.ops.security.pip_audit_source import PipAuditSource
 from chairside.ops.security.secret import RotationReport, rotate_secret
 from chairside.ops.security.sessions import RevokePlan, RevokeReport, revoke_sessions
-from chairside.ops.timeline.store import open_ops_store
 
 app = typer.Typer(
     help="Security audit and breach containment (log everyone out, rotate the secret).",
@@ -50,15 +48,6 @@ def audit(
         report = run_audit(settings, area=area, vulnerabilities=PipAuditSource())
         if output is not None:
             write_report(report, output)
-        # On the timeline: when the last audit ran and what it found.
-        not_ok = [r.name for r in report.results if r.status is not CheckStatus.OK]
-        open_ops_store(settings).record(
-            f"security.audit.{area.value}",
-            f"security audit {area.value}: {report.status.value}"
-            + (f" ({', '.join(not_ok)[:200]})" if not_ok else ""),
-            status="ok" if report.status is CheckStatus.OK else report.status.value,
-            details={"areas": report.to_dict()["areas"], "not_ok": not_ok},
-        )
         out.result(report.to_dict(), lambda console: _render_audit(console, report))
     out.exit_check(report.status)
 
