@@ -25,7 +25,6 @@ from chairside.errors import AuthError, InputError
 
 SELF_SERVICE_ROLES = ("client", "provider", "owner")
 log = logging.getLogger("chairside.accounts")
-__all__ = ["Reused", "TokenPair"]
 
 
 def register(
