@@ -69,7 +69,7 @@ def main() -> int:
                     answered = sum(sum(statuses.values()) for statuses in done.values())
                     print(
                         f"{name}: {len(done)} operations, {answered} requests "
-                        f"({args.examples} examples per operation and mode), "
+                        f"({args.examples} examples per operation, valid and invalid mixed), "
                         f"{time.monotonic() - started:.1f} s, no failure"
                     )
     finally:

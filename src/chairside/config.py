@@ -8,6 +8,7 @@ Secrets are ``SecretStr`` so that printing or logging the settings never shows t
 
 from __future__ import annotations
 
+import ipaddress
 import secrets
 from functools import lru_cache
 from pathlib import Path
@@ -268,8 +269,6 @@ class Settings(BaseSettings):
     @field_validator("trusted_proxies")
     @classmethod
     def _proxies_are_networks(cls, value: str) -> str:
-        import ipaddress
-
         for part in value.split(","):
             if part.strip():
                 try:

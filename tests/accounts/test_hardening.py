@@ -10,7 +10,8 @@ from fastapi.testclient import TestClient
 from chairside.accounts.notices import MemoryNotices
 from chairside.api.app import create_app
 from chairside.api.client_address import client_address_of_scope
-from chairside.config import Settings
+from chairside.config import Settings, load_settings
+from chairside.errors import ConfigError
 from tests.booking.world import PASSWORD, register
 
 
@@ -111,6 +112,11 @@ def test_x_forwarded_for_is_ignored_unless_the_peer_is_a_trusted_proxy(
             for i in range(3)
         ]
         assert codes == [401, 401, 401]
+
+
+def test_a_trusted_proxy_that_is_not_an_address_is_refused_at_startup() -> None:
+    with pytest.raises(ConfigError, match="CHAIRSIDE_TRUSTED_PROXIES.*10.0.0.0/8"):
+        load_settings(trusted_proxies="10.0.0.1, proxy.internal")
 
 
 def test_registering_an_existing_email_looks_like_registering_a_new_one(

@@ -250,3 +250,21 @@ def test_the_migrations_check_constraints_hold_the_same_bounds() -> None:
     assert f'MONEY = "{bounds.MONEY_MAX_MINOR}"' in text
     assert f"'{bounds.INSTANT_MIN:%Y-%m-%d} 00:00:00+00'" in text
     assert f"'{bounds.INSTANT_MAX:%Y-%m-%d} 00:00:00+00'" in text
+
+
+def test_a_price_stored_before_the_cap_cannot_be_booked_and_answers_409_not_500(
+    client: TestClient, shop: Shop, database_url: str
+) -> None:
+    # The old API took a price of 2^62; the service row stays, the constraints are NOT VALID.
+    sql(
+        database_url,
+        "ALTER TABLE services DROP CONSTRAINT services_price_bounds; "
+        f"UPDATE services SET price_minor = {2**62} WHERE id = '{shop.service_id}'; "
+        "ALTER TABLE services ADD CONSTRAINT services_price_bounds "
+        "CHECK (price_minor <= 100000000) NOT VALID",
+    )
+    listed = client.get(f"/api/v1/shops/{shop.id}/services")
+    assert listed.status_code == 200 and listed.json()[0]["price_minor"] == 2**62
+    refused = book(client, register(client), shop, local(future_day(), "10:00"))
+    assert refused.status_code == 409, refused.text
+    assert refused.json()["details"]["constraint"] == "bookings_money_bounds"

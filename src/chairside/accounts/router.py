@@ -6,6 +6,7 @@ from fastapi import APIRouter, status
 
 from chairside.accounts import ratelimit, schemas, service
 from chairside.accounts.deps import ClientAddress, CurrentUser, NoticesDep
+from chairside.accounts.refresh import Reused, TokenPair
 from chairside.api.deps import ContextDep, SessionDep
 from chairside.api.problems import documented, problem_response
 
@@ -85,7 +86,7 @@ def refresh(body: schemas.RefreshIn, session: SessionDep, context: ContextDep) -
         settings=context.settings,
         refresh_token=body.refresh_token,
     )
-    if isinstance(pair, service.Reused):
+    if isinstance(pair, Reused):
         # Answered, not raised: the family's revocation must commit with this request.
         return problem_response(401, pair.message, headers={"WWW-Authenticate": "Bearer"})
     return _tokens(pair)
@@ -121,7 +122,7 @@ def me(user: CurrentUser, session: SessionDep) -> object:
     return service.get_user(session=session, user_id=user.id)
 
 
-def _tokens(pair: service.TokenPair) -> schemas.TokensOut:
+def _tokens(pair: TokenPair) -> schemas.TokensOut:
     return schemas.TokensOut(
         access_token=pair.access_token,
         refresh_token=pair.refresh_token,

@@ -26,7 +26,6 @@ from chairside.logging import note_user
 
 SELF_SERVICE_ROLES = ("client", "provider", "owner")
 log = logging.getLogger("chairside.accounts")
-__all__ = ["Reused", "TokenPair"]
 
 
 def register(
