@@ -68,6 +68,7 @@ def login(
     pair = service.login(
         session=session,
         cache=context.redis,
+        fallback=context.engine,
         settings=s,
         address=address,
         email=body.email,
