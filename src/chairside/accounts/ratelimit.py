@@ -75,11 +75,42 @@ _UPSERT = text(
 
 def hit_database(engine: Engine, rule: Limit, identity: str) -> None:
     """Count one attempt in PostgreSQL (its own transaction); raise when over the limit."""
+    judge(rule, count_database(engine, rule, identity))
+
+
+def count_database(engine: Engine, rule: Limit, identity: str) -> list[Any]:
+    """Count one attempt in PostgreSQL (its own transaction), without judging it.
+
+    Returns the count in the shape of :func:`count`'s replies, for :func:`judge` to read
+    now or later (once it is known whether the attempt counts at all).
+    """
     with engine.begin() as conn:
         row = conn.execute(
             _UPSERT, {"key": key_of(rule, identity), "window": rule.window_seconds}
         ).one()
-    judge(rule, [row.attempts, None, row.ttl])
+    return [row.attempts, None, row.ttl]
+
+
+_PEEK = text(
+    "SELECT attempts, ceil(extract(epoch FROM window_ends_at - now()))::int AS ttl "
+    "FROM rate_limit_counters WHERE key = :key AND window_ends_at > now()"
+)
+
+
+def peek_database(engine: Engine, rule: Limit, identity: str) -> tuple[int, int] | None:
+    """The attempts counted in PostgreSQL in the current window and the seconds it has left.
+
+    None when nothing is counted (no row, or its window ended). Reads only.
+    """
+    with engine.connect() as conn:
+        row = conn.execute(_PEEK, {"key": key_of(rule, identity)}).first()
+    return None if row is None else (int(row.attempts), int(row.ttl))
+
+
+_UNCOUNT = text(
+    "UPDATE rate_limit_counters SET attempts = attempts - 1 "
+    "WHERE key = :key AND attempts > 0 AND window_ends_at > now()"
+)
 
 
 def count(pipe: Any, rule: Limit, identity: str) -> None:
@@ -96,8 +127,18 @@ def key_of(rule: Limit, identity: str) -> str:
     return f"chairside:rl:{rule.bucket}:{digest}"
 
 
-def uncount(client: redis.Redis | None, rule: Limit, identity: str) -> None:
-    """Take back one attempt counted by :func:`count` (it turned out not to be one)."""
+def uncount(
+    client: redis.Redis | None, rule: Limit, identity: str, *, database: Engine | None = None
+) -> None:
+    """Take back one attempt (it turned out not to be one) where it was counted.
+
+    In PostgreSQL when ``database`` is given (counted by :func:`count_database`), else in
+    Redis (counted by :func:`count`).
+    """
+    if database is not None:
+        with database.begin() as conn:
+            conn.execute(_UNCOUNT, {"key": key_of(rule, identity)})
+        return
     if client is None:
         return
     try:

@@ -69,6 +69,7 @@ def login(
     pair = service.login(
         session=session,
         cache=context.redis,
+        fallback=context.engine,
         settings=s,
         address=address,
         email=body.email,

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import redis
-from sqlalchemy import Row, String, Uuid, bindparam, func, select
+from sqlalchemy import Engine, Row, String, Uuid, bindparam, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -83,6 +83,7 @@ def login(
     *,
     session: Session,
     cache: redis.Redis | None,
+    fallback: Engine | None,
     settings: Settings,
     address: str,
     email: str,
@@ -91,9 +92,11 @@ def login(
     """Check the password and issue an access and a refresh token (a new family).
 
     429 while the caller's address, or everyone, has failed too often (login_throttle);
-    a failure counts against both.
+    a failure counts against both, in PostgreSQL through ``fallback`` when Redis is down.
     """
-    login_throttle.refuse_if_throttled(cache=cache, settings=settings, address=address)
+    login_throttle.refuse_if_throttled(
+        cache=cache, fallback=fallback, settings=settings, address=address
+    )
     user = session.scalar(select(User).where(func.lower(User.email) == email.strip().lower()))
     if user is None:
         # Hash anyway so that timing does not reveal which e-mails have accounts.
@@ -101,7 +104,12 @@ def login(
     if user is None or not passwords.verify_password(
         user.password_hash, password, settings=settings
     ):
-        login_throttle.note_failure(cache=cache, settings=settings, address=address)
+        # Nothing of this request to keep: give its connection back before the failure
+        # is counted (in PostgreSQL, with Redis down), so it never holds two at once.
+        session.rollback()
+        login_throttle.note_failure(
+            cache=cache, fallback=fallback, settings=settings, address=address
+        )
         raise AuthError("wrong e-mail or password")
     if passwords.hasher_for(settings).check_needs_rehash(user.password_hash):
         user.password_hash = passwords.hash_password(password, settings=settings)
@@ -159,7 +167,9 @@ class PresentedToken:
 
     claims: tokens.TokenClaims
     limit: ratelimit.Limit | None = None
-    counted: list[Any] | None = None  # Redis's replies for the limit, None when not counted
+    # The limit's count, as ratelimit.count's replies (Redis's, or PostgreSQL's when the
+    # caller counted it there); None when not counted.
+    counted: list[Any] | None = None
 
 
 def present(

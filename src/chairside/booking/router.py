@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from typing import Annotated
 from zoneinfo import ZoneInfo
@@ -107,8 +108,14 @@ async def create_booking(
     def work() -> schemas.BookingOut:
         # The token's checks in Redis first; PostgreSQL's in the booking's first statement.
         caller = accounts.present(cache=context.redis, settings=s, access_token=token, limit=limit)
-        if caller.counted is None:  # Redis did not count it: PostgreSQL does
-            ratelimit.hit_database(context.engine, limit, str(caller.claims.user_id))
+        who = str(caller.claims.user_id)
+        # Redis did not count it: PostgreSQL does (judged in create_booking, like Redis's
+        # count, once it is known whether this is a replay), before the booking's
+        # transaction takes a connection.
+        counted_in = None if caller.counted is not None else context.engine
+        if counted_in is not None:
+            counted = ratelimit.count_database(counted_in, limit, who)
+            caller = dataclasses.replace(caller, counted=counted)
         with transaction(context.sessions) as session:
             created = service.create_booking(
                 session=session,
@@ -123,10 +130,11 @@ async def create_booking(
             if created.replayed:
                 response.status_code = status.HTTP_200_OK
                 response.headers["Idempotent-Replayed"] = "true"
-                ratelimit.uncount(context.redis, limit, str(caller.claims.user_id))
             rendered = render(
                 session, created.booking, fresh=not created.replayed, timezone=created.timezone
             )
+        if created.replayed:  # not an attempt: take its count back where it was taken
+            ratelimit.uncount(context.redis, limit, who, database=counted_in)
         return rendered  # committed: the client is never told of a booking that is not
 
     # The busiest write: one trip to a thread for the whole request (session,
