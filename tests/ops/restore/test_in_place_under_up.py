@@ -147,7 +147,7 @@ def test_clients_see_maintenance_not_errors_during_a_swap_and_a_killed_restore_i
             assert not list(pg.glob("restore-*/data/recovery.signal"))
         finally:
             restore.send_signal(signal.SIGKILL)
-            restore.wait()
+            restore.communicate()
     finally:
         _stop(up)
     up = _up(home, port)
