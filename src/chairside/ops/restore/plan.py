@@ -35,7 +35,12 @@ from chairside.ops.restore.reach import (
     view_for,
 )
 from chairside.ops.restore.targets import LATEST, RecoveryTarget, TargetKind, format_lsn
-from chairside.ops.restore.timelines import LiveTimeline, TimelineChoice, choose_timeline
+from chairside.ops.restore.timelines import (
+    ChosenTimeline,
+    LiveTimeline,
+    TimelineChoice,
+    choose_timeline,
+)
 from chairside.ops.restore.wal_chain import WalChain, segment_of
 from chairside.ops.restore.wal_records import WalRecord, find_target_record, last_commit
 from chairside.runtime.binaries import find_pg_bin_dir
@@ -127,6 +132,27 @@ def recoverable_window(
     if timeline is None:
         return RecoverableWindow(tuple(r for m in manifests if (r := backup_reach(m, view))))
     return RecoverableWindow(tuple(reversed(ranges_on(manifests, view, timeline=timeline))))
+
+
+def timeline_window(
+    catalog: BackupCatalog,
+    archive: WalArchive,
+    *,
+    timeline: TimelineChoice = None,
+    live: LiveTimeline | None = None,
+) -> tuple[ChosenTimeline, RecoverableWindow]:
+    """The window of the timeline a restore would follow (``restore window``)."""
+    identity = catalog.require_identity()
+    manifests = [
+        e.manifest for e in catalog.list_backups() if e.manifest and e.manifest.type == "full"
+    ]
+    view = view_for(archive, manifests)
+    chosen = choose_timeline(
+        timeline, view=view, known=view.timelines(m.timeline or 1 for m in manifests),
+        live=live, system_identifier=identity.system_identifier,
+    )  # fmt: skip
+    ranges = ranges_on(manifests, view, timeline=chosen.timeline)
+    return chosen, RecoverableWindow(tuple(reversed(ranges)))
 
 
 def plan_restore(
