@@ -44,10 +44,13 @@ def named_lock(
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     flag = fcntl.LOCK_SH if mode == "shared" else fcntl.LOCK_EX
     deadline = time.monotonic() + wait_seconds
+    note: Path | None = None
+    acquired = False
     try:
         while True:
             try:
                 fcntl.flock(fd, flag | fcntl.LOCK_NB)
+                acquired = True
                 break
             except BlockingIOError:
                 if time.monotonic() >= deadline:
@@ -56,16 +59,27 @@ def named_lock(
                         "wait for it to finish, or check it with `ps` before retrying"
                     ) from None
                 time.sleep(0.1)
+        holder = {
+            "pid": os.getpid(),
+            "purpose": purpose,
+            "mode": mode,
+            "since": datetime.now(UTC).isoformat(timespec="seconds"),
+        }
         if mode == "exclusive":
-            holder = {
-                "pid": os.getpid(),
-                "purpose": purpose,
-                "since": datetime.now(UTC).isoformat(timespec="seconds"),
-            }
             os.ftruncate(fd, 0)
             os.pwrite(fd, json.dumps(holder).encode(), 0)
+        else:
+            # Shared holders each leave a note, so a refusal names who holds it now
+            # rather than whoever held it exclusively last.
+            note = _holders_dir(path) / f"{os.getpid()}-{id(holder):x}.json"
+            note.parent.mkdir(exist_ok=True)
+            note.write_text(json.dumps(holder))
         yield
     finally:
+        if note is not None:
+            note.unlink(missing_ok=True)
+        elif mode == "exclusive" and acquired:
+            os.ftruncate(fd, 0)  # the next refusal must not name a holder that is gone
         fcntl.flock(fd, fcntl.LOCK_UN)
         os.close(fd)
 
@@ -88,11 +102,41 @@ def is_locked(home: Path, name: str) -> bool:
 
 
 def describe_holder(path: Path) -> str:
+    """Who holds the lock now: the exclusive holder, or every live shared holder."""
+    holders = [h for h in [_read(path), *map(_read, _notes(path))] if h and _alive(h.get("pid"))]
+    if not holders:
+        return "another process"
+    return ", ".join(
+        f"pid {h.get('pid')} ({h.get('purpose') or 'unknown'}, {h.get('mode', 'exclusive')}) "
+        f"since {h.get('since')}"
+        for h in holders
+    )
+
+
+def _holders_dir(path: Path) -> Path:
+    return path.with_name(f"{path.name}.holders")
+
+
+def _notes(path: Path) -> list[Path]:
+    folder = _holders_dir(path)
+    return sorted(folder.glob("*.json")) if folder.is_dir() else []
+
+
+def _read(path: Path) -> dict[str, object] | None:
     try:
-        holder = json.loads(path.read_text() or "{}")
+        data = json.loads(path.read_text() or "{}")
     except (OSError, json.JSONDecodeError):
-        holder = {}
-    if not holder:
-        return "another process (shared holders)"
-    purpose = holder.get("purpose") or "unknown"
-    return f"pid {holder.get('pid')} ({purpose}) since {holder.get('since')}"
+        return None
+    return data if isinstance(data, dict) and data else None
+
+
+def _alive(pid: object) -> bool:
+    if not isinstance(pid, int):
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -194,3 +194,35 @@ def test_prune_without_yes_off_a_terminal_is_refused(
     )
     assert refused.returncode == 3 and "--yes" in refused.stderr
     assert len(access.catalog(settings).list_backups()) == 6
+
+
+def test_a_refused_prune_names_the_live_shared_holder_not_a_finished_prune(
+    populated: tuple[Settings, dict[float, str]],
+) -> None:
+    settings, _ids = populated
+    url = settings.backup_repository_url
+    with repository_lock(settings.home, url, mode="exclusive", purpose="backup prune"):
+        pass  # a prune that finished
+    with repository_lock(settings.home, url, mode="shared", purpose="backup full"):
+        with pytest.raises(LockHeldError) as caught:
+            prune_backups(settings, dry_run=False, now=NOW)
+    message = caught.value.message
+    assert f"pid {os.getpid()} (backup full, shared)" in message and "prune" not in message
+
+
+def test_prune_removes_unfinished_uploads_no_live_process_holds(
+    populated: tuple[Settings, dict[float, str]],
+) -> None:
+    settings, ids = populated
+    repo = Path(settings.backup_repository_url)
+    killed = repo / "backups" / ids[0.5] / ".tmp-0123456789abcdef.part"
+    writing = repo / "wal" / ".tmp-fedcba9876543210.part"
+    for path in (killed, writing):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"x" * 100)
+        os.utime(path, (NOW.timestamp() - 3600, NOW.timestamp() - 3600))
+    with writing.open("rb"):  # a live process still writes this one
+        dry = prune_backups(settings, dry_run=True, now=NOW)
+        assert [p["path"] for p in dry.to_dict()["delete_partial"]] == [str(killed)]
+        prune_backups(settings, dry_run=False, now=NOW)
+    assert not killed.exists() and writing.exists()

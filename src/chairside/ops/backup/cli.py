@@ -315,6 +315,8 @@ def prune(
             console.print(f"  delete {backup_id} (incomplete)")
         if plan.wal:
             console.print(f"  delete WAL {plan.wal[0].name} .. {plan.wal[-1].name}")
+        for leftover in plan.leftovers:
+            console.print(f"  delete {leftover.path} (an upload a killed process left)")
         if result.dry_run and result.lock_held:
             console.print("[yellow]the repository is in use right now: prune would be refused[/]")
 

@@ -25,6 +25,7 @@ from chairside.config import Settings
 from chairside.errors import ChairsideError
 from chairside.ops.backup import access
 from chairside.ops.backup.catalog import BackupCatalog
+from chairside.ops.backup.leftovers import Leftover, find_leftovers, remove_leftovers
 from chairside.ops.backup.locks import repository_lock, repository_lock_name
 from chairside.ops.backup.manifest import BACKUP_TYPES, Manifest
 from chairside.ops.backup.timeline_retention import TimelineKeep, keep_fulls_by_timeline
@@ -89,22 +90,28 @@ class PrunePlan:
     incomplete: list[str] = field(default_factory=list)
     wal: list[ArchivedWal] = field(default_factory=list)
     wal_before: str | None = None
+    leftovers: list[Leftover] = field(default_factory=list)
     live_timeline: int | None = None
     timeline_reason: str = ""
     timelines: list[TimelineKeep] = field(default_factory=list)
 
     @property
     def empty(self) -> bool:
-        return not (self.delete or self.incomplete or self.wal)
+        return not (self.delete or self.incomplete or self.wal or self.leftovers)
 
     @property
     def bytes_freed(self) -> int:
-        return sum(m.stored_size for m in self.delete) + sum(w.stored_size for w in self.wal)
+        return (
+            sum(m.stored_size for m in self.delete)
+            + sum(w.stored_size for w in self.wal)
+            + sum(p.size for p in self.leftovers)
+        )
 
     def describe(self) -> str:
         return (
             f"delete {len(self.delete)} backup(s), {len(self.incomplete)} incomplete "
-            f"backup(s) and {len(self.wal)} WAL file(s) ({self.bytes_freed} bytes); "
+            f"backup(s), {len(self.wal)} WAL file(s) and {len(self.leftovers)} unfinished "
+            f"upload(s) ({self.bytes_freed} bytes); "
             f"keep {len(self.keep)} backup(s)"
         )
 
@@ -118,6 +125,7 @@ class PrunePlan:
             "delete_wal_first": self.wal[0].name if self.wal else None,
             "delete_wal_last": self.wal[-1].name if self.wal else None,
             "wal_kept_from": self.wal_before,
+            "delete_partial": [p.to_dict() for p in self.leftovers],
             "live_timeline": self.live_timeline,
             "timeline_reason": self.timeline_reason,
             "timelines": [t.to_dict() for t in self.timelines],
@@ -151,6 +159,7 @@ def plan_prune(
     plan = PrunePlan(policy)
     entries = catalog.list_backups(include_incomplete=True)
     plan.incomplete = [e.id for e in entries if not e.complete]
+    plan.leftovers = find_leftovers(catalog.repository)
     complete = [e.manifest for e in entries if e.complete and e.manifest is not None]
     fulls = [m for m in complete if m.type == "full"]
     view = view_for(archive, fulls)
@@ -244,6 +253,7 @@ def prune_backups(
                 catalog.delete_backup(backup_id)
             for entry in plan.wal:
                 archive.delete(entry)
+            remove_leftovers(plan.leftovers)
     except ChairsideError as exc:
         store.record("backup.prune", f"prune refused or failed: {exc.message}", status="failed")
         raise

@@ -26,10 +26,10 @@ from chairside.ops.backup import access
 from chairside.ops.restore import copies as restored_copies
 from chairside.ops.restore import service
 from chairside.ops.restore.menu import run_menu
-from chairside.ops.restore.plan import recoverable_window
+from chairside.ops.restore.plan import timeline_window
 from chairside.ops.restore.render import render_preview, render_result, with_progress
 from chairside.ops.restore.targets import LATEST, build_target
-from chairside.ops.restore.timelines import parse_timeline_choice
+from chairside.ops.restore.timelines import live_timeline, parse_timeline_choice
 
 app = typer.Typer(
     help="Restore the database: a full backup, a point in time, or interactively.",
@@ -154,16 +154,22 @@ def interactive(repository: RepositoryOption = None) -> None:
 
 
 @app.command("window")
-def window(repository: RepositoryOption = None, json_output: JsonOption = False) -> None:
-    """Show the recoverable window: every range a restore can reach, per backup."""
+def window(
+    repository: RepositoryOption = None,
+    target_timeline: TimelineOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Show the recoverable window of a timeline: every range a restore can reach there."""
     out = Output(json_mode=json_output)
     with guarded(out):
         settings = get_settings()
-        found = recoverable_window(
-            access.catalog(settings, repository), access.wal_archive(settings, repository)
-        )
+        chosen, found = timeline_window(
+            access.catalog(settings, repository), access.wal_archive(settings, repository),
+            timeline=parse_timeline_choice(target_timeline), live=live_timeline(settings),
+        )  # fmt: skip
 
         def render(console: Console) -> None:
+            console.print(f"Timeline {chosen.timeline}: {chosen.reason}")
             console.print(f"Recoverable window: {found.describe()}")
             table = Table()
             add_id_column(table, "backup", [item.backup_id for item in found.ranges])
@@ -178,7 +184,9 @@ def window(repository: RepositoryOption = None, json_output: JsonOption = False)
                 )  # fmt: skip
             console.print(table)
 
-        out.result(found.to_dict(), render)
+        out.result(
+            {**found.to_dict(), **chosen.to_dict(), "timeline_reason": chosen.reason}, render
+        )
 
 
 @app.command("cleanup")

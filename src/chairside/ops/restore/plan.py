@@ -1,16 +1,18 @@
-"""The recoverable window, and the plan of one restore: which backup, which WAL, which end.
+"""The plan of one restore: which timeline, which backup, which WAL, which end.
 
-Each complete full backup can bring the database back to any point from its own end
-(``stop_time``/``stop_lsn``, where the copy first becomes consistent) to the end of the
-unbroken run of archived WAL that follows it. The recoverable window is the union of
-those ranges; a missing segment splits it. A target outside every range is refused with
-an error naming the window, never quietly turned into "latest". Targets PostgreSQL alone
-can place (a transaction id, a restore point name) are checked by PostgreSQL during
-recovery, which refuses to finish when it never meets them.
+A restore follows one timeline (:mod:`.timelines`). Each complete full backup reaches,
+on that timeline, from its own end (``stop_time``/``stop_lsn``, where the copy first
+becomes consistent) to the end of the unbroken run of archived WAL along the timeline's
+history (:mod:`.reach`). The recoverable window is the union of those ranges; a missing
+segment splits it. The newest backup that reaches the target is chosen; a target outside
+every range is refused with an error naming the window, never quietly turned into
+"latest". Transaction ids and restore point names are first found in the archived WAL
+(:mod:`.wal_records`) and placed by their record's LSN.
 
-Times at the window's end are when the newest segment was archived: commits up to
-then are in the archive. A target after the last archived *commit* but before that
-moment passes this check and is then refused by PostgreSQL itself.
+Times at the window's end are when the newest segment was archived. A time after the
+last archived *commit* would never be met by PostgreSQL (it stops a time target at a
+later commit); such a target recovers to the end of the chain, which is the state at
+that time.
 """
 
 from __future__ import annotations
@@ -35,7 +37,12 @@ from chairside.ops.restore.reach import (
     view_for,
 )
 from chairside.ops.restore.targets import LATEST, RecoveryTarget, TargetKind, format_lsn
-from chairside.ops.restore.timelines import LiveTimeline, TimelineChoice, choose_timeline
+from chairside.ops.restore.timelines import (
+    ChosenTimeline,
+    LiveTimeline,
+    TimelineChoice,
+    choose_timeline,
+)
 from chairside.ops.restore.wal_chain import WalChain, segment_of
 from chairside.ops.restore.wal_records import WalRecord, find_target_record, last_commit
 from chairside.runtime.binaries import find_pg_bin_dir
@@ -127,6 +134,27 @@ def recoverable_window(
     if timeline is None:
         return RecoverableWindow(tuple(r for m in manifests if (r := backup_reach(m, view))))
     return RecoverableWindow(tuple(reversed(ranges_on(manifests, view, timeline=timeline))))
+
+
+def timeline_window(
+    catalog: BackupCatalog,
+    archive: WalArchive,
+    *,
+    timeline: TimelineChoice = None,
+    live: LiveTimeline | None = None,
+) -> tuple[ChosenTimeline, RecoverableWindow]:
+    """The window of the timeline a restore would follow (``restore window``)."""
+    identity = catalog.require_identity()
+    manifests = [
+        e.manifest for e in catalog.list_backups() if e.manifest and e.manifest.type == "full"
+    ]
+    view = view_for(archive, manifests)
+    chosen = choose_timeline(
+        timeline, view=view, known=view.timelines(m.timeline or 1 for m in manifests),
+        live=live, system_identifier=identity.system_identifier,
+    )  # fmt: skip
+    ranges = ranges_on(manifests, view, timeline=chosen.timeline)
+    return chosen, RecoverableWindow(tuple(reversed(ranges)))
 
 
 def plan_restore(

@@ -236,11 +236,14 @@ def _describe(settings: Settings, request: RestoreRequest, plan: RestorePlan) ->
         live = embedded_stack(settings).postgres
         destination = str(live.data_dir)
         steps = [
-            f"stop the embedded PostgreSQL (port {live.port}) after archiving its current WAL",
+            f"turn maintenance mode on and stop the embedded PostgreSQL (port {live.port}); "
+            "its current WAL was archived before this plan",
             *steps,
             f"only after recovery succeeds: keep {live.data_dir} as "
             f"{live.data_dir.name}.previous-<stamp> and put the restored data in its place",
-            "start PostgreSQL again on the restored data (archiving on, new timeline)",
+            "start PostgreSQL again on the restored data (archiving on, new timeline), put "
+            "the previous modes back"
+            + (", start a full backup in the background" if request.backup_after else ""),
         ]
     else:
         layout = copy_layout(settings.home, to=request.to, when=stamp())

@@ -265,3 +265,25 @@ def test_a_damaged_wal_segment_is_named_and_its_backup_never_completes_on_the_ta
     dr = open_dr(dr_url)
     assert BackupCatalog(dr).list_backups() == []
     assert damaged not in keys(dr, "wal/")
+
+
+def test_a_local_dr_copy_keeps_each_segments_archive_time_so_its_window_ends_there(
+    source: SourceBuilder, sync_settings: Settings, tmp_path: Path
+) -> None:
+    import os
+
+    from chairside.ops.backup.walarchive import WalArchive
+
+    source.wal(1)
+    source.backup()
+    source.wal(2)
+    archived_at = 1_700_000_000.0  # long before the sync runs
+    for info in source.repository.list("wal/"):
+        os.utime(Path(source.repository.root) / info.key, (archived_at, archived_at))  # type: ignore[attr-defined]
+    target = str(tmp_path / "dr-local")
+    report = execute_sync(sync_settings, prepare_sync(sync_settings, target_url=target))
+    assert report.ok
+    copied = WalArchive(LocalRepository(Path(target))).entries()
+    assert copied and all(
+        e.modified is not None and e.modified.timestamp() == archived_at for e in copied
+    )

@@ -19,6 +19,8 @@ what was already sent; the next run sends only what is still missing.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -38,6 +40,7 @@ from chairside.ops.backup.catalog import (
 from chairside.ops.backup.codec import BackupKey, IntegrityError
 from chairside.ops.backup.manifest import Manifest
 from chairside.ops.backup.repository import ObjectInfo, Repository, RepositoryError
+from chairside.ops.backup.repository.local import LocalRepository
 from chairside.ops.backup.sync.objects import (
     Expected,
     copy_file_object,
@@ -358,6 +361,20 @@ def _plan_wal(
 # ---- running --------------------------------------------------------------------------------
 
 
+def keep_archive_time(target: Repository, info: ObjectInfo) -> None:
+    """Give a copied WAL object its archive time, not the upload time (local copies).
+
+    A repository's window ends at the archive time of its newest segment; a DR copy's
+    upload time would stretch it past what was archived when the copy was taken. S3 sets
+    its own LastModified, so an S3 copy's window ends at the upload time (docs/sync).
+    """
+    if not isinstance(target, LocalRepository) or info.modified is None:
+        return
+    stamp = info.modified.timestamp()
+    with contextlib.suppress(OSError):
+        os.utime(target.root / info.key, (stamp, stamp))
+
+
 def run_sync(
     plan: SyncPlan,
     *,
@@ -409,13 +426,11 @@ def _send_wal(
 
     def copy(info: ObjectInfo) -> tuple[ObjectInfo, int, IntegrityError | None]:
         try:
-            return (
-                info,
-                copy_small_object(plan.source, plan.target, info.key, wal_key=wal_key),
-                None,
-            )
+            size = copy_small_object(plan.source, plan.target, info.key, wal_key=wal_key)
         except IntegrityError as exc:
             return info, 0, exc
+        keep_archive_time(plan.target, info)
+        return info, size, None
 
     failure: BaseException | None = None
     ordered = sorted(plan.wal, key=lambda info: info.key)
