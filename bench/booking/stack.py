@@ -95,6 +95,7 @@ def running_stack(
             "CHAIRSIDE_HOME": str(base / "home"),
             "CHAIRSIDE_JWT_SECRET": secrets.token_urlsafe(48),
             "CHAIRSIDE_LOG_LEVEL": "WARNING",
+            "CHAIRSIDE_WORKERS": str(workers),
             "CHAIRSIDE_RATE_LIMIT_BOOKINGS": "1000000",
             "CHAIRSIDE_RATE_LIMIT_REGISTER": "1000000",
             "CHAIRSIDE_RATE_LIMIT_LOGIN": "1000000",

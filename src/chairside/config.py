@@ -9,6 +9,7 @@ Secrets are ``SecretStr`` so that printing or logging the settings never shows t
 from __future__ import annotations
 
 import ipaddress
+import os
 import secrets
 from functools import lru_cache
 from pathlib import Path
@@ -106,6 +107,9 @@ class Settings(BaseSettings):
     # argon2id cost; the default is OWASP's 19 MiB / t=2 recommendation.
     password_hash_memory_kib: int = Field(default=19456, ge=1024)
     password_hash_time_cost: int = Field(default=2, ge=1, le=10)
+    # Password hashes computed at once per worker (CPU-bound); default: the CPUs shared
+    # among the workers, at least 1 (accounts/passwords.py says why).
+    password_hash_concurrency: int | None = Field(default=None, ge=1, le=64)
     booking_hold_minutes: int = Field(default=15, ge=1, le=1440)
     # Longest life of a cached availability answer (Redis); changes made through the app
     # drop it at once, this bounds only changes made around it. 0 turns the cache off.
@@ -301,6 +305,12 @@ class Settings(BaseSettings):
     def backup_repository_url(self) -> str:
         """The backup repository: CHAIRSIDE_BACKUP_REPOSITORY, or $CHAIRSIDE_HOME/backups."""
         return self.backup_repository or str(self.home / "backups")
+
+    def effective_password_hash_concurrency(self) -> int:
+        """Hashes at once per worker: the setting, or this machine's CPUs per worker."""
+        if self.password_hash_concurrency is not None:
+            return self.password_hash_concurrency
+        return max(1, (os.cpu_count() or 1) // self.workers)
 
     def effective_jwt_secret(self) -> str:
         """The token-signing secret; outside production a random one is made per home."""

@@ -92,6 +92,7 @@ def test_a_database_outage_is_503_everywhere_but_the_console_and_recovers_by_its
         assert "retry-after" in http.get("/health").headers
         assert http.get("/health/ready").status_code == 503
         assert http.get("/health/live").status_code == 200
+        assert http.get("/metrics").status_code == 200
         for method, path, kwargs in (
             ("GET", "/api/v1/me", {"headers": client}),
             ("POST", "/api/v1/auth/login", {"json": {"email": "a@b.cd", "password": "x" * 10}}),

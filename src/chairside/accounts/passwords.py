@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 import string
+import threading
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -54,14 +55,32 @@ def generate_password() -> str:
     )
 
 
+# argon2 is CPU-bound and releases the GIL: run by every request thread at once, a burst
+# of logins had up to 10 hashing threads per worker on 2 cores, and the event loop, which
+# must keep refusing and answering everyone else within a second, got a sliver of a core.
+# Hashes beyond the cores only queue in the kernel anyway; here they queue in order.
+_hash_slots: dict[int, threading.BoundedSemaphore] = {}
+_hash_slots_lock = threading.Lock()
+
+
+def _hash_slot(settings: Settings) -> threading.BoundedSemaphore:
+    size = settings.effective_password_hash_concurrency()
+    with _hash_slots_lock:
+        if size not in _hash_slots:
+            _hash_slots[size] = threading.BoundedSemaphore(size)
+        return _hash_slots[size]
+
+
 def hash_password(password: str, *, settings: Settings) -> str:
     """An argon2id hash of ``password``."""
-    return hasher_for(settings).hash(password)
+    with _hash_slot(settings):
+        return hasher_for(settings).hash(password)
 
 
 def verify_password(password_hash: str, password: str, *, settings: Settings) -> bool:
     """True when ``password`` matches ``password_hash``."""
     try:
-        return hasher_for(settings).verify(password_hash, password)
+        with _hash_slot(settings):
+            return hasher_for(settings).verify(password_hash, password)
     except (VerificationError, InvalidHashError):
         return False

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from functools import partial
 from threading import Event
@@ -49,8 +50,10 @@ def up(
     with guarded(out):
         settings = get_settings()
         if workers is not None and workers != settings.workers:
-            # Checked against the pool and the connection budget like the setting is.
+            # Checked against the pool and the connection budget like the setting is, and
+            # handed to the worker processes, which size their shares of the CPUs by it.
             settings = load_settings(workers=workers)
+            os.environ["CHAIRSIDE_WORKERS"] = str(workers)
         if settings.embedded:
             out.info(f"Embedded mode: PostgreSQL and Redis under {settings.home}")
             for action in recover_interrupted_restore(settings):

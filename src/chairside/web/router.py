@@ -1,8 +1,9 @@
 """``/ops``: the ops console page, its static files, its login and its JSON summary.
 
 The page is a static shell; everything it shows comes from ``GET /ops/api/summary``,
-for admins only. Every ``/ops`` path answers in maintenance and read-only mode (see
-``api/middleware.py``), and so does the console's login, ``POST /ops/api/login``: the
+for admins only, and served while the database is down (``web/auth.py``). Every
+``/ops`` path answers in maintenance and read-only mode (see ``api/middleware.py``),
+and so does the console's login, ``POST /ops/api/login``: the
 same endpoint as ``/api/v1/auth/login`` (same rate limit, same tokens), reachable while
 the rest of the API turns clients away, which is when an operator needs the page.
 """
@@ -100,9 +101,7 @@ async def summary(
         modes=context.modes,
         backups=backups,
     )
+    database = context.database.state()
     body["operator"] = operator.to_dict()
-    body["database"] = {
-        "reachable": context.database.state().reachable,
-        "error": context.database.state().error,
-    }
+    body["database"] = {"reachable": database.reachable, "error": database.error}
     return JSONResponse(body, headers={"Cache-Control": "no-store"})
