@@ -17,8 +17,14 @@ import sys
 import tempfile
 
 
-def import_seconds(python: str, args: list[str], prefix: str) -> float:
-    """Total import time of one run (microseconds summed over top-level imports) in s."""
+def import_seconds(
+    python: str, args: list[str], prefix: str, exclude: tuple[str, ...] = ()
+) -> float:
+    """Total import time of one run (microseconds summed over top-level imports) in s.
+
+    ``exclude``: top-level modules left out (the command's own service, imported when
+    the command runs), to measure what the CLI costs before the command starts.
+    """
     env = dict(os.environ)
     env.setdefault("CHAIRSIDE_HOME", tempfile.mkdtemp(prefix="chairside-bench-"))
     done = subprocess.run(
@@ -37,6 +43,8 @@ def import_seconds(python: str, args: list[str], prefix: str) -> float:
             continue  # nested: already counted in its parent's cumulative time
         if prefix and not name.strip().startswith(prefix) and prefix != "*":
             continue
+        if name.strip() in exclude:
+            continue
         total += int(cumulative)
     return total / 1e6
 
@@ -45,13 +53,19 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--python", default=sys.executable)
     parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--exclude", action="append", default=[], help="top-level module")
     parser.add_argument("args", nargs="*")
     options = parser.parse_args()
     anchor = [import_seconds(options.python, ["-c", "pass"], "*") for _ in range(options.runs)]
     command = ["-m", "chairside", *options.args]
-    runs = [import_seconds(options.python, command, "*") for _ in range(options.runs)]
+    runs = [
+        import_seconds(options.python, command, "*", tuple(options.exclude))
+        for _ in range(options.runs)
+    ]
     print(
-        f"chairside {' '.join(options.args)}: median import {statistics.median(runs):.3f} s "
+        f"chairside {' '.join(options.args)}"
+        + (f" (without {', '.join(options.exclude)})" if options.exclude else "")
+        + ": median import {statistics.median(runs):.3f} s "
         f"(anchor `python -c pass` {statistics.median(anchor):.3f} s, "
         f"ratio {statistics.median(runs) / statistics.median(anchor):.1f}x), runs={options.runs}"
     )

@@ -133,6 +133,12 @@ def test_up_serves_then_a_signal_stops_everything_and_the_next_up_keeps_the_data
         second.send_signal(signal.SIGINT)  # what Ctrl-C sends
         assert second.wait(timeout=60) == 0
     assert all(process_gone(pid) for pid in pids)
+    timeline = subprocess.run(
+        [CHAIRSIDE, "timeline", "--kind", "service.", "--json"], env=_env(home),
+        capture_output=True, timeout=60,
+    )  # fmt: skip
+    kinds = [e["kind"] for e in json.loads(timeline.stdout)["events"]]
+    assert kinds == ["service.up", "service.stopped"] * 2  # each start and stop, with who
 
 
 def test_up_after_a_kill_9_recovers_without_manual_clean_up(home: Path) -> None:

@@ -9,6 +9,7 @@ adopts them (their pid files name live processes) instead of failing.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import threading
@@ -19,6 +20,7 @@ from types import FrameType
 
 import uvicorn
 
+from chairside import __version__
 from chairside.config import Settings
 from chairside.db import database_url, redis_url
 from chairside.errors import PortInUseError
@@ -26,6 +28,8 @@ from chairside.ops.database import migrations
 from chairside.ops.metrics.exposition import prepare_multiprocess
 from chairside.runtime.embedded import ClusterConfigurer, EmbeddedStack, embedded_stack
 from chairside.runtime.ports import port_in_use
+
+log = logging.getLogger("chairside.runtime")
 
 
 @dataclass(frozen=True)
@@ -86,6 +90,7 @@ def run_service(
     started: list[threading.Thread] = []
     stack: EmbeddedStack | None = embedded_stack(settings) if settings.embedded else None
     state_file = api_state_file(settings)
+    up_recorded = False
     try:
         if stack is not None:
             stack.start(configurers)
@@ -103,6 +108,10 @@ def run_service(
         )
         state_file.parent.mkdir(parents=True, exist_ok=True)
         state_file.write_text(json.dumps({"pid": os.getpid(), "host": host, "port": port}))
+        _record(settings, "service.up", f"serving on {info.api_url} with {workers} worker(s)",
+                {"api_url": info.api_url, "workers": workers, "pid": os.getpid(),
+                 "version": __version__, "demo": demo})  # fmt: skip
+        up_recorded = True
         announce(info)
         for task in background:
             thread = threading.Thread(
@@ -133,6 +142,19 @@ def run_service(
         state_file.unlink(missing_ok=True)
         if stack is not None:
             stack.stop()
+        if up_recorded:
+            _record(settings, "service.stopped", f"stopped serving on {host}:{port}",
+                    {"pid": os.getpid()})  # fmt: skip
+
+
+def _record(settings: Settings, kind: str, summary: str, details: dict[str, object]) -> None:
+    """Starts and stops on the timeline; an ops store that fails never stops `up`."""
+    from chairside.ops.timeline.store import open_ops_store
+
+    try:
+        open_ops_store(settings).record(kind, summary, details=details)
+    except Exception:  # noqa: BLE001 - the timeline is a record, not a dependency of serving
+        log.warning("could not record %s on the ops timeline", kind, exc_info=True)
 
 
 def _raise_keyboard_interrupt_on_sigterm() -> None:
