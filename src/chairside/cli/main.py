@@ -22,6 +22,7 @@ from chairside.ops.restore.cli import app as restore_app
 from chairside.ops.schedule.cli import app as schedule_app
 from chairside.ops.security.cli import app as security_app
 from chairside.runtime.cli import status, up
+from chairside.runtime.lab.cli import app as lab_app
 
 app = typer.Typer(
     name="chairside",
@@ -57,6 +58,8 @@ app.add_typer(security_app, name="security")
 app.add_typer(incident_app, name="incident")
 # the runbooks' schedules:
 app.add_typer(schedule_app, name="schedule")
+# past one machine: the highly available topology, rehearsed locally:
+app.add_typer(lab_app, name="lab")
 
 
 def main() -> None:
