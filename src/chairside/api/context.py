@@ -15,6 +15,7 @@ from chairside.config import Settings
 from chairside.ops.deploy.modes import ModeSwitch
 from chairside.ops.metrics.http import HttpMetrics
 from chairside.ops.metrics.monitoring import Monitoring
+from chairside.replica_reads import ReplicaReads
 
 
 @dataclass
@@ -32,3 +33,5 @@ class AppContext:
     availability_cache: AvailabilityCache
     # Threads for booking creation, apart from the default pool (settings.booking_threads).
     booking_threads: CapacityLimiter
+    # Search and availability: a replica within the lag bound, else the leader.
+    reads: ReplicaReads

@@ -12,19 +12,20 @@ from prometheus_client import CollectorRegistry
 from chairside.api.context import AppContext
 from chairside.booking.availability_cache import AvailabilityCache, invalidate_after_commit
 from chairside.config import Settings
-from chairside.db import database_url, make_engine, make_session_factory, redis_url
+from chairside.db import database_url, make_engine, make_session_factory, normalize_url
 from chairside.logging import configure_logging
 from chairside.ops.deploy.modes import ModeSwitch
 from chairside.ops.metrics.http import HttpMetrics
 from chairside.ops.metrics.monitoring import build_monitoring
-from chairside.redis_client import make_redis
+from chairside.redis_client import redis_for
+from chairside.replica_reads import ReplicaReads
 
 
 def build_context(settings: Settings) -> AppContext:
     """Connect-lazily resources for one app: nothing here blocks on the network."""
     engine = make_engine(database_url(settings))
     registry = CollectorRegistry()
-    redis_client = make_redis(redis_url(settings))
+    redis_client = redis_for(settings)
     http_metrics = HttpMetrics(registry)
     modes = ModeSwitch(settings)
     sessions = make_session_factory(engine)
@@ -50,6 +51,16 @@ def build_context(settings: Settings) -> AppContext:
         ),
         availability_cache=cache,
         booking_threads=CapacityLimiter(settings.booking_threads),
+        reads=ReplicaReads(
+            leader=sessions,
+            replica=(
+                make_engine(normalize_url(settings.database_read_url.get_secret_value()))
+                if settings.database_read_url is not None
+                else None
+            ),
+            max_lag_seconds=settings.replica_max_lag_seconds,
+            registry=registry,
+        ),
     )
 
 
@@ -68,6 +79,7 @@ def lifespan_for(
             yield
         finally:
             context.engine.dispose()
+            context.reads.dispose()
             if context.redis is not None:
                 context.redis.close()
 
