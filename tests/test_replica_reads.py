@@ -102,11 +102,21 @@ def test_a_replica_lagging_past_the_bound_hands_reads_to_the_leader(
     pair: Pair, engines: list[Engine]
 ) -> None:
     reads = reads_of(pair, engines, max_lag=0.5)
+    with psycopg.connect(pair.leader.conninfo("chairside"), autocommit=True) as leader:
+        leader.execute("CREATE TABLE IF NOT EXISTS lag_probe (at timestamptz)")
+        leader.execute("INSERT INTO lag_probe VALUES (now())")
     with psycopg.connect(pair.standby.conninfo(), autocommit=True) as standby:
+        # The standby has replayed a commit (so its lag is an age, not unknown) ...
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            replayed = "SELECT pg_last_xact_replay_timestamp() IS NOT NULL"
+            if standby.execute(replayed).fetchone() == (True,):
+                break
+            time.sleep(0.1)
+        # ... and now stops replaying while the leader commits on.
         standby.execute("SELECT pg_wal_replay_pause()")
         try:
             with psycopg.connect(pair.leader.conninfo("chairside"), autocommit=True) as leader:
-                leader.execute("CREATE TABLE IF NOT EXISTS lag_probe (at timestamptz)")
                 time.sleep(0.8)  # the standby's last replayed commit grows old
                 leader.execute("INSERT INTO lag_probe VALUES (now())")
             time.sleep(0.3)  # streamed, not replayed
