@@ -6,9 +6,11 @@ class to a status and renders the message, the offending field and the request i
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import Any
 
+import sqlalchemy.exc
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -18,6 +20,7 @@ from chairside import errors
 from chairside.logging import request_id_var
 
 PROBLEM_JSON = "application/problem+json"
+log = logging.getLogger("chairside.http")
 
 # Most specific first: the first class in an error's MRO found here decides.
 _STATUS: dict[type[errors.ChairsideError], int] = {
@@ -125,8 +128,30 @@ def _safe_input(value: object) -> object:
     return None
 
 
+# The database went away or is too busy mid-request (connection refused or lost, a pool
+# that had no connection within its timeout, a statement cancelled): the request can be
+# retried, so it is 503 + Retry-After, never a 500. Bugs stay 500s.
+DATABASE_UNAVAILABLE = (
+    sqlalchemy.exc.OperationalError,
+    sqlalchemy.exc.InterfaceError,
+    sqlalchemy.exc.TimeoutError,
+)
+DATABASE_RETRY_AFTER_SECONDS = 2
+
+
+async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    log.warning("database unavailable", extra={"error": str(exc).splitlines()[0][:200]})
+    return problem_response(
+        503,
+        "the database is unavailable or busy; try again shortly",
+        headers={"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)},
+    )
+
+
 def install(app: FastAPI) -> None:
     """Register the problem+json exception handlers on ``app``."""
+    for error_class in DATABASE_UNAVAILABLE:
+        app.add_exception_handler(error_class, _database_unavailable)
     app.add_exception_handler(errors.ChairsideError, _chairside_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)

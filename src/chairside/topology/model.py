@@ -61,9 +61,19 @@ class PostgresTopology(_Strict):
     loop_wait: int = Field(default=2, ge=1)
     retry_timeout: int = Field(default=4, ge=1)
     maximum_lag_on_failover: int = Field(default=1048576, ge=0)
+    # How long writes may be refused after the leader dies (the failover drill's target).
+    # Unset: the leader key's TTL, two HA loops and a few seconds for HAProxy and clients.
+    failover_target_seconds: float | None = Field(default=None, gt=0)
     # Extra PostgreSQL settings for every node (Patroni's dynamic configuration).
     parameters: dict[str, str] = Field(default_factory=dict)
     nodes: list[PostgresNode] = Field(min_length=1)
+
+    @property
+    def failover_budget_seconds(self) -> float:
+        """The failover target: configured, or ttl + 2 * loop_wait + 5 s."""
+        if self.failover_target_seconds is not None:
+            return self.failover_target_seconds
+        return float(self.ttl + 2 * self.loop_wait + 5)
 
     @model_validator(mode="after")
     def _timing_is_consistent(self) -> PostgresTopology:

@@ -23,6 +23,10 @@ def api_daemon(topology: Topology, host: ApiHost, *, layout: LabLayout, user: Os
         {
             "CHAIRSIDE_HOME": str(home),
             "CHAIRSIDE_LOG_LEVEL": "WARNING",
+            # A rehearsal drives load from a handful of accounts and one address.
+            "CHAIRSIDE_RATE_LIMIT_BOOKINGS": "1000000",
+            "CHAIRSIDE_RATE_LIMIT_REGISTER": "1000000",
+            "CHAIRSIDE_RATE_LIMIT_LOGIN": "1000000",
             "CHAIRSIDE_SIMULATED_WEBHOOK_URL": (
                 f"http://{topology.haproxy.host}:{topology.haproxy.api_port}"
                 "/api/v1/webhooks/simulated"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import threading
 from pathlib import Path
 from typing import Annotated
@@ -20,7 +19,8 @@ from chairside.cli.output import (
     render_checks,
 )
 from chairside.config import get_settings
-from chairside.errors import ComponentError, GuardRefusedError, InputError
+from chairside.errors import GuardRefusedError, InputError
+from chairside.runtime.lab.control import kill_host, start_host
 from chairside.runtime.lab.layout import LabLayout
 from chairside.runtime.lab.process import Daemon
 from chairside.runtime.lab.stack import LabStack
@@ -122,48 +122,10 @@ def start(
     out = Output(json_mode=json_output)
     with guarded(out):
         layout = LabLayout.of(get_settings())
-        _host_pids(layout, host)  # the host must exist
-        layout.mark_up(host)
+        if host not in set(load_resolved(layout.root).host_names()) | {"haproxy", "s3"}:
+            raise InputError(f"no host {host!r} in the lab", field="host")
+        start_host(layout, host)
         out.result({"host": host}, lambda c: c.print(f"{host} will be started by `lab up`"))
-
-
-def kill_host(layout: LabLayout, host: str) -> int:
-    """Mark ``host`` down, then SIGKILL its process group; the pid it had."""
-    pid = _host_pids(layout, host)
-    layout.mark_down(host)
-    try:
-        os.killpg(pid, 9)
-    except ProcessLookupError:
-        pass
-    if host in {n.name for n in load_resolved(layout.root).postgres.nodes}:
-        _kill_postmaster(layout, host)
-    return pid
-
-
-def _kill_postmaster(layout: LabLayout, node: str) -> None:
-    """Patroni started PostgreSQL in a session of its own: kill that too (a host crash)."""
-    pid_file = layout.node_dir(node) / "data" / "postmaster.pid"
-    try:
-        pid = int(pid_file.read_text().splitlines()[0])
-    except (OSError, ValueError, IndexError):
-        return
-    try:
-        os.killpg(pid, 9)
-    except (ProcessLookupError, PermissionError):
-        pass
-
-
-def _host_pids(layout: LabLayout, host: str) -> int:
-    pids = layout.read_state().get("pids")
-    if not isinstance(pids, dict):
-        raise ComponentError(
-            f"no running lab under {layout.root}: start it with `chairside lab up`"
-        )
-    if host not in pids:
-        raise InputError(
-            f"no host {host!r} in the lab; hosts: {', '.join(sorted(pids))}", field="host"
-        )
-    return int(pids[host])
 
 
 def _refuse_second_supervisor(layout: LabLayout) -> None:
