@@ -17,6 +17,7 @@ from chairside.ops.health import components
 from chairside.redis_client import redis_for
 from chairside.runtime.embedded import embedded_cluster_exists, embedded_stack
 from chairside.runtime.serve import api_state_file
+from chairside.topology.status import configured_topology_checks
 
 
 def collect_status(settings: Settings) -> list[CheckResult]:
@@ -40,6 +41,7 @@ def collect_status(settings: Settings) -> list[CheckResult]:
     results.append(components.check_redis(redis_for(settings)))
     results.append(_api(settings))
     results.append(_modes(settings))
+    results.extend(configured_topology_checks(settings))  # every host, with CHAIRSIDE_TOPOLOGY
     return results
 
 

@@ -14,8 +14,10 @@ from pathlib import Path
 import httpx
 
 from chairside.checks import CheckResult, CheckStatus
+from chairside.config import Settings
 from chairside.errors import ChairsideError
 from chairside.runtime.lab.api import ready_path
+from chairside.topology.file import load_topology
 from chairside.topology.haproxy import BackendServer, backend_servers
 from chairside.topology.model import Topology
 from chairside.topology.patroni import ClusterView, cluster_view
@@ -164,3 +166,14 @@ def _http_check(url: str) -> tuple[bool, float | None, str]:
         return False, None, f"{url} does not answer ({type(exc).__name__})"
     latency = round((time.perf_counter() - started) * 1000, 2)
     return response.status_code == 200, latency, f"{url} answered {response.status_code}"
+
+
+def configured_topology_checks(settings: Settings) -> list[CheckResult]:
+    """The topology's checks when ``CHAIRSIDE_TOPOLOGY`` names one, else none."""
+    if settings.topology is None:
+        return []
+    try:
+        topology = load_topology(settings.topology)
+    except ChairsideError as exc:
+        return [CheckResult("topology", CheckStatus.CRITICAL, exc.message)]
+    return topology_checks(topology)

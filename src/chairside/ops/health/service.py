@@ -35,6 +35,7 @@ from chairside.ops.health.traffic import TrafficWindow
 from chairside.ops.notify.service import health_notification, notifier_from_settings
 from chairside.ops.timeline.store import open_ops_store
 from chairside.redis_client import redis_for
+from chairside.topology.status import configured_topology_checks
 
 
 class HealthKind(enum.StrEnum):
@@ -149,7 +150,7 @@ def component_checks(settings: Settings, *, api_url: str) -> list[CheckResult]:
             ),
             backup_checks=lambda: check_backups(settings),
         )
-        return [check_api(client), *probe.run()]
+        return [check_api(client), *probe.run(), *configured_topology_checks(settings)]
     finally:
         client.close()
         engine.dispose()
