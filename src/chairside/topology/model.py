@@ -150,6 +150,8 @@ class ApiTopology(_Strict):
     """The API hosts and how far behind a replica their lag-tolerant reads may be."""
 
     replica_max_lag_seconds: float = Field(default=1.0, ge=0)
+    # Further settings for every API host (e.g. CHAIRSIDE_AVAILABILITY_CACHE_SECONDS).
+    environment: dict[str, str] = Field(default_factory=dict)
     hosts: list[ApiHost] = Field(min_length=1)
 
 

@@ -33,6 +33,7 @@ def api_daemon(topology: Topology, host: ApiHost, *, layout: LabLayout, user: Os
             ),
         }
     )
+    env.update(topology.api.environment)
     argv = [
         sys.executable, "-m", "chairside", "up",
         "--host", host.host,
