@@ -12,17 +12,22 @@ from rich.console import Console
 from chairside.checks import worst
 from chairside.cli.output import (
     CommandKind,
+    DryRunOption,
     JsonOption,
     Output,
+    YesOption,
     checks_payload,
+    confirm,
     guarded,
     render_checks,
 )
 from chairside.config import get_settings
 from chairside.errors import GuardRefusedError, InputError
+from chairside.ops.locks import named_lock
 from chairside.runtime.lab.control import kill_host, start_host
 from chairside.runtime.lab.layout import LabLayout
 from chairside.runtime.lab.process import Daemon
+from chairside.runtime.lab.roll import roll_api_hosts
 from chairside.runtime.lab.stack import LabStack
 from chairside.runtime.serve import _raise_keyboard_interrupt_on_sigterm
 from chairside.topology.file import load_resolved, load_topology, resolve_ports, save_resolved
@@ -187,3 +192,37 @@ def _render_where(console: Console, topology: Topology, stack: LabStack) -> None
         console.print(f"  {host.name:<18} API {host.url}")
     console.print("`chairside lab status` shows every host; `chairside lab env` the settings.")
     console.print("Press Ctrl-C to stop everything.")
+
+
+@app.command("roll")
+def roll(
+    hosts: Annotated[
+        list[str] | None,
+        typer.Option("--host", help="API hosts to roll, in order (default: all)."),
+    ] = None,
+    migrate: Annotated[
+        bool, typer.Option("--migrate", help="Run migrations once, on the leader, first.")
+    ] = False,
+    dry_run: DryRunOption = False,
+    yes: YesOption = False,
+    json_output: JsonOption = False,
+) -> None:
+    """Restart the API hosts one at a time: drain in HAProxy, restart, verify, put back."""
+    out = Output(json_mode=json_output)
+    with guarded(out):
+        layout = LabLayout.of(get_settings())
+        topology = load_resolved(layout.root)
+        try:
+            chosen = [topology.api_host(name) for name in hosts] if hosts else topology.api.hosts
+        except KeyError as exc:
+            raise InputError(str(exc.args[0]), field="host") from None
+        names = [h.name for h in chosen]
+        if dry_run:
+            plan = {"dry_run": True, "hosts": names, "migrate": migrate}
+            out.result(plan, lambda c: c.print(f"would roll {', '.join(names)} one at a time"))
+            return
+        confirm(out, f"Restart {', '.join(names)} one at a time?", yes=yes)
+        with named_lock(layout.root.parent, "lab-roll", purpose="rolling restart"):
+            rolled = roll_api_hosts(layout, topology, hosts=chosen, migrate=migrate, step=out.info)
+        data = {"hosts": [r.to_dict() for r in rolled], "migrated": migrate}
+        out.result(data, lambda c: c.print(f"rolled {', '.join(names)}; every host is back"))
