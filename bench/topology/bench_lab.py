@@ -134,6 +134,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=20)
     parser.add_argument("--rounds", type=int, default=3, help="alternating read rounds")
+    parser.add_argument("--skip-reads", action="store_true", help="failover figures only")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed: apt-get install wrk")
@@ -155,12 +156,16 @@ def main() -> None:
                 flush=True,
             )
         finally:
-            if index < len(timings) - 1:
+            if report.get("server_error_samples"):
+                print(f"  500s: {report['server_error_samples']}; logs kept in {base}", flush=True)
+            if index < len(timings) - 1 or args.skip_reads:
                 stop_lab(process)
-                shutil.rmtree(base, ignore_errors=True)
+                if not report.get("server_errors"):
+                    shutil.rmtree(base, ignore_errors=True)
             else:
                 last = (process, layout, base)
-    assert last is not None
+    if last is None:
+        return
     process, layout, base = last
     try:
         topology = load_resolved(layout.root)

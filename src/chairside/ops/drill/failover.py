@@ -56,6 +56,7 @@ class FailoverReport:
     committed_lost: int | None = None
     double_bookings: int | None = None
     server_errors: int = 0
+    server_error_samples: list[str] = field(default_factory=list)
     proxy_or_overload_errors: int = 0
     no_answer: int = 0
     old_leader_rejoined: bool = False
@@ -92,6 +93,7 @@ class FailoverReport:
             "committed_lost": self.committed_lost,
             "double_bookings": self.double_bookings,
             "server_errors": self.server_errors,
+            "server_error_samples": self.server_error_samples,
             "proxy_or_overload_errors": self.proxy_or_overload_errors,
             "no_answer": self.no_answer,
             "old_leader_rejoined": self.old_leader_rejoined,
@@ -180,7 +182,9 @@ def _count_answers(report: FailoverReport, load: BookingLoad, *, killed_at: floa
     report.bookings_attempted = len(attempts)
     report.bookings_acknowledged = len(load.acknowledged())
     moments = [killed_at] if killed_at is not None else []
-    report.server_errors = len(server_errors(attempts, in_flight_at=moments))
+    errors = server_errors(attempts, in_flight_at=moments)
+    report.server_errors = len(errors)
+    report.server_error_samples = sorted({str(a.error) for a in errors})[:3]
     report.proxy_or_overload_errors = sum(1 for a in attempts if a.status in {502, 503, 504})
     report.no_answer = sum(1 for a in attempts if a.status == 0)
 

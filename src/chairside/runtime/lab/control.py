@@ -39,19 +39,15 @@ def host_pid(layout: LabLayout, host: str) -> int:
 def kill_host(layout: LabLayout, host: str) -> int:
     """Mark ``host`` down (the supervisor leaves it down), then SIGKILL it; its old pid.
 
-    A PostgreSQL node's postmaster runs in a session of its own (Patroni starts it so):
-    its whole process group is killed too, backends included, as a crash of the machine
-    would. The postmaster goes first, so nothing is left to notice Patroni's death.
+    A PostgreSQL node's postmaster runs in a session of its own (Patroni starts it so),
+    and each of its backends in a process group of its own: they are all frozen first and
+    then killed, so no backend outlives its postmaster long enough to finish a commit, as
+    none would in a crash of the machine.
     """
     pid = host_pid(layout, host)
     layout.mark_down(host)
     if host in {n.name for n in load_resolved(layout.root).postgres.nodes}:
-        pid_file = layout.node_dir(host) / "data" / "postmaster.pid"
-        try:
-            postmaster = int(pid_file.read_text().splitlines()[0])
-            _kill_group(os.getpgid(postmaster))
-        except (OSError, ValueError, IndexError):
-            pass
+        _kill_postmaster(layout.node_dir(host) / "data" / "postmaster.pid")
     _kill_group(pid)
     return pid
 
@@ -60,6 +56,39 @@ def start_host(layout: LabLayout, host: str) -> None:
     """Let the supervisor start ``host`` again (within a second)."""
     running_supervisor(layout)
     layout.mark_up(host)
+
+
+def _kill_postmaster(pid_file: Path) -> None:
+    try:
+        postmaster = int(pid_file.read_text().splitlines()[0])
+    except (OSError, ValueError, IndexError):
+        return
+    family = [postmaster, *_children(postmaster)]
+    for member in family:
+        _signal(member, signal.SIGSTOP)
+    for member in [*family, *_children(postmaster)]:
+        _signal(member, signal.SIGKILL)
+        _kill_group(member)  # a backend's own children (an archive command, ...)
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            lines = status.read_text().splitlines()
+        except OSError:
+            continue
+        parent = next((ln.split()[1] for ln in lines if ln.startswith("PPid:")), None)
+        if parent == str(pid):
+            found.append(int(status.parent.name))
+    return found
+
+
+def _signal(pid: int, signum: signal.Signals) -> None:
+    try:
+        os.kill(pid, signum)
+    except (ProcessLookupError, PermissionError):
+        pass
 
 
 def _kill_group(pid: int) -> None:
