@@ -188,16 +188,16 @@ def test_bookings_survive_the_leader_the_redis_master_and_an_api_host_dying(lab:
         # 1. The database leader dies: Patroni promotes the synchronous replica.
         old_leader = cluster_view(topology).leader
         assert old_leader is not None
-        kills.append(time.monotonic())
         kill_host(layout, old_leader.name)
+        kills.append(time.monotonic())  # the host is dead from here on
         wait_for(lambda: first_success_after(load.snapshot(), kills[-1]), budget, "a booking")
         back_after = first_success_after(load.snapshot(), kills[-1])
         assert back_after is not None and back_after.finished - kills[-1] <= budget
 
         # 2. The Redis master dies: Sentinel promotes the replica; bookings go on.
         redis_master = redis_master_name(topology)
-        kills.append(time.monotonic())
         kill_host(layout, redis_master)
+        kills.append(time.monotonic())  # the host is dead from here on
         wait_for(lambda: first_success_after(load.snapshot(), kills[-1]), 15, "a booking")
         wait_for(lambda: redis_master_name(topology) != redis_master, 30, "a Redis failover")
         # The app follows Sentinel to the promoted master (a client pinned to the dead
@@ -205,8 +205,8 @@ def test_bookings_survive_the_leader_the_redis_master_and_an_api_host_dying(lab:
         wait_for(lambda: redis_ok(topology.api_host("api2").url), 15, "api2 reaching Redis")
 
         # 3. An API host dies: HAProxy sends everything to the other one.
-        kills.append(time.monotonic())
         kill_host(layout, "api1")
+        kills.append(time.monotonic())  # the host is dead from here on
         wait_for(lambda: first_success_after(load.snapshot(), kills[-1]), 10, "a booking")
         time.sleep(2)
     finally:

@@ -149,8 +149,10 @@ def run_failover_drill(
         load.start()
         time.sleep(warmup_seconds)
         step(f"Killing the leader {report.old_leader} ...")
-        killed_at = time.monotonic()
         kill_host(layout, report.old_leader)
+        # From when the leader is certainly dead: a booking that began while the kill was
+        # under way may still have committed on it.
+        killed_at = time.monotonic()
         deadline = killed_at + 3 * report.failover_target_seconds
         while time.monotonic() < deadline:
             first = first_success_after(load.snapshot(), killed_at)
