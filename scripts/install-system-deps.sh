@@ -2,14 +2,20 @@
 # Installs the system packages Chairside needs, or prints the command when not root.
 #   scripts/install-system-deps.sh run    PostgreSQL 15+ server, Redis, python3-venv
 #   scripts/install-system-deps.sh test   the above plus what the test suite drives:
-#                                         Chromium, promtool, Alertmanager, pgBackRest
+#                                         Chromium, promtool, Alertmanager, pgBackRest,
+#                                         and the lab packages below
+#   scripts/install-system-deps.sh lab    run packages plus the highly available topology
+#                                         of `chairside lab up`: Patroni, etcd, HAProxy,
+#                                         Redis Sentinel, PgBouncer (docs/production.md)
 set -euo pipefail
 
 purpose="${1:-run}"
 run_packages=(postgresql postgresql-contrib redis-server python3-venv)
 test_packages=(chromium prometheus prometheus-alertmanager pgbackrest)
+lab_packages=(patroni etcd-server etcd-client haproxy redis-sentinel pgbouncer)
 packages=("${run_packages[@]}")
 [ "$purpose" = "test" ] && packages+=("${test_packages[@]}")
+[ "$purpose" = "test" ] || [ "$purpose" = "lab" ] && packages+=("${lab_packages[@]}")
 
 missing=()
 for pkg in "${packages[@]}"; do

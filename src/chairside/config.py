@@ -81,6 +81,18 @@ class Settings(BaseSettings):
     )
     ops_store_url: SecretStr | None = None
 
+    # --- past one machine (docs/production.md) ---------------------------------------
+    # Reads that may lag (search, availability) go here, e.g. HAProxy's replica port,
+    # while the replica's replay lag is at most replica_max_lag_seconds; else the leader.
+    database_read_url: SecretStr | None = None
+    replica_max_lag_seconds: float = Field(default=1.0, ge=0, le=3600)
+    # Redis through Sentinel: "host:port,host:port" of the sentinels and the master's
+    # name. Set, it wins over REDIS_URL.
+    redis_sentinels: str = ""
+    redis_sentinel_master: str = "chairside"
+    # The topology file (YAML, or the lab's topology.json): `status` reports every host.
+    topology: Path | None = None
+
     # Embedded runtime. A port of 0 means "pick a free one on first start, then keep it".
     pg_bin_dir: Path | None = None
     pg_port: int = Field(default=0, ge=0, le=65535)

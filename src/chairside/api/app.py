@@ -6,7 +6,7 @@ from fastapi import FastAPI
 
 from chairside import __version__
 from chairside.accounts.router import router as accounts_router
-from chairside.api import problems
+from chairside.api import problems, read_only_server
 from chairside.api.admission import AdmissionMiddleware
 from chairside.api.docs import router as docs_router
 from chairside.api.lifespan import lifespan_for
@@ -37,6 +37,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RequestContextMiddleware)
     app.add_middleware(BusinessMetricsMiddleware)
     problems.install(app)
+    read_only_server.install(app)  # a write during a failover: 503, not 500
     app.include_router(health_router)
     app.include_router(metrics_router)
     # booking side (/api/v1). Routes are matched in this order, router by router: the

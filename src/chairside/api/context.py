@@ -17,6 +17,7 @@ from chairside.ops.deploy.modes import ModeSwitch
 from chairside.ops.health.watch import DatabaseWatch
 from chairside.ops.metrics.http import HttpMetrics
 from chairside.ops.metrics.monitoring import Monitoring
+from chairside.replica_reads import ReplicaReads
 
 if TYPE_CHECKING:
     from chairside.api.admission import Admission
@@ -40,3 +41,5 @@ class AppContext:
     # Is PostgreSQL answering (a probe at most ~1 s old), and who may use it now.
     database: DatabaseWatch
     admission: Admission
+    # Search and availability: a replica within the lag bound, else the leader.
+    reads: ReplicaReads

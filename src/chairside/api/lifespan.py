@@ -13,13 +13,14 @@ from chairside.api.admission import Admission
 from chairside.api.context import AppContext
 from chairside.booking.availability_cache import AvailabilityCache, invalidate_after_commit
 from chairside.config import DB_POOL_RESERVE, Settings
-from chairside.db import database_url, make_engine, make_session_factory, redis_url
+from chairside.db import database_url, make_engine, make_session_factory, normalize_url
 from chairside.logging import API_LOG, configure_logging
 from chairside.ops.deploy.modes import ModeSwitch
 from chairside.ops.health.watch import DatabaseWatch
 from chairside.ops.metrics.http import HttpMetrics
 from chairside.ops.metrics.monitoring import build_monitoring
-from chairside.redis_client import make_redis
+from chairside.redis_client import redis_for
+from chairside.replica_reads import ReplicaReads
 
 
 def build_context(settings: Settings) -> AppContext:
@@ -32,7 +33,7 @@ def build_context(settings: Settings) -> AppContext:
         pool_timeout=settings.admission_wait_seconds,
     )
     registry = CollectorRegistry()
-    redis_client = make_redis(redis_url(settings))
+    redis_client = redis_for(settings)
     http_metrics = HttpMetrics(registry)
     modes = ModeSwitch(settings)
     sessions = make_session_factory(engine)
@@ -64,6 +65,16 @@ def build_context(settings: Settings) -> AppContext:
             queue=settings.admission_queue,
             wait_seconds=settings.admission_wait_seconds,
         ),
+        reads=ReplicaReads(
+            leader=sessions,
+            replica=(
+                make_engine(normalize_url(settings.database_read_url.get_secret_value()))
+                if settings.database_read_url is not None
+                else None
+            ),
+            max_lag_seconds=settings.replica_max_lag_seconds,
+            registry=registry,
+        ),
     )
 
 
@@ -86,6 +97,7 @@ def lifespan_for(
         finally:
             await to_thread.run_sync(context.database.stop)
             context.engine.dispose()
+            context.reads.dispose()
             if context.redis is not None:
                 context.redis.close()
 

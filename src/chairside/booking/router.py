@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 from anyio import to_thread
 from fastapi import APIRouter, Header, Query, Response, status
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from chairside.accounts import ratelimit
@@ -77,6 +78,7 @@ async def availability(
             service_id=service_id,
             first_day=from_date,
             last_day=to_date,
+            reads=context.reads,
         )
         return Response(body, media_type="application/json")
 
@@ -234,37 +236,46 @@ def provider_reviews(provider_id: uuid.UUID, session: SessionDep) -> object:
 
 @router.get("/search/providers", response_model=list[schemas.SearchResultOut])
 def search_providers(
-    session: SessionDep,
+    context: ContextDep,
     service_query: Annotated[CleanStr, Query(alias="service", min_length=1, max_length=200)],
     lat: Annotated[Latitude, Query()],
     lon: Annotated[Longitude, Query()],
     radius_km: Annotated[RadiusKm, Query()] = 10.0,
     limit: Annotated[int, Query(ge=1, le=50)] = 20,
 ) -> object:
-    """Providers offering a service near a point, nearest first, with their next free slot."""
-    hits = search.search_providers(
-        session=session,
-        service=service_query,
-        latitude=lat,
-        longitude=lon,
-        radius_km=radius_km,
-        limit=limit,
-    )
-    return [
-        schemas.SearchResultOut(
-            provider_id=h.provider.id,
-            provider_name=h.provider.name,
-            shop_id=h.shop.id,
-            shop_name=h.shop.name,
-            service_id=h.service.id,
-            service_name=h.service.name,
-            price_minor=h.service.price_minor,
-            currency=h.shop.currency,
-            distance_km=h.distance_km,
-            timezone=h.shop.timezone,
-            next_free_slot=(
-                h.next_free_slot.astimezone(ZoneInfo(h.shop.timezone)) if h.next_free_slot else None
-            ),
+    """Providers offering a service near a point, nearest first, with their next free slot.
+
+    A read that may lag: served by a replica within the lag bound when one is configured.
+    """
+
+    def work(session: Session) -> list[schemas.SearchResultOut]:
+        hits = search.search_providers(
+            session=session,
+            service=service_query,
+            latitude=lat,
+            longitude=lon,
+            radius_km=radius_km,
+            limit=limit,
         )
-        for h in hits
-    ]
+        return [_search_result(h) for h in hits]
+
+    results, _ = context.reads.run(work)
+    return results
+
+
+def _search_result(h: search.NearbyProvider) -> schemas.SearchResultOut:
+    return schemas.SearchResultOut(
+        provider_id=h.provider.id,
+        provider_name=h.provider.name,
+        shop_id=h.shop.id,
+        shop_name=h.shop.name,
+        service_id=h.service.id,
+        service_name=h.service.name,
+        price_minor=h.service.price_minor,
+        currency=h.shop.currency,
+        distance_km=h.distance_km,
+        timezone=h.shop.timezone,
+        next_free_slot=(
+            h.next_free_slot.astimezone(ZoneInfo(h.shop.timezone)) if h.next_free_slot else None
+        ),
+    )

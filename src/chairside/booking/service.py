@@ -30,6 +30,7 @@ from chairside.db import transaction
 from chairside.errors import ChairsideError, ConflictError, InputError, NotFoundError
 from chairside.logging import request_id_var
 from chairside.payments import service as payments
+from chairside.replica_reads import ReplicaReads
 from chairside.shops import service as shops
 from chairside.shops.models import Provider, Service, Shop
 
@@ -121,22 +122,32 @@ def availability_json(
     service_id: uuid.UUID,
     first_day: date,
     last_day: date,
+    reads: ReplicaReads | None = None,
 ) -> str:
-    """The JSON body of a provider's availability: cached while valid, else computed."""
+    """The JSON body of a provider's availability: cached while valid, else computed
+    (on a replica within the lag bound when ``reads`` has one)."""
     _check_range(first_day, last_day)
     query = availability_cache.query_key(service_id, first_day, last_day)
     # The version is read before the database snapshot is taken (availability_cache).
     found = cache.lookup(provider_id, query)
     if found.body is not None:
         return found.body
-    with transaction(sessions) as session:
-        free = list_availability(
+
+    def compute(session: Session) -> FreeTimes:
+        return list_availability(
             session=session,
             provider_id=provider_id,
             service_id=service_id,
             first_day=first_day,
             last_day=last_day,
         )
+
+    from_replica = False
+    if reads is not None:
+        free, from_replica = reads.run(compute)
+    else:
+        with transaction(sessions) as session:
+            free = compute(session)
     body = availability.render_json(
         {
             "provider_id": str(provider_id),
@@ -149,7 +160,14 @@ def availability_json(
         runs=free.runs,
         zone=ZoneInfo(free.shop.timezone),
     )
-    cache.store(provider_id, query, version=found.version, body=body, valid_until=free.stable_until)
+    valid_until = free.stable_until
+    if from_replica:
+        # A replica may not have replayed a change whose version bump came before our
+        # version read: keep its answer no longer than the lag the bound allows.
+        assert reads is not None
+        bound = datetime.now(UTC) + timedelta(seconds=max(reads.max_lag_seconds, 0.1))
+        valid_until = bound if valid_until is None else min(valid_until, bound)
+    cache.store(provider_id, query, version=found.version, body=body, valid_until=valid_until)
     return body
 
 

@@ -124,6 +124,15 @@ COMMANDS = (
         "chairside.web.cli:app",
         "The ops console (/ops): access while logins cannot work.",
     ),
+    # past one machine: the highly available topology, rehearsed locally:
+    LazyCommand(
+        "lab",
+        "chairside.runtime.lab.cli:app",
+        (
+            "A highly available topology (Patroni, etcd, HAProxy, Sentinel, API hosts) on "
+            "this machine, for rehearsal (docs/production.md)."
+        ),
+    ),
 )
 
 app = typer.Typer(

@@ -9,14 +9,15 @@ import httpx
 
 from chairside.checks import CheckResult, CheckStatus
 from chairside.config import Settings
-from chairside.db import database_url, make_engine, redis_url
+from chairside.db import database_url, make_engine
 from chairside.errors import ChairsideError
 from chairside.ops.database import migrations
 from chairside.ops.deploy.modes import ModeSwitch
 from chairside.ops.health import components
-from chairside.redis_client import make_redis
+from chairside.redis_client import redis_for
 from chairside.runtime.embedded import embedded_cluster_exists, embedded_stack
 from chairside.runtime.serve import api_state_file
+from chairside.topology.status import configured_topology_checks
 
 
 def collect_status(settings: Settings) -> list[CheckResult]:
@@ -37,9 +38,10 @@ def collect_status(settings: Settings) -> list[CheckResult]:
     results = [_postgres(settings)]
     if results[0].status is CheckStatus.OK:
         results.append(_migrations(settings))
-    results.append(components.check_redis(make_redis(redis_url(settings))))
+    results.append(components.check_redis(redis_for(settings)))
     results.append(_api(settings))
     results.append(_modes(settings))
+    results.extend(configured_topology_checks(settings))  # every host, with CHAIRSIDE_TOPOLOGY
     return results
 
 

@@ -17,6 +17,7 @@ from chairside.cli.output import (
     guarded,
 )
 from chairside.config import get_settings
+from chairside.ops.drill.failover_cli import failover
 from chairside.ops.drill.report import load_report, render_markdown
 from chairside.ops.drill.service import run_drill
 from chairside.ops.restore.targets import LATEST, build_target
@@ -85,3 +86,6 @@ def report(
         if output is not None:
             output.write_text(text + "\n")
         out.result(data, lambda c: c.print(Markdown(text) if not as_json else text))
+
+
+app.command("failover")(failover)

@@ -23,7 +23,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from chairside.checks import CheckResult, CheckStatus, worst
 from chairside.config import Settings
-from chairside.db import database_url, make_engine, redis_url
+from chairside.db import database_url, make_engine
 from chairside.errors import ChairsideError, DependencyDownError
 from chairside.ops.deploy.modes import ModeSwitch
 from chairside.ops.health import status_file
@@ -34,7 +34,8 @@ from chairside.ops.health.smoke import run_smoke
 from chairside.ops.health.traffic import TrafficWindow
 from chairside.ops.notify.changes import Change, notify_changes
 from chairside.ops.timeline.store import open_ops_store
-from chairside.redis_client import make_redis
+from chairside.redis_client import redis_for
+from chairside.topology.status import configured_topology_checks
 
 
 class HealthKind(enum.StrEnum):
@@ -155,7 +156,7 @@ def component_checks(settings: Settings, *, api_url: str) -> list[CheckResult]:
     except ChairsideError as exc:
         return [CheckResult("database", CheckStatus.CRITICAL, exc.message)]
     engine = make_engine(url, pool_size=1)
-    redis_client = make_redis(redis_url(settings))
+    redis_client = redis_for(settings)
     client = httpx.Client(base_url=api_url, timeout=3.0)
     try:
         probe = HealthProbe(
@@ -170,7 +171,7 @@ def component_checks(settings: Settings, *, api_url: str) -> list[CheckResult]:
             ),
             backup_checks=lambda: check_backups(settings),
         )
-        return [check_api(client), *probe.run()]
+        return [check_api(client), *probe.run(), *configured_topology_checks(settings)]
     finally:
         client.close()
         engine.dispose()

@@ -1,0 +1,1 @@
+"""``chairside lab``: the highly available topology started on one machine for rehearsal."""
