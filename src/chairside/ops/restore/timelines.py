@@ -17,6 +17,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+import psycopg
+
 from chairside.config import Settings
 from chairside.errors import ChairsideError, InputError
 from chairside.ops.backup.source import has_source, source_cluster
@@ -69,9 +71,19 @@ def live_timeline(settings: Settings) -> LiveTimeline | None:
         return None
     try:
         source = source_cluster(settings)
-        facts = source.facts()
-        return LiveTimeline(facts.timeline, facts.system_identifier, "asked the running server")
-    except ChairsideError:
+        # Briefly: in a disaster the server is gone, and the restore must not wait for it.
+        with psycopg.connect(
+            source.conninfo(), password=source.password, autocommit=True, connect_timeout=2
+        ) as conn:
+            row = conn.execute(
+                "SELECT (SELECT system_identifier FROM pg_control_system())::text, "
+                "CASE WHEN pg_is_in_recovery() THEN (SELECT timeline_id FROM "
+                "pg_control_checkpoint()) ELSE ('x' || substr(pg_walfile_name("
+                "pg_current_wal_lsn()), 1, 8))::bit(32)::int END"
+            ).fetchone()
+        if row is not None:
+            return LiveTimeline(int(str(row[1])), str(row[0]), "asked the running server")
+    except (ChairsideError, psycopg.Error):
         pass
     if not settings.embedded:
         return None
