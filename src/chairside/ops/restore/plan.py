@@ -9,8 +9,12 @@ can place (a transaction id, a restore point name) are checked by PostgreSQL dur
 recovery, which refuses to finish when it never meets them.
 
 Times at the window's end are when the newest segment was archived: commits up to
-then are in the archive. A target after the last archived *commit* but before that
-moment passes this check and is then refused by PostgreSQL itself.
+then are in the archive. Where the finished segment after the newest one is missing but
+a receiver pushed it as ``NAME.partial`` (``wal stream``), the chain ends with that
+partial segment, as Barman's ``get-wal --partial`` does: the plan says so
+(``end_from_partial``), and the window's end is when that partial was pushed. A target
+after the last archived *commit* but before that moment passes this check and is then
+refused by PostgreSQL itself.
 """
 
 from __future__ import annotations
@@ -128,6 +132,7 @@ class RestorePlan:
             "first_wal": self.chain.segments[0] if self.chain.segments else None,
             "last_wal": self.chain.newest_segment,
             "backup_size": self.backup.total_size,
+            "end_from_partial": self.chain.partial,
             "window": self.window.to_dict(),
         }
 
@@ -140,10 +145,14 @@ class ArchiveView:
     histories: dict[int, list[TimelineSwitch]]
     history_files: tuple[str, ...]
     duplicates: frozenset[str] = frozenset()  # names archived more than once
+    # The newest pushed partial version per timeline and segment number (``wal stream``).
+    partials: dict[int, dict[int, ArchivedWal]] = field(default_factory=dict)
 
     def entry(self, name: str, segment_size: int) -> ArchivedWal:
         """The archived object of segment ``name`` (listed, so fetching needs no lookup)."""
-        return self.segments[int(name[:8], 16)][parse_lsn_of_segment(name, segment_size)]
+        timeline, segno = int(name[:8], 16), parse_lsn_of_segment(name, segment_size)
+        found = self.segments.get(timeline, {}).get(segno)
+        return found if found is not None else self.partials[timeline][segno]
 
 
 def read_archive(archive: WalArchive, *, segment_size: int) -> ArchiveView:
@@ -152,8 +161,14 @@ def read_archive(archive: WalArchive, *, segment_size: int) -> ArchiveView:
     histories: dict[int, list[TimelineSwitch]] = {}
     history_files = []
     duplicates: set[str] = set()
+    partials: dict[int, dict[int, ArchivedWal]] = {}
     for entry in archive.entries():
-        if entry.kind == "segment":
+        if entry.kind == "partial":
+            segno = parse_lsn_of_segment(entry.name, segment_size)
+            known = partials.setdefault(entry.timeline, {}).get(segno)
+            newest = archive.newest_partial([entry] if known is None else [known, entry])
+            partials[entry.timeline][segno] = newest or entry
+        elif entry.kind == "segment":
             segno = parse_lsn_of_segment(entry.name, segment_size)
             if segno in segments.get(entry.timeline, {}):
                 duplicates.add(entry.name)
@@ -162,7 +177,7 @@ def read_archive(archive: WalArchive, *, segment_size: int) -> ArchiveView:
             history_files.append(entry.name)
             content = archive.content(entry)
             histories[entry.timeline] = parse_history(content.decode(errors="replace"))
-    return ArchiveView(segments, histories, tuple(history_files), frozenset(duplicates))
+    return ArchiveView(segments, histories, tuple(history_files), frozenset(duplicates), partials)
 
 
 def parse_lsn_of_segment(name: str, segment_size: int) -> int:
@@ -204,6 +219,14 @@ def backup_range(manifest: Manifest, view: ArchiveView) -> BackupRange | None:
         return None  # the WAL the backup needs to become consistent is not all there
     entry = view.segments.get(last_tli, {}).get(last_segno)
     end_time = entry.modified if entry is not None and entry.modified else manifest.stop_time
+    partial = _partial_after(chain, view)
+    if partial is not None:
+        chain = replace(
+            chain, segments=(*chain.segments, partial.name[:24]), partial=partial.name[:24]
+        )
+        in_archive = (*in_archive, partial.name[:24])
+        end_lsn += size
+        end_time = max(end_time, partial.modified or end_time)
     return BackupRange(
         manifest=manifest,
         chain=replace(chain, staged=in_archive),
@@ -212,6 +235,21 @@ def backup_range(manifest: Manifest, view: ArchiveView) -> BackupRange | None:
         end_time=max(end_time, manifest.stop_time),
         end_lsn=max(end_lsn, stop_lsn),
     )
+
+
+def _partial_after(chain: WalChain, view: ArchiveView) -> ArchivedWal | None:
+    """The pushed partial of the segment after the chain's last, if the chain may go on.
+
+    Only at the open end of the newest timeline and with no gap before it: a partial
+    never stands in for a segment in the middle of the history.
+    """
+    if chain.missing or not chain.segments or chain.stretches[-1].end_lsn is not None:
+        return None
+    last = chain.segments[-1]
+    timeline, segno = int(last[:8], 16), parse_lsn_of_segment(last, chain.segment_size)
+    if timeline != chain.target_timeline:
+        return None
+    return view.partials.get(timeline, {}).get(segno + 1)
 
 
 def recoverable_window(catalog: BackupCatalog, archive: WalArchive) -> RecoverableWindow:
