@@ -3,9 +3,12 @@
 Read from the repository alone (it is the catalog), plus the server when it answers:
 
 - the last good backup of each type, and its age;
-- the newest archived WAL and its age; the RPO is that age while the server has WAL
-  not yet archived (``pending_bytes`` > 0), and 0 when everything written is archived
-  (an idle server produces no WAL, and that is not data at risk);
+- the RPO as what would be lost now: the WAL bytes between the server's current LSN
+  and the last *shipped* one (the end of the newest archived segment, or what
+  Chairside's receiver has flushed, whichever is further), and how long ago the server
+  passed that shipped LSN (:mod:`.lsn_clock`: never understated); 0 when everything
+  written is shipped (an idle server produces no WAL, and that is not data at risk);
+- the receivers and slots the server reports (:mod:`.replication`);
 - the PITR window per timeline: from the end of the oldest full backup whose WAL chain
   is unbroken, to when the last segment of that unbroken chain was archived;
 - the newest validation result stored with a backup.
@@ -25,12 +28,15 @@ from chairside.config import Settings
 from chairside.errors import ChairsideError, DependencyDownError
 from chairside.ops.backup import access
 from chairside.ops.backup.catalog import BackupCatalog, BackupEntry
+from chairside.ops.backup.lsn_clock import LsnClock
 from chairside.ops.backup.manifest import Manifest
+from chairside.ops.backup.replication import read_replication
 from chairside.ops.backup.source import has_source, source_cluster
 from chairside.ops.backup.sync.lag import repositories_overview
 from chairside.ops.backup.walarchive import (
     ArchivedWal,
     WalArchive,
+    format_lsn,
     parse_lsn,
     segment_name,
     segment_number,
@@ -163,6 +169,29 @@ def backup_status(settings: Settings, *, now: datetime | None = None) -> BackupS
     )
 
 
+def rpo_thresholds(settings: Settings) -> tuple[float | None, float, float]:
+    """``(expected, warning, critical)`` RPO in seconds for the configured WAL mode.
+
+    Expected: what the mode promises (``archive_timeout`` when archiving, the partial
+    push interval plus the receiver's status interval when streaming, 0 in sync mode).
+    A warning once the RPO is well past that promise (twice it plus 30 s, capped by
+    ``wal_warning_minutes``); critical past ``wal_critical_minutes``.
+    """
+    cap = settings.wal_warning_minutes * 60
+    critical = settings.wal_critical_minutes * 60
+    expected: float | None
+    if settings.wal_mode == "sync":
+        expected = 0.0
+    elif settings.wal_mode == "stream":
+        expected = settings.wal_partial_push_seconds + 1.0
+    elif settings.wal_archive_timeout_seconds > 0:
+        expected = float(settings.wal_archive_timeout_seconds)
+    else:
+        expected = None
+    warning = cap if expected is None else min(cap, 2 * expected + 30)
+    return expected, warning, critical
+
+
 def _wal_facts(
     settings: Settings,
     archive: WalArchive,
@@ -173,21 +202,24 @@ def _wal_facts(
     age = (now - newest.modified).total_seconds() if newest and newest.modified else None
     pending: int | None = None
     archiver: dict[str, Any] | None = None
+    shipped: int | None = None
+    current: int | None = None
+    basis = "archive_age"
+    rpo: float | None = age
+    replication: dict[str, Any] | None = None
     try:
         if not has_source(settings):
             raise DependencyDownError("no cluster here")
         source = source_cluster(settings)
         facts = source.facts()
         with source.connect() as conn:
-            row = conn.execute(
-                "SELECT CASE WHEN pg_is_in_recovery() THEN NULL ELSE pg_current_wal_lsn()::text END"
-            ).fetchone()
             stats = conn.execute(
                 "SELECT failed_count, last_failed_wal, last_failed_time, last_archived_wal,"
                 " last_archived_time, coalesce(last_failed_time > last_archived_time"
                 " OR (last_archived_time IS NULL AND last_failed_time IS NOT NULL), false)"
                 " FROM pg_stat_archiver"
             ).fetchone()
+            server = read_replication(lambda sql: conn.execute(sql.encode()).fetchall())
         if stats is not None:
             archiver = {
                 "failed_count": stats[0],
@@ -197,22 +229,45 @@ def _wal_facts(
                 "last_archived_time": _iso(stats[4]),
                 "failing": bool(stats[5]),
             }
-        if row and row[0] and newest is not None:
+        if server is not None:
+            replication = server.to_dict()
+            current = parse_lsn(server.current_lsn)
             size = facts.wal_segment_size
-            archived_end = (segment_number(newest.name, size) + 1) * size
-            pending = max(0, parse_lsn(str(row[0])) - archived_end)
+            archived_end = (segment_number(newest.name, size) + 1) * size if newest else 0
+            receiver = server.receiver()
+            received = parse_lsn(receiver.flush_lsn) if receiver and receiver.flush_lsn else 0
+            shipped = max(archived_end, received)
+            if newest is not None or received:
+                pending = max(0, current - shipped)
+            clock = LsnClock.for_settings(settings, cluster=facts.system_identifier)
+            if pending == 0:
+                rpo, basis = 0.0, "nothing_pending"
+            elif pending is not None:
+                passed = clock.passed_at(shipped)
+                if passed is not None:
+                    rpo, basis = max(0.0, now.timestamp() - passed), "lsn_clock"
+            clock.record(current, at=now.timestamp())
     except ChairsideError:
         pending = None  # the server does not answer: judge by the archive alone
-    rpo = 0.0 if pending == 0 else age
+        basis = "archive_only"
+    expected, warning, critical = rpo_thresholds(settings)
     return {
         "mode": settings.wal_mode,
         "newest": newest.name if newest else None,
         "archived_at": newest.modified.isoformat() if newest and newest.modified else None,
         "age_seconds": None if age is None else round(age, 1),
         "pending_bytes": pending,
+        "rpo_bytes": pending,
         "rpo_seconds": None if rpo is None else round(rpo, 1),
+        "rpo_basis": basis,
+        "current_lsn": None if current is None else format_lsn(current),
+        "shipped_lsn": None if shipped is None else format_lsn(shipped),
+        "expected_rpo_seconds": expected,
+        "rpo_warning_seconds": warning,
+        "rpo_critical_seconds": critical,
         "segments": sum(len(s) for s in segments.values()),
         "archiver": archiver,
+        "replication": replication,
     }
 
 
@@ -344,9 +399,9 @@ def _wal_check(settings: Settings, wal: dict[str, Any]) -> CheckResult:
     status = CheckStatus.OK
     if rpo is None:
         status = CheckStatus.UNKNOWN
-    elif minutes > settings.wal_critical_minutes:
+    elif rpo > wal["rpo_critical_seconds"]:
         status = CheckStatus.CRITICAL
-    elif minutes > settings.wal_warning_minutes:
+    elif rpo > wal["rpo_warning_seconds"]:
         status = CheckStatus.WARNING
     pending = wal["pending_bytes"]
     archiver = wal.get("archiver") or {}
@@ -356,6 +411,11 @@ def _wal_check(settings: Settings, wal: dict[str, Any]) -> CheckResult:
     summary = (
         f"newest {wal['newest']}, archived {wal['age_seconds']:.0f} s ago; RPO {minutes:.1f} min"
     )
+    if pending:
+        summary += (
+            f" ({pending} bytes of WAL not shipped; warning above "
+            f"{wal['rpo_warning_seconds']:.0f} s in {settings.wal_mode} mode)"
+        )
     if pending == 0:
         summary += " (nothing written since: RPO 0)"
     elif pending is None:
@@ -365,7 +425,9 @@ def _wal_check(settings: Settings, wal: dict[str, Any]) -> CheckResult:
             f"; archive_command is failing on {archiver['last_failed_wal']} "
             f"({archiver['failed_count']} failures; see the PostgreSQL log)"
         )
-    return CheckResult("wal_archive", status, summary, details={"rpo_seconds": rpo})
+    return CheckResult(
+        "wal_archive", status, summary, details={"rpo_seconds": rpo, "rpo_bytes": pending}
+    )
 
 
 def _pitr_check(windows: list[PitrWindow]) -> CheckResult:

@@ -25,7 +25,7 @@ from chairside.checks import CheckResult, CheckStatus
 from chairside.config import Settings
 from chairside.errors import ChairsideError
 from chairside.ops.deploy.modes import ModeSwitch
-from chairside.ops.health import components, system, tls, traffic
+from chairside.ops.health import components, replication, system, tls, traffic
 
 TrafficSource = Callable[[], Iterable[Metric]]
 """Returns the HTTP metric families; raises a ChairsideError when they cannot be read."""
@@ -111,6 +111,8 @@ class HealthProbe:
                     critical_percent=s.health_connections_critical_percent,
                 )
             )
+        if database.status is not CheckStatus.CRITICAL:
+            results.append(replication.check_replication(self.engine, s))
         results.append(components.check_redis(self.redis))
         results.append(
             system.check_disk(
