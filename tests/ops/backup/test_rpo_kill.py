@@ -13,6 +13,7 @@ import time
 import pytest
 
 from chairside.ops.backup.basebackup import take_full_backup
+from chairside.ops.backup.status import backup_status
 from chairside.ops.backup.streaming import WalStreamer
 from chairside.ops.restore import service
 from chairside.ops.restore.targets import LATEST
@@ -75,3 +76,37 @@ def _wait_for(condition: object, message: str, timeout: float = 20) -> None:
     while not condition():  # type: ignore[operator]
         assert time.monotonic() < deadline, message
         time.sleep(0.05)
+
+
+def test_async_archiving_loses_no_more_than_backup_status_reported_before_the_kill(
+    cluster_factory: ClusterFactory,
+) -> None:
+    with backup_env(cluster_factory, wal_archive_timeout_seconds=3) as env:
+        take_full_backup(env.settings)
+        writer = SteadyWriter(env.cluster.conninfo(), rate=100)
+        writer.start()
+        began = time.monotonic()
+        # A monitor reads status as /metrics would, until its LSN clock covers what is
+        # shipped (the first readings come after the archived end: no sample that old).
+        while time.monotonic() - began < 4 or (
+            backup_status(env.settings).wal["rpo_basis"] != "lsn_clock"
+        ):
+            assert time.monotonic() - began < 30, "the LSN clock never covered the archive"
+            backup_status(env.settings)
+            time.sleep(0.3)
+        reported = backup_status(env.settings).wal
+        reported_at = time.time()
+        killed_at = kill_postgres(env.cluster)
+        writer.stop()
+        assert reported["rpo_basis"] in ("lsn_clock", "nothing_pending"), reported
+        result = service.restore_database(
+            env.settings, request=service.RestoreRequest(target=LATEST, to=env.root / "copy")
+        )
+        try:
+            loss = count_loss(writer, copy_conninfo(result))
+        finally:
+            stop_copy(result.data_dir)
+        # Commits acknowledged after the status call add to what it reported.
+        bound = reported["rpo_seconds"] + (killed_at - reported_at) + 0.05
+        assert loss.seconds <= bound, (loss.to_dict(), reported)
+        assert loss.restored_max > 0
