@@ -19,8 +19,8 @@ from chairside.ops.backup.replication import read_replication
 from chairside.ops.backup.sync_policy import SyncPolicyGuard, fallback_since
 from chairside.ops.health.replication import check_replication
 from chairside.ops.notify.base import Severity
-from tests.ops.backup.helpers import CHAIRSIDE, BackupEnv, backup_env
-from tests.support.servers import ClusterFactory
+from tests.ops.backup.helpers import CHAIRSIDE, BackupEnv, backup_env, make_settings
+from tests.support.servers import ClusterFactory, remove_tree, scratch_dir
 
 pytestmark = pytest.mark.slow
 
@@ -122,3 +122,24 @@ def test_a_dead_synchronous_receiver_blocks_in_strict_mode_and_falls_back_within
 def _named(env: BackupEnv) -> bool:
     rows = env.sql("SHOW synchronous_standby_names")
     return bool(rows and str(rows[0][0]).strip()) and fallback_since(env.settings) is None
+
+
+def test_a_slot_holding_back_wal_is_a_warning_naming_it(cluster_factory: ClusterFactory) -> None:
+    cluster = cluster_factory.make()
+    root = scratch_dir()
+    settings = make_settings(root, cluster, wal_slot_warning_mb=1)
+    engine = make_engine(cluster.url("postgres"), pool_size=1)
+    try:
+        with psycopg.connect(cluster.conninfo(), autocommit=True) as conn:
+            conn.execute("SELECT pg_create_physical_replication_slot('forgotten', true)")
+            assert check_replication(engine, settings).status is CheckStatus.OK
+            conn.execute(
+                "CREATE TABLE filler AS SELECT g, repeat('x', 200) FROM generate_series(1, 20000) g"
+            )
+        check = check_replication(engine, settings)
+        assert check.status is CheckStatus.WARNING
+        assert "forgotten" in check.summary and "holds back" in check.summary
+    finally:
+        engine.dispose()
+        cluster.stop(mode="immediate")
+        remove_tree(root)
