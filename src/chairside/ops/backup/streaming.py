@@ -227,7 +227,9 @@ class WalStreamer:
         except FileNotFoundError:
             return  # finished and renamed meanwhile: the next round pushes the segment
         seen = (path.name, info.st_mtime_ns, info.st_size)
-        if seen == self._partial_seen:
+        if seen == self._partial_seen and not force:
+            # A write inside the same mtime tick can hide here; the forced push (when the
+            # server goes away, and at the end) compares content instead.
             return
         segment = path.name.removesuffix(".partial")
         if segment in self._pushed:
