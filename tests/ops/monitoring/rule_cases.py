@@ -192,6 +192,14 @@ CASES: list[Case] = [
         "ChairsideWalArchiveLag", "P2", "wal", "chairside_wal_archive_lag_seconds", 301, 300
     ),
     _gauge_case(
+        "ChairsideWritesBlockedBySyncReplication",
+        "P1",
+        "wal",
+        "chairside_replication_writes_blocked",
+        1,
+        0,
+    ),
+    _gauge_case(
         "ChairsideWalArchiveLagCritical",
         "P1",
         "wal",
