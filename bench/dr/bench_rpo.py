@@ -77,8 +77,9 @@ def run_round(mode: str, args: argparse.Namespace, factory: ClusterFactory) -> d
             killed_at = kill_postgres(env.cluster)
             writer.stop()
             if streamer is not None:
+                # The receiver pushes what it flushed last once it has lost the server.
                 deadline = time.monotonic() + 15
-                while (streamer.last_partial_push or 0) <= killed_at:
+                while streamer.pushed_after_loss == 0:
                     if time.monotonic() > deadline:
                         break
                     time.sleep(0.05)

@@ -125,6 +125,8 @@ class WalStreamer:
         self._partial_seen: tuple[str, int, int] | None = None  # name, mtime_ns, size
         self._partial_due = 0.0
         self.last_partial_push: float | None = None  # wall time of the newest partial push
+        # Forced pushes after the receiver lost its server (what it flushed last is in them).
+        self.pushed_after_loss = 0
 
     @classmethod
     def from_settings(
@@ -167,6 +169,7 @@ class WalStreamer:
                     # the receiver flushed last is the newest history there is: push it now.
                     summary.restarts += 1
                     self._push_partial(summary, force=True)
+                    self.pushed_after_loss += 1
                     self.stop_event.wait(1.0)
                     if not self.stop_event.is_set():
                         self._start_receiver()
