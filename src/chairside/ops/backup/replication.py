@@ -23,7 +23,7 @@ RECEIVER_NAME = "chairside_receivewal"  # pg_receivewal's application_name (wal 
 
 _RECEIVERS_SQL = (
     "SELECT application_name, state, sync_state, flush_lsn::text,"
-    " (pg_current_wal_lsn() - flush_lsn)::bigint FROM pg_stat_replication"
+    " (pg_current_wal_lsn() - flush_lsn)::bigint, write_lsn::text FROM pg_stat_replication"
 )
 _SLOTS_SQL = (
     "SELECT slot_name, active, restart_lsn::text, wal_status,"
@@ -44,6 +44,9 @@ class Receiver:
     sync_state: str
     flush_lsn: str | None
     behind_bytes: int | None
+    # Written to the receiver's spool, fsynced or not: an asynchronous pg_receivewal
+    # fsyncs only at segment ends, and its spool is on another machine (docs/backup.md).
+    write_lsn: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -51,6 +54,7 @@ class Receiver:
             "state": self.state,
             "sync_state": self.sync_state,
             "flush_lsn": self.flush_lsn,
+            "write_lsn": self.write_lsn,
             "behind_bytes": self.behind_bytes,
         }
 
@@ -114,7 +118,7 @@ def read_replication(query: Query) -> ReplicationFacts | None:
         return None
     server = query(_SERVER_SQL)[0]
     receivers = [
-        Receiver(str(r[0]), str(r[1]), str(r[2]), _text(r[3]), _int(r[4]))
+        Receiver(str(r[0]), str(r[1]), str(r[2]), _text(r[3]), _int(r[4]), _text(r[5]))
         for r in query(_RECEIVERS_SQL)
     ]
     slots = [

@@ -5,7 +5,7 @@ Read from the repository alone (it is the catalog), plus the server when it answ
 - the last good backup of each type, and its age;
 - the RPO as what would be lost now: the WAL bytes between the server's current LSN
   and the last *shipped* one (the end of the newest archived segment, or what
-  Chairside's receiver has flushed, whichever is further), and how long ago the server
+  Chairside's receiver has written, whichever is further), and how long ago the server
   passed that shipped LSN (:mod:`.lsn_clock`: never understated); 0 when everything
   written is shipped (an idle server produces no WAL, and that is not data at risk);
 - the receivers and slots the server reports (:mod:`.replication`);
@@ -235,7 +235,8 @@ def _wal_facts(
             size = facts.wal_segment_size
             archived_end = (segment_number(newest.name, size) + 1) * size if newest else 0
             receiver = server.receiver()
-            received = parse_lsn(receiver.flush_lsn) if receiver and receiver.flush_lsn else 0
+            held = (receiver.write_lsn or receiver.flush_lsn) if receiver else None
+            received = parse_lsn(held) if held else 0
             shipped = max(archived_end, received)
             if newest is not None or received:
                 pending = max(0, current - shipped)
