@@ -28,6 +28,7 @@ import argparse
 import json
 import threading
 import time
+from datetime import datetime
 from typing import Any
 
 from tests.ops.backup.helpers import backup_env
@@ -73,8 +74,8 @@ def run_round(mode: str, args: argparse.Namespace, factory: ClusterFactory) -> d
                 backup_status(env.settings)
                 time.sleep(0.5)
             reported = backup_status(env.settings).wal
-            reported_at = time.time()
             killed_at = kill_postgres(env.cluster)
+            reported_at = datetime.fromisoformat(reported["rpo_at"]).timestamp()
             writer.stop()
             if streamer is not None:
                 # The receiver pushes what it flushed last once it has lost the server.

@@ -206,6 +206,7 @@ def _wal_facts(
     current: int | None = None
     basis = "archive_age"
     rpo: float | None = age
+    rpo_at = now.timestamp()
     replication: dict[str, Any] | None = None
     try:
         if not has_source(settings):
@@ -220,6 +221,7 @@ def _wal_facts(
                 " FROM pg_stat_archiver"
             ).fetchone()
             server = read_replication(lambda sql: conn.execute(sql.encode()).fetchall())
+            read_at = datetime.now(UTC).timestamp()  # the RPO is as of this reading
         if stats is not None:
             archiver = {
                 "failed_count": stats[0],
@@ -246,7 +248,8 @@ def _wal_facts(
             elif pending is not None:
                 passed = clock.passed_at(shipped)
                 if passed is not None:
-                    rpo, basis = max(0.0, now.timestamp() - passed), "lsn_clock"
+                    rpo, basis = max(0.0, read_at - passed), "lsn_clock"
+            rpo_at = read_at
             clock.record(current, at=now.timestamp())
     except ChairsideError:
         pending = None  # the server does not answer: judge by the archive alone
@@ -261,6 +264,7 @@ def _wal_facts(
         "rpo_bytes": pending,
         "rpo_seconds": None if rpo is None else round(rpo, 1),
         "rpo_basis": basis,
+        "rpo_at": datetime.fromtimestamp(rpo_at, UTC).isoformat(),
         "current_lsn": None if current is None else format_lsn(current),
         "shipped_lsn": None if shipped is None else format_lsn(shipped),
         "expected_rpo_seconds": expected,

@@ -271,6 +271,9 @@ class WalStreamer:
             "-D", str(self.spool),
             "--slot", self.slot,
             "--no-password",
+            # Exit when the server goes away (instead of retrying by itself), so the loop
+            # pushes the partial segment at once and starts it again.
+            "--no-loop",
             *extra,
         ]  # fmt: skip
 
