@@ -126,8 +126,10 @@ def _supervise(settings: Settings, out: Output, stop: Event) -> None:
     from chairside.ops.backup.source import source_cluster
     from chairside.ops.backup.sync_policy import SyncPolicyGuard
     from chairside.ops.backup.wal_watch import WalWatch
+    from chairside.ops.locks import is_locked
     from chairside.ops.notify.alerts import raise_alert
     from chairside.ops.notify.base import Severity
+    from chairside.ops.restore.service import RESTORE_LOCK
     from chairside.runtime.embedded import embedded_stack
     from chairside.runtime.supervisor import Supervisor
 
@@ -147,6 +149,7 @@ def _supervise(settings: Settings, out: Output, stop: Event) -> None:
         alert=alert,
         ticks=(watch.tick, guard.tick),
         after_restart=(watch.after_restart,),
+        paused=lambda: is_locked(settings.home, RESTORE_LOCK),
     )
     supervisor.run(stop)
 

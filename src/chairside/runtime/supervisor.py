@@ -6,7 +6,9 @@ up to ``MAX_BACKOFF_SECONDS``), and each death and each return is an alert: an o
 event and, when configured, a notification. ``up`` therefore never serves on without
 its database silently. After PostgreSQL is back, ``after_restart`` hooks run (the WAL
 watch forces a segment switch, so what was written before the crash is archived at
-once). ``ticks`` are the periodic checks that need the running cluster (the WAL watch,
+once). While ``paused`` says so (an in-place restore holds the ``restore`` lock: it stops
+PostgreSQL and swaps its data directory on purpose) nothing is restarted. ``ticks`` are
+the periodic checks that need the running cluster (the WAL watch,
 the synchronous-mode policy); one that fails is logged and tried again next second.
 """
 
@@ -53,12 +55,14 @@ class Supervisor:
         ticks: Sequence[Callable[[], object]] = (),
         after_restart: Sequence[Callable[[], object]] = (),
         interval: float = 1.0,
+        paused: Callable[[], bool] = lambda: False,
     ) -> None:
         self.stack = stack
         self.alert = alert
         self.ticks = list(ticks)
         self.after_restart = list(after_restart)
         self.interval = interval
+        self.paused = paused
         self.restarts: dict[str, int] = {}
         self.watched = [_Watched("postgresql", stack.postgres.is_running, stack.postgres.start)]
         redis = stack.redis
@@ -72,6 +76,8 @@ class Supervisor:
 
     def check_once(self) -> None:
         """Look at every server once, restart what is down, then run the ticks."""
+        if self.paused():
+            return  # an in-place restore stops and swaps PostgreSQL on purpose
         for server in self.watched:
             if self._keep_up(server) and server.name == "postgresql":
                 for hook in self.after_restart:
