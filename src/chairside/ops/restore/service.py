@@ -232,6 +232,11 @@ def _describe(settings: Settings, request: RestoreRequest, plan: RestorePlan) ->
         f"replay up to {len(plan.chain.segments)} archived WAL segments on timeline "
         f"{plan.timeline}, stopping at {plan.target.describe()}",
     ]
+    if plan.chain.partial:
+        steps.append(
+            f"the end comes from a receiver's partial segment {plan.chain.partial} (pushed by "
+            "`wal stream`; its finished segment was never archived)"
+        )
     if request.in_place:
         live = embedded_stack(settings).postgres
         destination = str(live.data_dir)
