@@ -54,7 +54,8 @@ class WalWatch:
         with self.connect() as conn:
             row = conn.execute(
                 "SELECT pg_current_wal_lsn()::text, pg_walfile_name(pg_current_wal_lsn()),"
-                " current_setting('wal_segment_size')::bigint,"
+                # current_setting() says '16MB'; pg_settings has the bytes.
+                " (SELECT setting::bigint FROM pg_settings WHERE name = 'wal_segment_size'),"
                 " (SELECT system_identifier FROM pg_control_system())::text,"
                 " extract(epoch FROM current_setting('checkpoint_timeout')::interval)::int"
                 " WHERE NOT pg_is_in_recovery()"
