@@ -178,6 +178,14 @@ class Settings(BaseSettings):
     wal_archive_timeout_seconds: int = Field(default=60, ge=0, le=86400)
     # How long `backup incremental` waits for the switched segment to reach the repository.
     wal_confirm_timeout_seconds: float = Field(default=60.0, gt=0)
+    # `wal stream`: push the receiver's growing .partial segment this often (when changed).
+    wal_partial_push_seconds: float = Field(default=1.0, gt=0, le=3600)
+    # Sync mode without a connected synchronous receiver: "strict" lets commits wait,
+    # "fallback" clears synchronous_standby_names after wal_sync_fallback_seconds.
+    wal_sync_policy: Literal["strict", "fallback"] = "fallback"
+    wal_sync_fallback_seconds: float = Field(default=10.0, gt=0, le=3600)
+    # A replication slot keeping more WAL than this on the server is a warning.
+    wal_slot_warning_mb: int = Field(default=1024, ge=1)
 
     # --- disaster recovery (S3 repositories, sync, drills) --------------------------
     # S3 defaults for every s3:// repository; a URL may override them per repository with

@@ -67,3 +67,24 @@ def test_maintenance_and_health_judge_the_disk_by_the_same_limits(tmp_path: Path
     (disk,) = [r for r in run.results if r.name == "disk"]
     assert health.status.value == disk.status.value == "warning"
     assert "over the 0% threshold" in disk.summary
+
+
+def test_the_rpo_row_follows_the_wal_mode_and_backup_status_judges_by_it(tmp_path: Path) -> None:
+    from chairside.ops.backup.status import rpo_thresholds
+
+    def row(**overrides: object) -> tuple[float | None, float | None]:
+        rpo = threshold_table(load_settings(env="test", home=tmp_path, **overrides))["rpo_minutes"]
+        return rpo.warning, rpo.critical
+
+    # Streaming promises the push interval + 1 s (2 s), sync 0: warning at twice + 30 s.
+    assert row(wal_mode="stream") == (round(34 / 60, 4), 15)
+    assert row(wal_mode="stream", wal_partial_push_seconds=5) == (round(42 / 60, 4), 15)
+    assert row(wal_mode="sync") == (0.5, 15)
+    assert row(wal_mode="archive") == (5, 15)
+    pinned = row(wal_mode="sync", wal_warning_minutes=3, wal_critical_minutes=9)
+    assert pinned == (3, 9)
+    for mode, expected in (("archive", 60.0), ("stream", 2.0), ("sync", 0.0)):
+        settings = load_settings(env="test", home=tmp_path, wal_mode=mode)
+        warning, critical = row(wal_mode=mode)
+        assert warning is not None and critical is not None
+        assert rpo_thresholds(settings) == (expected, warning * 60, critical * 60)

@@ -8,11 +8,15 @@ derived from the schedule unless set explicitly:
 - **backup age**: a full backup is late (warning) after the ``backup-full`` job's longest
   gap between slots plus its timeout (the grace a running backup has to finish), and
   critical a day after that: with the weekly default, 7 d + 4 h and 8 d + 4 h.
-- **RPO** (age of the newest archived WAL with unarchived writes pending): with
-  ``archive_timeout`` (``CHAIRSIDE_WAL_ARCHIVE_TIMEOUT_SECONDS``) a segment is closed at
+- **RPO** (what would be lost now: how long ago the server passed the last shipped
+  LSN), following the WAL mode's promise (:func:`expected_rpo_seconds`): when archiving,
+  ``archive_timeout`` (``CHAIRSIDE_WAL_ARCHIVE_TIMEOUT_SECONDS``) closes a segment at
   least that often, so warning at 5x and critical at 15x it (5 and 15 min at 60 s); with
   archive_timeout 0 it is the ``backup-incremental`` job's cadence plus its timeout
-  (warning) and one cadence more (critical).
+  (warning) and one cadence more (critical). When streaming (the partial push interval
+  plus 1 s) and in sync mode (0), the promise is tighter: warning above twice it plus
+  30 s (never later than the archiving warning); critical as when archiving, since the
+  archive stays the backstop.
 
 ``CHAIRSIDE_BACKUP_WARNING_HOURS``/``CRITICAL_HOURS`` and ``CHAIRSIDE_WAL_WARNING_MINUTES``/
 ``CRITICAL_MINUTES`` still override the derived values.
@@ -97,8 +101,22 @@ def backup_age_threshold(settings: Settings) -> Threshold:
     )
 
 
+def expected_rpo_seconds(settings: Settings) -> float | None:
+    """What the WAL mode promises to lose at most (None: archiving without archive_timeout).
+
+    ``archive_timeout`` when archiving, the partial push interval plus the receiver's
+    1 s status interval when streaming, 0 in sync mode.
+    """
+    if settings.wal_mode == "sync":
+        return 0.0
+    if settings.wal_mode == "stream":
+        return settings.wal_partial_push_seconds + 1.0
+    timeout = settings.wal_archive_timeout_seconds
+    return float(timeout) if timeout > 0 else None
+
+
 def rpo_threshold(settings: Settings) -> Threshold:
-    """Minutes of RPO (archived WAL age with writes pending): from archive_timeout."""
+    """Minutes of RPO (what would be lost now): from the WAL mode and archive_timeout."""
     if settings.wal_warning_minutes is not None and settings.wal_critical_minutes is not None:
         return Threshold(
             "rpo_minutes",
@@ -125,9 +143,18 @@ def rpo_threshold(settings: Settings) -> Threshold:
             f"archive_timeout off: backup-incremental '{job.cadence}' ({gap:g} min)"
             f" + {job.timeout_seconds / 60:g} min grace; critical one cadence later"
         )
+    expected = expected_rpo_seconds(settings)
+    if settings.wal_mode in ("stream", "sync") and expected is not None:
+        tighter = (2 * expected + 30) / 60
+        if tighter < warning:
+            warning = tighter
+            source = (
+                f"{settings.wal_mode} mode promises {expected:g} s: warning above twice it"
+                f" + 30 s; critical as when archiving ({source})"
+            )
     return Threshold(
         "rpo_minutes",
-        settings.wal_warning_minutes or round(warning, 2),
+        settings.wal_warning_minutes or round(warning, 4),
         settings.wal_critical_minutes or round(critical, 2),
         "min",
         source,

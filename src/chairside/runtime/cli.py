@@ -114,7 +114,10 @@ def _background(settings: Settings, out: Output) -> tuple[Callable[[Event], None
     """What `up` runs beside the API on its embedded default."""
     if not settings.embedded:
         return ()
-    tasks: list[Callable[[Event], None]] = [partial(_first_backup, settings, out)]
+    tasks: list[Callable[[Event], None]] = [
+        partial(_supervise, settings, out),
+        partial(_first_backup, settings, out),
+    ]
     if settings.schedule_in_process:
         tasks.append(partial(_run_schedule, settings, out))
     return tuple(tasks)
@@ -136,6 +139,40 @@ def _run_schedule(settings: Settings, out: Output, stop: Event) -> None:
         scheduler.run_forever(stop, on_event=lambda message: out.info(f"schedule: {message}"))
     except ChairsideError as exc:
         out.info(f"[yellow]the ops schedule stopped:[/] {exc.message} (`chairside schedule run`)")
+
+
+def _supervise(settings: Settings, out: Output, stop: Event) -> None:
+    """Restart a crashed PostgreSQL or Redis, keep archive_timeout, apply the sync policy."""
+    # Imported here: `chairside status` and friends load this module too.
+    from chairside.ops.backup.source import source_cluster
+    from chairside.ops.backup.sync_policy import SyncPolicyGuard
+    from chairside.ops.backup.wal_watch import WalWatch
+    from chairside.ops.locks import is_locked
+    from chairside.ops.notify.alerts import raise_alert
+    from chairside.ops.notify.base import Severity
+    from chairside.ops.restore.service import RESTORE_LOCK
+    from chairside.runtime.embedded import embedded_stack
+    from chairside.runtime.supervisor import Supervisor
+
+    def alert(kind: str, summary: str, severity: str) -> None:
+        out.info(f"{'[red]' if severity == 'critical' else '[yellow]'}{kind}:[/] {summary}")
+        raise_alert(settings, kind, summary, severity=Severity(severity))
+
+    source = source_cluster(settings)
+    watch = WalWatch(settings, connect=source.connect)
+    guard = SyncPolicyGuard(
+        settings,
+        connect=source.connect,
+        alert=lambda kind, summary, severity, details: alert(kind, summary, severity.value),
+    )
+    supervisor = Supervisor(
+        embedded_stack(settings),
+        alert=alert,
+        ticks=(watch.tick, guard.tick),
+        after_restart=(watch.after_restart,),
+        paused=lambda: is_locked(settings.home, RESTORE_LOCK),
+    )
+    supervisor.run(stop)
 
 
 def _first_backup(settings: Settings, out: Output, stop: Event) -> None:

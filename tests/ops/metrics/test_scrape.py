@@ -111,6 +111,9 @@ def test_a_real_scrape_passes_promtool_and_has_every_metric_rules_and_dashboards
     assert _values(exposition, "chairside_smoke_success")[()] == 1
     health = _values(exposition, "chairside_health_status")
     assert health[(("check", "database"),)] == 0
+    assert health[(("check", "replication"),)] == 0  # archive mode needs no receiver
+    assert _values(exposition, "chairside_replication_writes_blocked")[()] == 0
+    assert _values(exposition, "chairside_wal_rpo_bytes")[()] >= 0
     assert health[(("check", f"tls:{endpoint}"),)] == 1  # self-signed: a warning
     expiry = _values(exposition, "chairside_tls_certificate_expiry_timestamp_seconds")
     assert len(expiry) == 1

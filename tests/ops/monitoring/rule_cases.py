@@ -196,6 +196,14 @@ CASES: list[Case] = [
         "ChairsideWalArchiveLag", "P3", "wal", "chairside_wal_archive_lag_seconds", 301, 300
     ),
     _gauge_case(
+        "ChairsideWritesBlockedBySyncReplication",
+        "P1",
+        "wal",
+        "chairside_replication_writes_blocked",
+        1,
+        0,
+    ),
+    _gauge_case(
         "ChairsideWalArchiveLagCritical",
         "P2",
         "wal",

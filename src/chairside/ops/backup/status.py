@@ -3,14 +3,18 @@
 Read from the repository alone (it is the catalog), plus the server when it answers:
 
 - the last good backup of each type, and its age;
-- the newest archived WAL and its age; the RPO is that age while the server has WAL
-  not yet archived (``pending_bytes`` > 0), and 0 when everything written is archived
-  (an idle server produces no WAL, and that is not data at risk);
+- the RPO as what would be lost now: the WAL bytes between the server's current LSN
+  and the last *shipped* one (the end of the newest archived segment, or what
+  Chairside's receiver has written, whichever is further), and how long ago the server
+  passed that shipped LSN (:mod:`.lsn_clock`: never understated); 0 when everything
+  written is shipped (an idle server produces no WAL, and that is not data at risk);
+- the receivers and slots the server reports (:mod:`.replication`);
 - the PITR window per timeline (:mod:`.windows`), the live timeline first;
 - the newest validation result stored with a backup.
 
 Thresholds come from the one table (``ops/thresholds.py``): a full backup is late after
-the schedule's cadence plus grace, and the RPO limits follow ``archive_timeout``.
+the schedule's cadence plus grace, and the RPO limits follow the WAL mode's promise
+(``archive_timeout`` when archiving, the partial push interval when streaming, 0 in sync).
 """
 
 from __future__ import annotations
@@ -24,14 +28,22 @@ from chairside.config import Settings
 from chairside.errors import ChairsideError, DependencyDownError
 from chairside.ops.backup import access
 from chairside.ops.backup.catalog import BackupCatalog, BackupEntry
+from chairside.ops.backup.lsn_clock import LsnClock
 from chairside.ops.backup.manifest import Manifest
+from chairside.ops.backup.replication import read_replication
 from chairside.ops.backup.source import has_source, source_cluster
 from chairside.ops.backup.sync.lag import repositories_overview
-from chairside.ops.backup.walarchive import ArchivedWal, WalArchive, parse_lsn, segment_number
+from chairside.ops.backup.walarchive import (
+    ArchivedWal,
+    WalArchive,
+    format_lsn,
+    parse_lsn,
+    segment_number,
+)
 from chairside.ops.backup.windows import PitrWindow, timeline_windows, usable_fulls
 from chairside.ops.restore.reach import view_for
 from chairside.ops.restore.timelines import live_timeline
-from chairside.ops.thresholds import backup_age_threshold, rpo_threshold
+from chairside.ops.thresholds import backup_age_threshold, expected_rpo_seconds, rpo_threshold
 
 
 @dataclass(frozen=True)
@@ -137,6 +149,18 @@ def backup_status(settings: Settings, *, now: datetime | None = None) -> BackupS
     )
 
 
+def rpo_thresholds(settings: Settings) -> tuple[float | None, float, float]:
+    """``(expected, warning, critical)`` RPO in seconds for the configured WAL mode.
+
+    Expected: what the mode promises (:func:`~chairside.ops.thresholds.expected_rpo_seconds`);
+    the limits are the threshold table's ``rpo_minutes`` row, so status, health, alert
+    rules and dashboards judge by the same figures.
+    """
+    limit = rpo_threshold(settings)
+    assert limit.warning is not None and limit.critical is not None
+    return expected_rpo_seconds(settings), limit.warning * 60, limit.critical * 60
+
+
 def _wal_facts(
     settings: Settings,
     archive: WalArchive,
@@ -147,21 +171,26 @@ def _wal_facts(
     age = (now - newest.modified).total_seconds() if newest and newest.modified else None
     pending: int | None = None
     archiver: dict[str, Any] | None = None
+    shipped: int | None = None
+    current: int | None = None
+    basis = "archive_age"
+    rpo: float | None = age
+    rpo_at = now.timestamp()
+    replication: dict[str, Any] | None = None
     try:
         if not has_source(settings):
             raise DependencyDownError("no cluster here")
         source = source_cluster(settings)
         facts = source.facts()
         with source.connect() as conn:
-            row = conn.execute(
-                "SELECT CASE WHEN pg_is_in_recovery() THEN NULL ELSE pg_current_wal_lsn()::text END"
-            ).fetchone()
             stats = conn.execute(
                 "SELECT failed_count, last_failed_wal, last_failed_time, last_archived_wal,"
                 " last_archived_time, coalesce(last_failed_time > last_archived_time"
                 " OR (last_archived_time IS NULL AND last_failed_time IS NOT NULL), false)"
                 " FROM pg_stat_archiver"
             ).fetchone()
+            server = read_replication(lambda sql: conn.execute(sql.encode()).fetchall())
+            read_at = datetime.now(UTC).timestamp()  # the RPO is as of this reading
         if stats is not None:
             archiver = {
                 "failed_count": stats[0],
@@ -171,22 +200,48 @@ def _wal_facts(
                 "last_archived_time": _iso(stats[4]),
                 "failing": bool(stats[5]),
             }
-        if row and row[0] and newest is not None:
+        if server is not None:
+            replication = server.to_dict()
+            current = parse_lsn(server.current_lsn)
             size = facts.wal_segment_size
-            archived_end = (segment_number(newest.name, size) + 1) * size
-            pending = max(0, parse_lsn(str(row[0])) - archived_end)
+            archived_end = (segment_number(newest.name, size) + 1) * size if newest else 0
+            receiver = server.receiver()
+            held = (receiver.write_lsn or receiver.flush_lsn) if receiver else None
+            received = parse_lsn(held) if held else 0
+            shipped = max(archived_end, received)
+            if newest is not None or received:
+                pending = max(0, current - shipped)
+            clock = LsnClock.for_settings(settings, cluster=facts.system_identifier)
+            if pending == 0:
+                rpo, basis = 0.0, "nothing_pending"
+            elif pending is not None:
+                passed = clock.passed_at(shipped)
+                if passed is not None:
+                    rpo, basis = max(0.0, read_at - passed), "lsn_clock"
+            rpo_at = read_at
+            clock.record(current, at=now.timestamp())
     except ChairsideError:
         pending = None  # the server does not answer: judge by the archive alone
-    rpo = 0.0 if pending == 0 else age
+        basis = "archive_only"
+    expected, warning, critical = rpo_thresholds(settings)
     return {
         "mode": settings.wal_mode,
         "newest": newest.name if newest else None,
         "archived_at": newest.modified.isoformat() if newest and newest.modified else None,
         "age_seconds": None if age is None else round(age, 1),
         "pending_bytes": pending,
+        "rpo_bytes": pending,
         "rpo_seconds": None if rpo is None else round(rpo, 1),
+        "rpo_basis": basis,
+        "rpo_at": datetime.fromtimestamp(rpo_at, UTC).isoformat(),
+        "current_lsn": None if current is None else format_lsn(current),
+        "shipped_lsn": None if shipped is None else format_lsn(shipped),
+        "expected_rpo_seconds": expected,
+        "rpo_warning_seconds": warning,
+        "rpo_critical_seconds": critical,
         "segments": sum(len(s) for s in segments.values()),
         "archiver": archiver,
+        "replication": replication,
     }
 
 
@@ -262,14 +317,12 @@ def _wal_check(settings: Settings, wal: dict[str, Any]) -> CheckResult:
         return CheckResult("wal_archive", CheckStatus.CRITICAL, "no WAL archived yet")
     rpo = wal["rpo_seconds"]
     minutes = (rpo or 0) / 60
-    limit = rpo_threshold(settings)
-    assert limit.warning is not None and limit.critical is not None
     status = CheckStatus.OK
     if rpo is None:
         status = CheckStatus.UNKNOWN
-    elif minutes > limit.critical:
+    elif rpo > wal["rpo_critical_seconds"]:
         status = CheckStatus.CRITICAL
-    elif minutes > limit.warning:
+    elif rpo > wal["rpo_warning_seconds"]:
         status = CheckStatus.WARNING
     pending = wal["pending_bytes"]
     archiver = wal.get("archiver") or {}
@@ -279,6 +332,11 @@ def _wal_check(settings: Settings, wal: dict[str, Any]) -> CheckResult:
     summary = (
         f"newest {wal['newest']}, archived {wal['age_seconds']:.0f} s ago; RPO {minutes:.1f} min"
     )
+    if pending:
+        summary += (
+            f" ({pending} bytes of WAL not shipped; warning above "
+            f"{wal['rpo_warning_seconds']:.0f} s in {settings.wal_mode} mode)"
+        )
     if pending == 0:
         summary += " (nothing written since: RPO 0)"
     elif pending is None:
@@ -288,7 +346,9 @@ def _wal_check(settings: Settings, wal: dict[str, Any]) -> CheckResult:
             f"; archive_command is failing on {archiver['last_failed_wal']} "
             f"({archiver['failed_count']} failures; see the PostgreSQL log)"
         )
-    return CheckResult("wal_archive", status, summary, details={"rpo_seconds": rpo})
+    return CheckResult(
+        "wal_archive", status, summary, details={"rpo_seconds": rpo, "rpo_bytes": pending}
+    )
 
 
 def _pitr_check(windows: list[PitrWindow]) -> CheckResult:

@@ -89,16 +89,23 @@ def stream(
         ),
     ] = False,
     slot: Annotated[str, typer.Option(help="Replication slot name.")] = "chairside",
+    keep_slot: Annotated[
+        bool,
+        typer.Option("--keep-slot", help="Keep the replication slot after a clean stop."),
+    ] = False,
     json_output: JsonOption = False,
 ) -> None:
-    """Stream WAL with pg_receivewal (RPO ~1 s) and archive each finished segment; Ctrl-C stops."""
+    """Stream WAL with pg_receivewal (RPO ~1 s), pushing finished segments and the growing
+    partial one; Ctrl-C stops (and drops the slot)."""
     # Imported here: push and fetch run once per WAL segment and must start fast.
     from chairside.ops.backup import streaming
 
     out = Output(json_mode=json_output)
     with guarded(out):
         settings = get_settings()
-        streamer = streaming.WalStreamer.from_settings(settings, slot=slot, synchronous=synchronous)
+        streamer = streaming.WalStreamer.from_settings(
+            settings, slot=slot, synchronous=synchronous, keep_slot=keep_slot
+        )
         out.info(
             f"Streaming WAL from {streamer.source.host}:{streamer.source.port} into "
             f"{settings.backup_repository_url} (slot {slot}"
@@ -106,6 +113,47 @@ def stream(
         )
         summary = streamer.run()
         out.result(summary.to_dict(), lambda c: c.print(summary.describe()))
+
+
+@app.command("sync-guard")
+def sync_guard(
+    once: Annotated[bool, typer.Option("--once", help="Look once and exit.")] = False,
+    json_output: JsonOption = False,
+) -> None:
+    """Apply CHAIRSIDE_WAL_SYNC_POLICY to a server Chairside does not run (`up` does it itself)."""
+    import time
+
+    from chairside.ops.backup.source import source_cluster
+    from chairside.ops.backup.sync_policy import SyncPolicyGuard
+    from chairside.ops.notify.alerts import raise_alert
+
+    out = Output(json_mode=json_output)
+    with guarded(out):
+        settings = get_settings()
+        actions: list[str] = []
+
+        def alert(kind: str, summary: str, severity: object, details: dict[str, object]) -> None:
+            from chairside.ops.notify.base import Severity
+
+            assert isinstance(severity, Severity)
+            out.info(f"{kind}: {summary}")
+            raise_alert(settings, kind, summary, severity=severity, details=details)
+
+        guard = SyncPolicyGuard(settings, connect=source_cluster(settings).connect, alert=alert)
+        try:
+            while True:
+                done = guard.tick()
+                if done:
+                    actions.append(done)
+                if once:
+                    break
+                time.sleep(1.0)
+        except KeyboardInterrupt:
+            pass
+        out.result(
+            {"mode": settings.wal_mode, "policy": settings.wal_sync_policy, "actions": actions},
+            lambda c: c.print(f"sync guard: {', '.join(actions) or 'nothing to do'}"),
+        )
 
 
 if __name__ == "__main__":

@@ -10,8 +10,16 @@ store's overwrite semantics: the same segment again finds its own key and writes
 nothing; a *different* segment under the same name finds a key with another checksum
 and fails loudly (PostgreSQL then retries and the operator sees it; nothing is
 overwritten). Every segment is compressed with zstd and, when a key is configured,
-encrypted. The system identifier in each segment's long page header is checked against
-``repository.json`` so a repository never mixes two clusters' WAL.
+encrypted.
+
+The one exception is a receiver's *partial* segment (``NAME.partial``, the segment
+``pg_receivewal`` is still writing): it grows, so each push stores a new version and
+then removes the older ones (:meth:`WalArchive.push_partial`); once the finished
+segment of that name is archived, its partials go (:meth:`WalArchive.drop_partials`).
+A restore reads the newest partial only where the finished segment is missing, as
+Barman's ``get-wal --partial`` does. The system identifier in each segment's long page
+header is checked against ``repository.json`` so a repository never mixes two clusters'
+WAL.
 """
 
 from __future__ import annotations
@@ -235,6 +243,54 @@ class WalArchive:
             version = int((data_dir / "PG_VERSION").read_text().strip().split(".")[0]) * 10000
         BackupCatalog(self.repository).ensure_identity(
             system_identifier=system_identifier, pg_version=version
+        )
+
+    def push_partial(self, path: Path, *, data_dir: Path | None = None) -> PushResult:
+        """Archive a receiver's growing ``NAME.partial``: store this version, drop older ones.
+
+        The new version is durable before any older one is deleted, so a crash in
+        between leaves two versions, and readers take the newest (:meth:`newest_partial`).
+        """
+        if wal_kind(path.name) != "partial":
+            raise InputError(
+                f"{path.name!r} is not a partial segment name; expected NAME.partial",
+                field="wal_path",
+            )
+        try:
+            raw = path.read_bytes()
+        except FileNotFoundError:
+            raise NotFoundError(f"WAL file {path} does not exist", field="wal_path") from None
+        digest = hashlib.sha256(raw).hexdigest()
+        older = self.find(path.name)
+        same = next((e for e in older if e.sha256 == digest), None)
+        if same is not None:
+            return PushResult(path.name, same.key, False, len(raw), same.stored_size)
+        header = segment_header(raw)
+        if header is not None:
+            self._check_identity(header[0], data_dir)
+        payload = codec.compress_bytes(raw, level=self.compression_level)
+        if self.key is not None:
+            payload = codec.encrypt_bytes(payload, self.key)
+        key = wal_object_key(path.name, digest, encrypted=self.key is not None)
+        self.repository.put_bytes(key, payload)
+        for entry in older:
+            self.repository.delete(entry.key)
+        return PushResult(path.name, key, True, len(raw), len(payload))
+
+    def drop_partials(self, segment: str) -> int:
+        """Remove the partial versions of ``segment`` (its finished file is archived)."""
+        found = self.find(f"{segment}.partial")
+        for entry in found:
+            self.repository.delete(entry.key)
+        return len(found)
+
+    def newest_partial(self, entries: list[ArchivedWal]) -> ArchivedWal | None:
+        """The newest of a partial segment's stored versions (by time, then size)."""
+        partials = [e for e in entries if e.kind == "partial"]
+        return max(
+            partials,
+            key=lambda e: (e.modified.timestamp() if e.modified else 0.0, e.stored_size),
+            default=None,
         )
 
     def content(self, entry: ArchivedWal) -> bytes:

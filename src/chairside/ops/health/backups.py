@@ -57,7 +57,7 @@ def _wal(report: BackupStatusReport) -> CheckResult:
     lag = wal.get("rpo_seconds")
     if lag is None:
         lag = wal.get("age_seconds")
-    details: dict[str, object] = {"newest": wal.get("newest")}
+    details: dict[str, object] = {"newest": wal.get("newest"), "rpo_bytes": wal.get("rpo_bytes")}
     if lag is not None:
         details["lag_seconds"] = float(lag)
     return CheckResult("wal_archive_lag", source.status, source.summary, details=details)

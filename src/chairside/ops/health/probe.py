@@ -25,7 +25,7 @@ from chairside.checks import CheckResult, CheckStatus
 from chairside.config import Settings
 from chairside.errors import ChairsideError
 from chairside.ops.deploy.modes import ModeSwitch
-from chairside.ops.health import components, system, tls, traffic
+from chairside.ops.health import components, replication, system, tls, traffic
 from chairside.ops.thresholds import threshold_table
 
 TrafficSource = Callable[[], Iterable[Metric]]
@@ -124,6 +124,8 @@ class HealthProbe:
                     critical_percent=_limit(connections.critical),
                 )
             )
+        if database.status is not CheckStatus.CRITICAL:
+            results.append(replication.check_replication(self.engine, s))
         results.append(components.check_redis(self.redis))
         results.append(
             system.check_disk(

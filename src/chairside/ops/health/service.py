@@ -98,7 +98,12 @@ def run_health(
     if kind in (HealthKind.ALL, HealthKind.HEALTH):
         run.results = component_checks(settings, api_url=run.api_url)
     modes = ModeSwitch(settings).current()
-    if kind is HealthKind.ALL and (modes.maintenance or modes.read_only):
+    blocked = next((r for r in run.results if r.details.get("writes_blocked")), None)
+    if kind is HealthKind.ALL and blocked is not None:
+        # Its writes would wait with every other commit (sync mode, no receiver): say why
+        # instead of hanging.
+        run.smoke = [CheckResult("smoke", CheckStatus.CRITICAL, f"not run: {blocked.summary}")]
+    elif kind is HealthKind.ALL and (modes.maintenance or modes.read_only):
         # The smoke test books and pays: a mode that refuses writes would fail it, and
         # it must not write while the mode promises nothing changes.
         mode = "maintenance" if modes.maintenance else "read-only"

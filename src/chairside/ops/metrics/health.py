@@ -123,6 +123,43 @@ def _backup_measurements(by_name: dict[str, CheckResult]) -> Iterator[Metric]:
             "Age of the newest WAL segment in the archive: the recovery point objective.",
             value=_num(wal.details["lag_seconds"]),
         )
+    if wal is not None and wal.details.get("rpo_bytes") is not None:
+        yield GaugeMetricFamily(
+            "chairside_wal_rpo_bytes",
+            "WAL written but not yet shipped (archived, or flushed by the receiver).",
+            value=_num(wal.details["rpo_bytes"]),
+        )
+    yield from _replication_measurements(by_name.get("replication"))
+
+
+def _replication_measurements(check: CheckResult | None) -> Iterator[Metric]:
+    if check is None or "slots" not in check.details:
+        return
+    retained = GaugeMetricFamily(
+        "chairside_replication_slot_retained_bytes",
+        "WAL each replication slot keeps on the server.",
+        labels=["slot", "active"],
+    )
+    slots = check.details.get("slots")
+    for slot in slots if isinstance(slots, list) else []:
+        if isinstance(slot, dict) and slot.get("retained_bytes") is not None:
+            active = "true" if slot.get("active") else "false"
+            retained.add_metric([str(slot["slot_name"]), active], _num(slot["retained_bytes"]))
+    yield retained
+    found = check.details.get("receivers")
+    receivers = found if isinstance(found, list) else []
+    yield GaugeMetricFamily(
+        "chairside_replication_sync_receivers",
+        "Connected WAL receivers the server treats as synchronous.",
+        value=float(
+            sum(1 for r in receivers if isinstance(r, dict) and r.get("sync_state") == "sync")
+        ),
+    )
+    yield GaugeMetricFamily(
+        "chairside_replication_writes_blocked",
+        "1 when commits wait for a synchronous receiver that is not connected.",
+        value=1.0 if check.details.get("writes_blocked") else 0.0,
+    )
 
 
 class SmokeCollector(Collector):

@@ -196,6 +196,16 @@ def alert_rules(settings: Settings) -> list[AlertRule]:
             "would be lost with the server.",
         ),
         AlertRule(
+            "ChairsideWritesBlockedBySyncReplication",
+            f"chairside_replication_writes_blocked{{{job}}} == 1",
+            "0m",
+            "P1",
+            "wal",
+            "Commits wait for a synchronous WAL receiver that is not connected",
+            "Sync mode without its receiver: start `chairside wal stream --synchronous` (the "
+            "fallback policy lets writes go on after CHAIRSIDE_WAL_SYNC_FALLBACK_SECONDS).",
+        ),
+        AlertRule(
             "ChairsideBackupValidationFailed",
             f"chairside_backup_last_validation_success{{{job}}} == 0",
             "0m",

@@ -9,9 +9,13 @@ every range is refused with an error naming the window, never quietly turned int
 "latest". Transaction ids and restore point names are first found in the archived WAL
 (:mod:`.wal_records`) and placed by their record's LSN.
 
-Times at the window's end are when the newest segment was archived. A time after the
-last archived *commit* would never be met by PostgreSQL (it stops a time target at a
-later commit); such a target recovers to the end of the chain, which is the state at
+Times at the window's end are when the newest segment was archived. Where the finished
+segment after the newest one is missing but a receiver pushed it as ``NAME.partial``
+(``wal stream``), the chain ends with that partial segment (only at the open end of the
+chosen timeline, :mod:`.reach`), as Barman's ``get-wal --partial`` does: the plan says so
+(``end_from_partial``), and the window's end is when that partial was pushed. A time
+after the last archived *commit* would never be met by PostgreSQL (it stops a time target
+at a later commit); such a target recovers to the end of the chain, which is the state at
 that time.
 """
 
@@ -119,6 +123,7 @@ class RestorePlan:
             "first_wal": self.chain.segments[0] if self.chain.segments else None,
             "last_wal": self.chain.newest_segment,
             "backup_size": self.backup.total_size,
+            "end_from_partial": self.chain.partial,
             "window": self.window.to_dict(),
         }
 
@@ -301,7 +306,8 @@ def _trim(item: BackupRange, target: RecoveryTarget, record: WalRecord | None) -
     last = segment_of(stop_lsn, size) + 1
     keep = tuple(n for n in chain.segments if parse_lsn_of_segment(n, size) <= last)
     staged = None if chain.staged is None else tuple(n for n in chain.staged if n in set(keep))
-    return replace(chain, segments=keep, staged=staged, missing=None)
+    partial = chain.partial if chain.partial in keep else None
+    return replace(chain, segments=keep, staged=staged, missing=None, partial=partial)
 
 
 def _effective(

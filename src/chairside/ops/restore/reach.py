@@ -7,6 +7,12 @@ each timeline's segments up to the switch point, then the next timeline's. What 
 backup reaches on timeline *T* is the run of archived WAL along that path, from its
 consistent point to the first missing segment (or the newest archived one).
 
+Where that run ends at the open end of timeline *T* and a receiver pushed the next
+segment as ``NAME.partial`` (``wal stream``; the server died while it was being written),
+the run goes on with that partial segment, as Barman's ``get-wal --partial`` does
+(``WalChain.partial`` names it). A partial never stands in for a segment in the middle
+of the history: not after a gap, and not on a timeline other than *T*.
+
 Restore, drill, validation, ``backup status``, retention, sync and the ops console all
 ask :func:`backup_reach` (and :meth:`BackupRange.reaches`), so that what one of them
 reports is what another one does.
@@ -15,7 +21,7 @@ reports is what another one does.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from chairside.errors import ConflictError, InputError
@@ -43,11 +49,15 @@ class ArchiveView:
     history_files: tuple[str, ...]
     duplicates: frozenset[str] = frozenset()  # names archived more than once
     segment_size: int = DEFAULT_SEGMENT_SIZE
+    # The newest pushed partial version per timeline and segment number (``wal stream``).
+    partials: dict[int, dict[int, ArchivedWal]] = field(default_factory=dict)
 
     def entry(self, name: str, segment_size: int | None = None) -> ArchivedWal:
-        """The archived object of segment ``name`` (listed, so fetching needs no lookup)."""
+        """The archived object of segment ``name``: the finished one, else its partial."""
         size = segment_size or self.segment_size
-        return self.segments[int(name[:8], 16)][parse_lsn_of_segment(name, size)]
+        timeline, segno = int(name[:8], 16), parse_lsn_of_segment(name, size)
+        found = self.segments.get(timeline, {}).get(segno)
+        return found if found is not None else self.partials[timeline][segno]
 
     def timelines(self, extra: Iterable[int] = ()) -> list[int]:
         """Every timeline the archive (and ``extra``, e.g. backups) knows, oldest first."""
@@ -68,8 +78,14 @@ def read_archive(archive: WalArchive, *, segment_size: int) -> ArchiveView:
     histories: dict[int, list[TimelineSwitch]] = {}
     history_files = []
     duplicates: set[str] = set()
+    partials: dict[int, dict[int, ArchivedWal]] = {}
     for entry in archive.entries():
-        if entry.kind == "segment":
+        if entry.kind == "partial":
+            segno = parse_lsn_of_segment(entry.name, segment_size)
+            known = partials.setdefault(entry.timeline, {}).get(segno)
+            newest = archive.newest_partial([entry] if known is None else [known, entry])
+            partials[entry.timeline][segno] = newest or entry
+        elif entry.kind == "segment":
             segno = parse_lsn_of_segment(entry.name, segment_size)
             if segno in segments.get(entry.timeline, {}):
                 duplicates.add(entry.name)
@@ -79,7 +95,7 @@ def read_archive(archive: WalArchive, *, segment_size: int) -> ArchiveView:
             content = archive.content(entry)
             histories[entry.timeline] = parse_history(content.decode(errors="replace"))
     return ArchiveView(
-        segments, histories, tuple(history_files), frozenset(duplicates), segment_size
+        segments, histories, tuple(history_files), frozenset(duplicates), segment_size, partials
     )
 
 
@@ -198,12 +214,19 @@ def backup_reach(
     end_lsn = (last_segno + 1) * size
     if end_lsn < stop_lsn:
         return None  # the WAL the backup needs to become consistent is not all there
-    final = chain.stretches[-1]
-    if final.end_lsn is None and last_tli != final.timeline and chain.missing is None:
-        # The asked timeline has no segment archived yet: recovery ends before its switch.
-        end_lsn = min(end_lsn, final.begin_lsn)
     entry = view.segments.get(last_tli, {}).get(last_segno)
     end_time = entry.modified if entry is not None and entry.modified else manifest.stop_time
+    partial = _partial_after(chain, view)
+    final = chain.stretches[-1]
+    if partial is not None:
+        name = partial.name[:24]
+        chain = replace(chain, segments=(*chain.segments, name), partial=name)
+        in_archive = (*in_archive, name)
+        end_lsn += size
+        end_time = max(end_time, partial.modified or end_time)
+    elif final.end_lsn is None and last_tli != final.timeline and chain.missing is None:
+        # The asked timeline has no segment archived yet: recovery ends before its switch.
+        end_lsn = min(end_lsn, final.begin_lsn)
     return BackupRange(
         manifest=manifest,
         chain=replace(chain, staged=in_archive),
@@ -212,6 +235,22 @@ def backup_reach(
         end_time=max(end_time, manifest.stop_time),
         end_lsn=max(end_lsn, stop_lsn),
     )
+
+
+def _partial_after(chain: WalChain, view: ArchiveView) -> ArchivedWal | None:
+    """The pushed partial of the segment after the chain's last, if the chain may go on.
+
+    Only at the open end of the chain's (target) timeline and with no gap before it.
+    The next segment may be the first of that timeline (the one holding its switch
+    point) when none of its own is archived yet.
+    """
+    final = chain.stretches[-1]
+    if chain.missing or not chain.segments or final.end_lsn is not None:
+        return None
+    segno = parse_lsn_of_segment(chain.segments[-1], chain.segment_size) + 1
+    if segno < final.first:
+        return None
+    return view.partials.get(final.timeline, {}).get(segno)
 
 
 def ranges_on(

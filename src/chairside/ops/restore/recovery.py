@@ -41,6 +41,8 @@ _OVERRIDDEN = (
     "restore_command",
     "primary_conninfo",
     "primary_slot_name",
+    # A copy of a primary in sync mode would otherwise wait for a receiver on every write.
+    "synchronous_standby_names",
     "recovery_target",
     "recovery_target_time",
     "recovery_target_lsn",

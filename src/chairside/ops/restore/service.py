@@ -24,6 +24,7 @@ from chairside.config import Settings
 from chairside.errors import ChairsideError, InputError, OperationFailedError
 from chairside.ops.backup import access
 from chairside.ops.backup.locks import repository_lock
+from chairside.ops.health.watch import INTERVAL_SECONDS as DATABASE_WATCH_INTERVAL
 from chairside.ops.locks import named_lock
 from chairside.ops.restore import aftercare, inplace
 from chairside.ops.restore.build import build_recovered_cluster, discard
@@ -38,6 +39,7 @@ from chairside.runtime.embedded import embedded_stack
 from chairside.runtime.ports import port_in_use
 
 RESTORE_LOCK = "restore"
+WATCH_SETTLE_SECONDS = 3 * DATABASE_WATCH_INTERVAL
 StepReporter = Callable[[str], None]
 
 
@@ -232,6 +234,11 @@ def _describe(settings: Settings, request: RestoreRequest, plan: RestorePlan) ->
         f"replay up to {len(plan.chain.segments)} archived WAL segments on timeline "
         f"{plan.timeline}, stopping at {plan.target.describe()}",
     ]
+    if plan.chain.partial:
+        steps.append(
+            f"the end comes from a receiver's partial segment {plan.chain.partial} (pushed by "
+            "`wal stream`; its finished segment was never archived)"
+        )
     if request.in_place:
         live = embedded_stack(settings).postgres
         destination = str(live.data_dir)
@@ -359,6 +366,10 @@ def _restore_in_place(
             notes.append(f"PostgreSQL is running again on port {live.port}")
         inplace.clear_state(settings.home)
     finally:
+        if was_running and live.is_running():
+            # The API's database watch saw PostgreSQL stopped; until its next looks it
+            # answers "database unreachable". Keep maintenance on over a few of them.
+            time.sleep(WATCH_SETTLE_SECONDS)
         aftercare.restore_modes(settings, previous_modes)
     report("maintenance mode is back to what it was before the restore")
     background = None

@@ -58,6 +58,9 @@ class WalChain:
     segment_size: int
     missing: str | None = None  # the first segment the archive lacks, if any
     staged: tuple[str, ...] | None = None  # the ones to fetch (None: all of ``segments``)
+    # The last segment, when it comes from a receiver's partial segment (its finished
+    # file was never archived: the server died while it was being written).
+    partial: str | None = None
 
     @property
     def to_fetch(self) -> tuple[str, ...]:

@@ -11,6 +11,7 @@ moment a time target can restore to.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import subprocess
@@ -21,8 +22,9 @@ from datetime import datetime
 from pathlib import Path
 
 from chairside.errors import ChairsideError, NotFoundError
+from chairside.ops.backup.codec import IntegrityError
 from chairside.ops.backup.walarchive import WalArchive, parse_lsn
-from chairside.ops.restore.reach import ArchiveView
+from chairside.ops.restore.reach import ArchiveView, parse_lsn_of_segment
 from chairside.ops.restore.targets import RecoveryTarget, TargetKind, format_lsn
 from chairside.ops.restore.wal_chain import segment_name, segment_of
 
@@ -91,6 +93,9 @@ def history_stretches(view: ArchiveView, timeline: int) -> list[Stretch]:
         # The segment holding a switch point is read from the newer timeline.
         last = None if end is None else segment_of(end, size) - 1
         segnos = tuple(s for s in have if s >= first and (last is None or s <= last))
+        after = (segnos[-1] if segnos else first - 1) + 1
+        if end is None and after in view.partials.get(tli, {}):
+            segnos = (*segnos, after)  # the receiver's partial at the timeline's open end
         stretches.append(Stretch(tli, segnos, begin, end))
         if end is not None:
             begin = end
@@ -219,7 +224,7 @@ def _dump(
         fetched = []
         for name in names:
             try:
-                archive.fetch(name, directory / name)
+                _fetch(archive, view, name, directory / name)
                 fetched.append(name)
             except ChairsideError:
                 break  # a damaged or vanished segment ends what this run can read
@@ -237,6 +242,23 @@ def _dump(
             env={**os.environ, "TZ": "UTC"},
         )  # fmt: skip
     return [r for line in result.stdout.splitlines() if (r := _parse(line, timeline))]
+
+
+def _fetch(archive: WalArchive, view: ArchiveView, name: str, destination: Path) -> None:
+    """Fetch segment ``name``; where only a receiver's partial of it exists, that one."""
+    size = view.segment_size
+    timeline, segno = int(name[:8], 16), parse_lsn_of_segment(name, size)
+    partial = view.partials.get(timeline, {}).get(segno)
+    if partial is None or segno in view.segments.get(timeline, {}):
+        archive.fetch(name, destination)
+        return
+    content = archive.content(partial)
+    if partial.sha256 and hashlib.sha256(content).hexdigest() != partial.sha256:
+        raise IntegrityError(
+            f"archived WAL {partial.name} is damaged: its content does not match the checksum "
+            f"in its key {partial.key}"
+        )
+    destination.write_bytes(content)
 
 
 def _parse(line: str, timeline: int) -> WalRecord | None:
