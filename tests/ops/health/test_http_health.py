@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import time
+
+import httpx
+import psycopg
 from fastapi.testclient import TestClient
+from pydantic import SecretStr
 
 from chairside.api.app import create_app
 from chairside.config import Settings
+from chairside.ops.database import migrations
 from chairside.runtime.redis import RedisServer
-from tests.support.servers import redis_server, scratch_dir
+from tests.support.servers import ClusterFactory, redis_server, scratch_dir
 
 
 def test_liveness_answers_ok_with_a_request_id(app_client: TestClient) -> None:
@@ -67,3 +73,44 @@ def _secret(value: str):  # type: ignore[no-untyped-def]
     from pydantic import SecretStr
 
     return SecretStr(value)
+
+
+def test_readiness_fails_at_once_while_commits_wait_for_a_missing_synchronous_standby(
+    settings: Settings, cluster_factory: ClusterFactory
+) -> None:
+    """Strict synchronous mode with its receiver gone: reads answer, no write would return."""
+    cluster = cluster_factory.make("sync-wait")
+    cluster.create_database("app")
+    migrations.upgrade(url=cluster.url("app"))
+    own = settings.model_copy(update={"database_url": SecretStr(cluster.url("app"))})
+
+    def set_standby_names(value: str) -> None:
+        with psycopg.connect(cluster.conninfo(), autocommit=True) as conn:
+            # Test clusters run with synchronous_commit off, under which nothing waits.
+            conn.execute("ALTER SYSTEM SET synchronous_commit = 'on'")
+            conn.execute(f"ALTER SYSTEM SET synchronous_standby_names = '{value}'".encode())
+            conn.execute("SELECT pg_reload_conf()")
+
+    with TestClient(create_app(own)) as client:
+        assert client.get("/health/ready").status_code == 200
+        set_standby_names("chairside_absent")
+        ready = _eventually(client, "/health/ready", 503)
+        assert ready.json()["reasons"] == [
+            "commits wait for a synchronous standby that is not connected"
+        ]
+        assert ready.json()["database"]["writes_blocked"] is True
+        assert int(ready.headers["retry-after"]) >= 1
+        assert client.get("/health/live").status_code == 200
+        set_standby_names("")
+        assert _eventually(client, "/health/ready", 200).json()["reasons"] == []
+
+
+def _eventually(client: TestClient, path: str, status: int) -> httpx.Response:
+    """The answer of ``path`` once it has ``status`` (the watch asks twice a second)."""
+    deadline = time.monotonic() + 5
+    while True:
+        response = client.get(path)
+        if response.status_code == status or time.monotonic() > deadline:
+            assert response.status_code == status, response.text
+            return response
+        time.sleep(0.1)

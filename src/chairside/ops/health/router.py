@@ -46,6 +46,8 @@ async def ready(context: ContextDep) -> JSONResponse:
     reasons = []
     if not database.reachable:
         reasons.append(f"database unreachable: {database.error}")
+    elif database.writes_blocked:
+        reasons.append("commits wait for a synchronous standby that is not connected")
     if modes.maintenance:
         reasons.append("maintenance mode is on")
     if not admission.has_room():
@@ -71,6 +73,7 @@ def _db(state: DatabaseState) -> dict[str, object]:
         "checked_seconds_ago": round(state.age_seconds(), 2),
         "latency_ms": state.latency_ms,
         "error": state.error,
+        "writes_blocked": state.writes_blocked,
     }
 
 

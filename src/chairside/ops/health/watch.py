@@ -8,6 +8,12 @@ or waiting must not make the database look down, nor a dead database block the p
 
 An answer older than ``stale_after`` seconds (the watch itself stuck on a connect that
 hangs) counts as unreachable.
+
+The same statement asks whether commits would wait for a synchronous standby that is not
+connected (``synchronous_standby_names`` set, none of its receivers streaming in sync):
+then the database answers reads but no write would return, so ``/health/ready`` takes
+the worker out at once (docs/backup.md, "Synchronous mode"). A role that may not read
+``pg_stat_replication`` gets NULL, treated as "not known to be blocked".
 """
 
 from __future__ import annotations
@@ -25,6 +31,16 @@ log = logging.getLogger("chairside.health")
 INTERVAL_SECONDS = 0.5
 CONNECT_TIMEOUT_SECONDS = 2  # libpq's smallest
 STATEMENT_TIMEOUT_MS = 1000
+# Would a commit wait for a synchronous standby that is not there? (NULL: not allowed to see)
+_PROBE_SQL = """
+SELECT CASE
+  WHEN pg_is_in_recovery() OR current_setting('synchronous_standby_names') = ''
+       OR current_setting('synchronous_commit') IN ('off', 'local') THEN false
+  WHEN NOT pg_has_role(current_user, 'pg_read_all_stats', 'USAGE') THEN NULL
+  ELSE NOT EXISTS (
+    SELECT 1 FROM pg_stat_replication WHERE sync_state IN ('sync', 'quorum'))
+END
+"""
 
 
 @dataclass(frozen=True)
@@ -35,13 +51,15 @@ class DatabaseState:
     checked_at: float  # time.monotonic()
     latency_ms: float | None = None
     error: str | None = None
+    # Commits wait for a synchronous standby that is not connected.
+    writes_blocked: bool = False
 
     def age_seconds(self) -> float:
         return time.monotonic() - self.checked_at
 
 
 class DatabaseWatch:
-    """Runs ``SELECT 1`` every ``interval`` seconds in a daemon thread; keeps the answer."""
+    """Asks the database (:data:`_PROBE_SQL`) every ``interval`` seconds; keeps the answer."""
 
     def __init__(
         self, url: str, *, interval: float = INTERVAL_SECONDS, stale_after: float = 3.0
@@ -71,7 +89,7 @@ class DatabaseWatch:
         started = time.perf_counter()
         try:
             conn = self._connection()
-            conn.execute("SELECT 1")
+            row = conn.execute(_PROBE_SQL).fetchone()
         except psycopg.Error as exc:
             self._close()
             message = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
@@ -80,9 +98,14 @@ class DatabaseWatch:
                 log.warning("database unreachable", extra={"error": state.error})
         else:
             latency = round((time.perf_counter() - started) * 1000, 2)
-            state = DatabaseState(True, time.monotonic(), latency_ms=latency)
+            blocked = bool(row and row[0])
+            state = DatabaseState(
+                True, time.monotonic(), latency_ms=latency, writes_blocked=blocked
+            )
             if not self._state.reachable:
                 log.info("database reachable")
+            if blocked and not self._state.writes_blocked:
+                log.warning("commits wait for a synchronous standby that is not connected")
         self._state = state
         return state
 
