@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from pathlib import Path
 
 import pytest
 
@@ -22,11 +23,12 @@ pytestmark = pytest.mark.slow
 
 
 def _alive(pid: int) -> bool:
+    """Running: a process that exited but is not reaped yet (a zombie) is not."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
         return False
-    return True
+    return stat.rsplit(")", 1)[-1].split()[0] not in ("Z", "X")
 
 
 def test_copies_are_listed_removed_and_expired_by_maintenance(

@@ -208,11 +208,13 @@ def _cluster(settings: Settings, copy: RestoredCopy) -> RestoredCluster:
 
 
 def _stop(settings: Settings, copy: RestoredCopy) -> None:
-    if _running(copy) is None:
+    pid = _running(copy)
+    if pid is None:
         return
     _cluster(settings, copy).stop(mode="fast", timeout=30)
     deadline = time.monotonic() + 10
-    while _running(copy) is not None:
+    # The postmaster removes its pid file a moment before it exits: wait for the process.
+    while _running(copy) is not None or _process_lives(pid):
         if time.monotonic() > deadline:
             raise InputError(f"the server of copy {copy.id} in {copy.data_dir} does not stop")
         time.sleep(0.1)
@@ -227,6 +229,15 @@ def _running(copy: RestoredCopy) -> int | None:
         return pid if Path(f"/proc/{pid}/cmdline").read_bytes().find(b"postgres") >= 0 else None
     except OSError:
         return None
+
+
+def _process_lives(pid: int) -> bool:
+    """Whether ``pid`` is still a running process (an exited one left unreaped is not)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[-1].split()[0] not in ("Z", "X")
 
 
 def _port_of(data_dir: Path) -> int | None:
