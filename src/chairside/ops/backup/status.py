@@ -28,6 +28,7 @@ from chairside.config import Settings
 from chairside.errors import ChairsideError, DependencyDownError
 from chairside.ops.backup import access
 from chairside.ops.backup.catalog import BackupCatalog, BackupEntry
+from chairside.ops.backup.leftovers import Leftover, find_leftovers
 from chairside.ops.backup.lsn_clock import LsnClock
 from chairside.ops.backup.manifest import Manifest
 from chairside.ops.backup.replication import read_replication
@@ -124,6 +125,9 @@ def backup_status(settings: Settings, *, now: datetime | None = None) -> BackupS
                 details={"ids": incomplete},
             )
         )
+    leftovers = find_leftovers(catalog.repository, now=now.timestamp())
+    if leftovers:
+        checks.append(_leftovers_check(leftovers, now))
     if validation is not None and str(validation.get("status")) in {"failed", "critical"}:
         checks.append(
             CheckResult(
@@ -168,6 +172,7 @@ def _wal_facts(
     now: datetime,
 ) -> dict[str, Any]:
     newest = max((s[-1] for s in segments.values() if s), key=lambda e: e.name, default=None)
+    newest = archive.archive_time(newest) if newest is not None else None
     age = (now - newest.modified).total_seconds() if newest and newest.modified else None
     pending: int | None = None
     archiver: dict[str, Any] | None = None
@@ -282,6 +287,22 @@ def _last_validation(catalog: BackupCatalog, complete: list[BackupEntry]) -> dic
     data.setdefault("status", "unknown")
     data["at"] = newest[0] or None
     return data
+
+
+def _leftovers_check(leftovers: list[Leftover], now: datetime) -> CheckResult:
+    """Info (ok): unfinished uploads of killed processes take space until a prune."""
+    size = sum(leftover.size for leftover in leftovers)
+    return CheckResult(
+        "upload_leftovers",
+        CheckStatus.OK,
+        f"{len(leftovers)} unfinished upload(s) of killed processes take {size} bytes; "
+        "`backup prune` removes them",
+        details={
+            "count": len(leftovers),
+            "bytes": size,
+            "files": [leftover.report(now=now.timestamp()) for leftover in leftovers],
+        },
+    )
 
 
 def _backup_check(settings: Settings, entry: BackupEntry | None, now: datetime) -> CheckResult:
