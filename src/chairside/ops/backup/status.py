@@ -10,7 +10,8 @@ Read from the repository alone (it is the catalog), plus the server when it answ
   written is shipped (an idle server produces no WAL, and that is not data at risk);
 - the receivers and slots the server reports (:mod:`.replication`);
 - the PITR window per timeline (:mod:`.windows`), the live timeline first;
-- the newest validation result stored with a backup.
+- the newest validation result stored with a backup;
+- unfinished ``.tmp-*.part`` uploads killed processes left (:mod:`.leftovers`), if any.
 
 Thresholds come from the one table (``ops/thresholds.py``): a full backup is late after
 the schedule's cadence plus grace, and the RPO limits follow the WAL mode's promise
