@@ -17,6 +17,7 @@ from chairside.ops.backup.catalog import BackupCatalog
 from chairside.ops.backup.locks import repository_lock
 from chairside.ops.backup.manifest import BackupType, Manifest, new_backup_id
 from chairside.ops.backup.retention import RetentionPolicy, prune_backups
+from chairside.ops.backup.status import backup_status
 from chairside.ops.backup.walarchive import WalArchive, segment_name
 from chairside.ops.timeline.store import open_ops_store
 from tests.ops.backup.helpers import CHAIRSIDE, fake_segment
@@ -226,3 +227,29 @@ def test_prune_removes_unfinished_uploads_no_live_process_holds(
         assert [p["path"] for p in dry.to_dict()["delete_partial"]] == [str(killed)]
         prune_backups(settings, dry_run=False, now=NOW)
     assert not killed.exists() and writing.exists()
+
+
+def test_list_all_and_status_show_unfinished_uploads_with_size_and_age(
+    populated: tuple[Settings, dict[float, str]],
+) -> None:
+    settings, ids = populated
+    repo = Path(settings.backup_repository_url)
+    killed = repo / "backups" / ids[0.5] / ".tmp-0123456789abcdef.part"
+    killed.write_bytes(b"x" * 300)
+    os.utime(killed, (NOW.timestamp() - 3600, NOW.timestamp() - 3600))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CHAIRSIDE_")}
+    env.update(
+        CHAIRSIDE_HOME=str(settings.home),
+        CHAIRSIDE_BACKUP_REPOSITORY=settings.backup_repository_url,
+    )
+    listed = subprocess.run(
+        [CHAIRSIDE, "backup", "list", "--all", "--json"], env=env, capture_output=True, text=True
+    )
+    assert listed.returncode == 0, listed.stderr
+    [leftover] = json.loads(listed.stdout)["leftovers"]
+    assert leftover["path"] == str(killed) and leftover["size"] == 300
+    assert leftover["age_seconds"] >= 3600
+    status = backup_status(settings, now=NOW)
+    [check] = [c for c in status.checks if c.name == "upload_leftovers"]
+    assert check.details["count"] == 1 and check.details["bytes"] == 300
+    assert "1 unfinished upload(s)" in check.summary and "300 bytes" in check.summary

@@ -175,14 +175,24 @@ def list_backups(
     json_output: JsonOption = False,
 ) -> None:
     """Backups in the repository, oldest first; only complete ones unless --all."""
+    import time
+
     from chairside.ops.backup import access
+    from chairside.ops.backup.leftovers import find_leftovers
 
     out = Output(json_mode=json_output)
     with guarded(out):
         catalog = access.catalog(get_settings())
         catalog.require_identity()
         entries = catalog.list_backups(include_incomplete=all_backups)
-    data = {"repository": catalog.repository.url, "backups": [e.to_dict() for e in entries]}
+        now = time.time()
+        leftovers = find_leftovers(catalog.repository, now=now) if all_backups else []
+    data: dict[str, object] = {
+        "repository": catalog.repository.url,
+        "backups": [e.to_dict() for e in entries],
+    }
+    if all_backups:
+        data["leftovers"] = [leftover.report(now=now) for leftover in leftovers]
 
     def render(console: Console) -> None:
         table = Table(title=f"Backups in {catalog.repository.url}", title_justify="left")
@@ -198,6 +208,12 @@ def list_backups(
             size = _size(row["stored_size"]) if row["stored_size"] is not None else "-"
             table.add_row(entry.id, row["type"], state, size, where)
         console.print(table if entries else "no backups yet: run `chairside backup full`")
+        for leftover in leftovers:
+            age = (now - leftover.modified) / 60
+            console.print(
+                f"  leftover {leftover.path}: {_size(leftover.size)}, {age:.0f} min old "
+                "(an upload a killed process left; `backup prune` removes it)"
+            )
 
     out.result(data, render)
 

@@ -3,8 +3,9 @@
 Every object is written to a ``.tmp-<random>.part`` file beside its key and renamed in
 when complete, so a backup or ``wal push`` killed mid-upload leaves such a file behind.
 Listings skip them (they are never objects), so nothing else would ever remove them.
-``backup prune`` does, under its exclusive lock, except files some live process still
-has open (``archive_command`` takes no lock) or that changed in the last minute.
+``backup list --all`` and ``backup status`` show them, ``backup prune`` removes them (under
+its exclusive lock): all but files some live process still has open (``archive_command``
+takes no lock) or that changed in the last minute.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from chairside.ops.backup.repository import Repository
@@ -26,9 +28,18 @@ class Leftover:
 
     path: Path
     size: int
+    modified: float = 0.0  # mtime: when the killed process last wrote to it
 
     def to_dict(self) -> dict[str, object]:
         return {"path": str(self.path), "size": self.size}
+
+    def report(self, *, now: float) -> dict[str, object]:
+        """``{path, size, modified, age_seconds}`` for ``backup list --all`` and status."""
+        return {
+            **self.to_dict(),
+            "modified": datetime.fromtimestamp(self.modified, UTC).isoformat(),
+            "age_seconds": round(max(0.0, now - self.modified)),
+        }
 
 
 def find_leftovers(repository: Repository, *, now: float | None = None) -> list[Leftover]:
@@ -47,7 +58,7 @@ def find_leftovers(repository: Repository, *, now: float | None = None) -> list[
             except FileNotFoundError:
                 continue  # renamed in meanwhile: a live write finished
             if current - info.st_mtime >= QUIET_SECONDS:
-                found.append(Leftover(path, info.st_size))
+                found.append(Leftover(path, info.st_size, info.st_mtime))
     if not found:
         return []
     held = _open_files()

@@ -10,7 +10,8 @@ Read from the repository alone (it is the catalog), plus the server when it answ
   written is shipped (an idle server produces no WAL, and that is not data at risk);
 - the receivers and slots the server reports (:mod:`.replication`);
 - the PITR window per timeline (:mod:`.windows`), the live timeline first;
-- the newest validation result stored with a backup.
+- the newest validation result stored with a backup;
+- unfinished ``.tmp-*.part`` uploads killed processes left (:mod:`.leftovers`), if any.
 
 Thresholds come from the one table (``ops/thresholds.py``): a full backup is late after
 the schedule's cadence plus grace, and the RPO limits follow the WAL mode's promise
@@ -28,6 +29,7 @@ from chairside.config import Settings
 from chairside.errors import ChairsideError, DependencyDownError
 from chairside.ops.backup import access
 from chairside.ops.backup.catalog import BackupCatalog, BackupEntry
+from chairside.ops.backup.leftovers import Leftover, find_leftovers
 from chairside.ops.backup.lsn_clock import LsnClock
 from chairside.ops.backup.manifest import Manifest
 from chairside.ops.backup.replication import read_replication
@@ -124,6 +126,9 @@ def backup_status(settings: Settings, *, now: datetime | None = None) -> BackupS
                 details={"ids": incomplete},
             )
         )
+    leftovers = find_leftovers(catalog.repository, now=now.timestamp())
+    if leftovers:
+        checks.append(_leftovers_check(leftovers, now))
     if validation is not None and str(validation.get("status")) in {"failed", "critical"}:
         checks.append(
             CheckResult(
@@ -168,6 +173,7 @@ def _wal_facts(
     now: datetime,
 ) -> dict[str, Any]:
     newest = max((s[-1] for s in segments.values() if s), key=lambda e: e.name, default=None)
+    newest = archive.archive_time(newest) if newest is not None else None
     age = (now - newest.modified).total_seconds() if newest and newest.modified else None
     pending: int | None = None
     archiver: dict[str, Any] | None = None
@@ -282,6 +288,22 @@ def _last_validation(catalog: BackupCatalog, complete: list[BackupEntry]) -> dic
     data.setdefault("status", "unknown")
     data["at"] = newest[0] or None
     return data
+
+
+def _leftovers_check(leftovers: list[Leftover], now: datetime) -> CheckResult:
+    """Info (ok): unfinished uploads of killed processes take space until a prune."""
+    size = sum(leftover.size for leftover in leftovers)
+    return CheckResult(
+        "upload_leftovers",
+        CheckStatus.OK,
+        f"{len(leftovers)} unfinished upload(s) of killed processes take {size} bytes; "
+        "`backup prune` removes them",
+        details={
+            "count": len(leftovers),
+            "bytes": size,
+            "files": [leftover.report(now=now.timestamp()) for leftover in leftovers],
+        },
+    )
 
 
 def _backup_check(settings: Settings, entry: BackupEntry | None, now: datetime) -> CheckResult:

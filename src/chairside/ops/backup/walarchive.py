@@ -28,7 +28,7 @@ import hashlib
 import os
 import re
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Literal
@@ -167,6 +167,19 @@ def segment_header(data: bytes) -> tuple[str, int] | None:
 
 
 # ---- the archive --------------------------------------------------------------------------
+
+
+def archive_time(repository: Repository, key: str, listed: datetime | None) -> datetime | None:
+    """When ``key`` was archived: its listed time, unless listings give upload times.
+
+    An S3 listing gives LastModified, the upload time, which for a DR copy is the sync
+    time; its ``stat`` reports the primary's archive time kept as metadata. One request:
+    callers ask only for the few objects whose time they show (the newest of a run).
+    """
+    if not getattr(repository, "listed_time_is_upload_time", False):
+        return listed
+    info = repository.stat(key)
+    return info.modified if info is not None and info.modified is not None else listed
 
 
 class WalArchive:
@@ -344,6 +357,11 @@ class WalArchive:
                 continue
             entries.append(ArchivedWal(name, kind, info.key, sha, info.size, info.modified))
         return sorted(entries, key=lambda e: (e.name, e.key))
+
+    def archive_time(self, entry: ArchivedWal) -> ArchivedWal:
+        """``entry`` with its archive time (see :func:`archive_time`)."""
+        modified = archive_time(self.repository, entry.key, entry.modified)
+        return entry if modified == entry.modified else replace(entry, modified=modified)
 
     def segments_by_timeline(self) -> dict[int, list[ArchivedWal]]:
         """Archived full segments grouped per timeline, in order."""

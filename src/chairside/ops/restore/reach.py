@@ -94,6 +94,14 @@ def read_archive(archive: WalArchive, *, segment_size: int) -> ArchiveView:
             history_files.append(entry.name)
             content = archive.content(entry)
             histories[entry.timeline] = parse_history(content.decode(errors="replace"))
+    # Windows end at the newest segment of a run (or a partial): give those their archive
+    # time, which an S3 DR copy's listing does not carry (WalArchive.archive_time).
+    for found in segments.values():
+        for segno in [n for n in found if n + 1 not in found]:
+            found[segno] = archive.archive_time(found[segno])
+    for found in partials.values():
+        for segno, entry in found.items():
+            found[segno] = archive.archive_time(entry)
     return ArchiveView(
         segments, histories, tuple(history_files), frozenset(duplicates), segment_size, partials
     )

@@ -60,7 +60,8 @@ class SourceBuilder:
         """A full backup of two payload files needing its own WAL segment."""
         self.clock += timedelta(hours=1)
         backup_id = new_backup_id("full", self.clock)
-        start = segment_name(1, self.next_segment, SEGMENT)
+        segno = self.next_segment
+        start = segment_name(1, segno, SEGMENT)
         files = []
         for name, length in (("base.tar.zst", size), ("backup_manifest", 2000)):
             path = self.work / name
@@ -78,8 +79,8 @@ class SourceBuilder:
             stop_time=self.clock + timedelta(seconds=5),
             files=tuple(files),
             timeline=1,
-            start_lsn="0/0",
-            stop_lsn="0/0",
+            start_lsn=f"0/{segno * SEGMENT + 0x28:X}",  # in its own segment
+            stop_lsn=f"0/{segno * SEGMENT + 0x100:X}",
             start_wal=start,
             stop_wal=start,
             wal_segment_size=SEGMENT,

@@ -287,3 +287,33 @@ def test_a_local_dr_copy_keeps_each_segments_archive_time_so_its_window_ends_the
     assert copied and all(
         e.modified is not None and e.modified.timestamp() == archived_at for e in copied
     )
+
+
+def test_an_s3_dr_copys_window_ends_at_the_primarys_archive_time_not_the_sync_time(
+    source: SourceBuilder,
+    sync_settings: Settings,
+    dr_url: str,
+    open_dr: Callable[[str], S3Repository],
+) -> None:
+    import os
+    from datetime import timedelta
+
+    from chairside.ops.backup.walarchive import WalArchive
+    from chairside.ops.backup.windows import timeline_windows
+    from chairside.ops.restore.reach import view_for
+
+    source.wal(1)
+    backup_id = source.backup()
+    source.wal(2)
+    archived_at = source.clock + timedelta(hours=2)  # after the backup, long before the sync
+    for info in source.repository.list("wal/"):
+        stamp = archived_at.timestamp()
+        os.utime(Path(source.repository.root) / info.key, (stamp, stamp))  # type: ignore[attr-defined]
+    report = execute_sync(sync_settings, prepare_sync(sync_settings, target_url=dr_url))
+    assert report.ok
+
+    dr = open_dr(dr_url)
+    fulls = [e.manifest for e in BackupCatalog(dr).list_backups() if e.manifest]
+    [window] = timeline_windows(view_for(WalArchive(dr), fulls), fulls, live=None)
+    assert window.from_backup == backup_id
+    assert window.latest == archived_at

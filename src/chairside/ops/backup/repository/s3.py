@@ -26,6 +26,7 @@ import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Literal, cast
 from urllib.parse import parse_qs, urlsplit
@@ -51,6 +52,9 @@ if TYPE_CHECKING:
 
 AddressingStyle = Literal["auto", "path", "virtual"]
 SHA256_METADATA = "sha256"
+# When an object was first archived (ISO 8601, UTC), set by a DR sync: S3 sets its own
+# LastModified on upload, so ``stat`` reports this instead when present.
+ARCHIVED_AT_METADATA = "archived-at"
 _URL_OPTIONS = {"endpoint", "region", "addressing", "profile", "sse", "sse_kms_key_id"}
 _MB = 1024 * 1024
 # Error codes that mean "these credentials are not accepted", whatever the store calls it.
@@ -132,6 +136,10 @@ class S3Location:
 class S3Repository:
     """Objects under ``prefix/`` in one bucket; keys are the paths below the prefix."""
 
+    # Listings give LastModified only (S3 lists no metadata): the upload time, which for a
+    # DR copy is later than the archive time ``stat`` reports (see ``read_archive``).
+    listed_time_is_upload_time = True
+
     def __init__(self, url: str, location: S3Location, settings: Settings) -> None:
         self._url = url
         self.location = location
@@ -156,9 +164,13 @@ class S3Repository:
 
     # ---- writes ------------------------------------------------------------------------
 
-    def put_bytes(self, key: str, data: bytes) -> None:
-        """Store ``data`` in one PUT (atomic), with its SHA-256 as metadata."""
-        extra = self._extra_args(hashlib.sha256(data).hexdigest())
+    def put_bytes(self, key: str, data: bytes, *, archived_at: datetime | None = None) -> None:
+        """Store ``data`` in one PUT (atomic), with its SHA-256 as metadata.
+
+        ``archived_at``: when the object was first archived (a DR copy keeps the
+        primary's time, which ``stat`` then reports as the modification time).
+        """
+        extra = self._extra_args(hashlib.sha256(data).hexdigest(), archived_at=archived_at)
         with self._errors(f"cannot write {key}"):
             self.client.put_object(
                 Bucket=self.location.bucket,
@@ -237,7 +249,10 @@ class S3Repository:
             Path(tmp_name).unlink(missing_ok=True)
 
     def stat(self, key: str) -> ObjectInfo | None:
-        """Size, time and (when we wrote it) SHA-256 of the object; None when absent."""
+        """Size, time and (when we wrote it) SHA-256 of the object; None when absent.
+
+        The time is the ``archived-at`` metadata when a sync stored one, else LastModified.
+        """
         try:
             with self._errors(f"cannot stat {key}", missing_key=key):
                 head = self.client.head_object(
@@ -245,15 +260,19 @@ class S3Repository:
                 )
         except ObjectNotFoundError:
             return None
+        metadata = head.get("Metadata", {})
         return ObjectInfo(
             key=key,
             size=int(head["ContentLength"]),
-            modified=head.get("LastModified"),
-            sha256=head.get("Metadata", {}).get(SHA256_METADATA),
+            modified=_archived_at(metadata) or head.get("LastModified"),
+            sha256=metadata.get(SHA256_METADATA),
         )
 
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
-        """Every object under ``prefix``, in key order, one page of results at a time."""
+        """Every object under ``prefix``, in key order, one page of results at a time.
+
+        The time is LastModified (listings carry no metadata); ``stat`` has the archive time.
+        """
         base = self._object_key_prefix()
         paginator = self.client.get_paginator("list_objects_v2")
         pages = paginator.paginate(
@@ -284,8 +303,11 @@ class S3Repository:
     def _object_key_prefix(self) -> str:
         return f"{self.location.prefix}/" if self.location.prefix else ""
 
-    def _extra_args(self, sha256: str) -> dict[str, Any]:
-        extra: dict[str, Any] = {"Metadata": {SHA256_METADATA: sha256}}
+    def _extra_args(self, sha256: str, *, archived_at: datetime | None = None) -> dict[str, Any]:
+        metadata = {SHA256_METADATA: sha256}
+        if archived_at is not None:
+            metadata[ARCHIVED_AT_METADATA] = archived_at.isoformat()
+        extra: dict[str, Any] = {"Metadata": metadata}
         if self.location.sse != "none":
             extra["ServerSideEncryption"] = self.location.sse
             if self.location.sse == "aws:kms" and self.location.sse_kms_key_id:
@@ -381,6 +403,17 @@ def _make_client(location: S3Location, settings: Settings) -> S3Client:
         response_checksum_validation="when_required",
     )
     return session.client("s3", endpoint_url=location.endpoint_url, config=config)
+
+
+def _archived_at(metadata: Mapping[str, str]) -> datetime | None:
+    """The ``archived-at`` metadata as a time; None when absent or not a time."""
+    value = metadata.get(ARCHIVED_AT_METADATA)
+    if not value:
+        return None
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        return None
 
 
 def _file_sha256(path: Path) -> str:

@@ -21,7 +21,7 @@ from chairside.config import Settings
 from chairside.errors import ChairsideError
 from chairside.ops.backup.catalog import BackupCatalog
 from chairside.ops.backup.repository import Repository, open_repository
-from chairside.ops.backup.walarchive import WAL_PREFIX, parse_wal_key
+from chairside.ops.backup.walarchive import WAL_PREFIX, archive_time, parse_wal_key
 from chairside.ops.timeline.store import open_ops_store
 
 SYNC_EVENT_KIND = "backup.sync"
@@ -81,12 +81,16 @@ def snapshot(repository: Repository) -> RepositorySnapshot:
         for entry in BackupCatalog(repository).list_backups()
     }
     wal: dict[str, datetime | None] = {}
+    keys: dict[str, str] = {}
     for info in repository.list(WAL_PREFIX):
         parsed = parse_wal_key(info.key)
         if parsed is not None and parsed[1] is not None and len(parsed[0]) == 24:
             wal[parsed[0]] = info.modified
+            keys[parsed[0]] = info.key
     newest_backup = max(backups, default=None)
     newest_wal = max(wal, default=None)
+    if newest_wal is not None:  # an S3 DR copy lists upload times: ask for the archive time
+        wal[newest_wal] = archive_time(repository, keys[newest_wal], wal[newest_wal])
     return RepositorySnapshot(
         url=repository.url,
         newest_backup=newest_backup,

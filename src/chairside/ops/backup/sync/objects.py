@@ -12,6 +12,7 @@ import hashlib
 import os
 import secrets
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from chairside.ops.backup import codec
@@ -105,15 +106,26 @@ def _verified_put(
 
 
 def copy_small_object(
-    source: Repository, target: Repository, key: str, *, wal_key: BackupKey | None = None
+    source: Repository,
+    target: Repository,
+    key: str,
+    *,
+    wal_key: BackupKey | None = None,
+    archived_at: datetime | None = None,
 ) -> int:
-    """Copy a small object (WAL, history, identity) in memory, checking WAL content."""
+    """Copy a small object (WAL, history, identity) in memory, checking WAL content.
+
+    ``archived_at``: the source's archive time, kept as metadata on an S3 target.
+    """
     try:
         data = source.get_bytes(key)
     except ObjectNotFoundError:
         raise IntegrityError(f"{key} is missing from the source repository {source.url}") from None
     check_wal_object(key, data, wal_key, where=source.url)
-    target.put_bytes(key, data)
+    if isinstance(target, S3Repository) and archived_at is not None:
+        target.put_bytes(key, data, archived_at=archived_at)
+    else:
+        target.put_bytes(key, data)
     return len(data)
 
 

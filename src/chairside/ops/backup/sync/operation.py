@@ -32,6 +32,7 @@ from chairside.ops.backup.sync.service import (
     run_sync,
 )
 from chairside.ops.locks import named_lock
+from chairside.ops.restore.timelines import live_timeline
 from chairside.ops.timeline.store import open_ops_store
 
 SYNC_LOCK = "backup-sync"
@@ -78,6 +79,7 @@ def prepare_sync(
             mode=mode,
             policy=retention_policy(settings, keep=keep, keep_days=keep_days),
             scratch=scratch,
+            live=live_timeline(settings),
         )
     except BaseException:
         shutil.rmtree(scratch, ignore_errors=True)

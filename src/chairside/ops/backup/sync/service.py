@@ -49,7 +49,7 @@ from chairside.ops.backup.sync.objects import (
     object_checksum,
     same_small_object,
 )
-from chairside.ops.backup.sync.retention import DrRetentionPolicy
+from chairside.ops.backup.sync.retention import DrRetentionPolicy, timeline_facts
 from chairside.ops.backup.walarchive import (
     HISTORY_PREFIX,
     WAL_PREFIX,
@@ -57,6 +57,7 @@ from chairside.ops.backup.walarchive import (
     segment_name,
     segment_number,
 )
+from chairside.ops.restore.timelines import LiveTimeline
 
 SyncMode = Literal["incremental", "full"]
 SYNC_MODES: tuple[SyncMode, ...] = ("incremental", "full")
@@ -187,8 +188,12 @@ def plan_sync(
     policy: DrRetentionPolicy,
     scratch: Path,
     now: datetime | None = None,
+    live: LiveTimeline | None = None,
 ) -> SyncPlan:
-    """Decide what the target lacks (read-only); refuse a target of another cluster."""
+    """Decide what the target lacks (read-only); refuse a target of another cluster.
+
+    ``live``: the live cluster's timeline (DR retention keeps what reaches it).
+    """
     if mode not in SYNC_MODES:
         raise InputError(f"sync mode {mode!r} is unknown; use incremental or full", field="mode")
     if source.repository.url == target.url:
@@ -215,7 +220,10 @@ def plan_sync(
         for e in [*source_entries.values(), *(target_entries[i] for i in target_complete)]
         if e.manifest is not None
     ]
-    kept = policy.kept(candidates, now)
+    view, on = (None, None)
+    if not policy.keeps_everything:  # keep what reaches the live timeline, as prune does
+        view, on = timeline_facts(source, [m for m in candidates if m.type == "full"], live)
+    kept = policy.kept(candidates, now, view=view, live=on)
 
     plan = SyncPlan(
         mode=mode,
@@ -366,7 +374,8 @@ def keep_archive_time(target: Repository, info: ObjectInfo) -> None:
 
     A repository's window ends at the archive time of its newest segment; a DR copy's
     upload time would stretch it past what was archived when the copy was taken. S3 sets
-    its own LastModified, so an S3 copy's window ends at the upload time (docs/sync).
+    its own LastModified, so an S3 copy gets the time as ``archived-at`` metadata at
+    upload instead (:func:`copy_small_object`), which its ``stat`` reports.
     """
     if not isinstance(target, LocalRepository) or info.modified is None:
         return
@@ -426,7 +435,9 @@ def _send_wal(
 
     def copy(info: ObjectInfo) -> tuple[ObjectInfo, int, IntegrityError | None]:
         try:
-            size = copy_small_object(plan.source, plan.target, info.key, wal_key=wal_key)
+            size = copy_small_object(
+                plan.source, plan.target, info.key, wal_key=wal_key, archived_at=info.modified
+            )
         except IntegrityError as exc:
             return info, 0, exc
         keep_archive_time(plan.target, info)
