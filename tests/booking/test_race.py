@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import random
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 
@@ -39,15 +41,22 @@ def test_exactly_one_client_wins_each_contested_interval(
             account, start, group = item
             with httpx.Client(base_url=base_url, timeout=30) as http:
                 barrier.wait()
-                response = http.post(
-                    "/api/v1/bookings",
-                    headers=account.headers,
-                    json={
-                        "provider_id": shop.provider_id,
-                        "service_id": shop.service_id,
-                        "starts_at": start.isoformat(),
-                    },
-                )
+                # A burst past the worker's capacity is answered 503 + Retry-After (never
+                # 500): a client tries again after it, as a phone app would, a few times.
+                for _ in range(10):
+                    response = http.post(
+                        "/api/v1/bookings",
+                        headers=account.headers,
+                        json={
+                            "provider_id": shop.provider_id,
+                            "service_id": shop.service_id,
+                            "starts_at": start.isoformat(),
+                        },
+                    )
+                    if response.status_code != 503:
+                        break
+                    assert int(response.headers["retry-after"]) >= 1
+                    time.sleep(random.uniform(0.2, 1.0))
             return group, response.status_code, response.json()
 
         with ThreadPoolExecutor(max_workers=len(attempts)) as pool:
