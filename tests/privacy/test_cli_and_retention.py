@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 
 from chairside.config import Settings, load_settings
 from chairside.errors import ConfigError
+from chairside.ops.schedule.jobs import default_jobs
 from chairside.ops.timeline.store import open_ops_store
 from tests.booking.world import register, sql
 from tests.privacy.conftest import PrivacyCli, World
@@ -114,7 +115,9 @@ def test_retention_anonymises_inactive_clients_only_and_the_audit_reports_it(
     assert privacy_cli("retention").body["anonymised"] == 0  # nothing left to do
 
 
-def test_the_inactivity_setting_is_months_between_1_and_600() -> None:
+def test_the_inactivity_setting_is_months_between_1_and_600_and_retention_is_scheduled() -> None:
+    job = next(j for j in default_jobs(load_settings()) if j.name == "privacy-retention")
+    assert job.argv == ("privacy", "retention") and job.writes  # held in maintenance modes
     assert load_settings(privacy_inactive_months=6).privacy_inactive_months == 6
     for bad in (0, -1, 601):
         with pytest.raises(ConfigError, match="CHAIRSIDE_PRIVACY_INACTIVE_MONTHS"):
