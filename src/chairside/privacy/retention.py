@@ -110,13 +110,10 @@ def run_retention(settings: Settings, *, dry_run: bool, limit: int = 1000) -> Re
             for user_id in inactive:
                 try:
                     with transaction(factory) as session:
-                        service.anonymise_client(
-                            session=session, user_id=user_id, actor=None, by="retention"
-                        )
+                        if _anonymise_if_still_inactive(session, user_id, cutoff):
+                            report.anonymised.append(user_id)
                 except GuardRefusedError as exc:
                     report.refused[str(user_id)] = exc.message
-                else:
-                    report.anonymised.append(user_id)
     except OperationalError as exc:
         raise DependencyDownError(
             f"cannot reach the application database: {str(exc.orig).strip()}"
@@ -130,6 +127,22 @@ def run_retention(settings: Settings, *, dry_run: bool, limit: int = 1000) -> Re
         details=report.to_dict(),
     )
     return report
+
+
+def _anonymise_if_still_inactive(session: Session, user_id: uuid.UUID, cutoff: datetime) -> bool:
+    """Anonymise the client unless they came back since the list was read.
+
+    The row is locked first and the question asked again: a login commits its
+    ``last_seen_at`` on this row, so it either finished before (the client is skipped) or
+    waits for this transaction.
+    """
+    still = session.scalar(
+        inactive_clients(cutoff).where(User.id == user_id).with_for_update(of=User)
+    )
+    if still is None:
+        return False
+    service.anonymise_client(session=session, user_id=user_id, actor=None, by="retention")
+    return True
 
 
 def last_retention_run(settings: Settings) -> OpsEvent | None:
