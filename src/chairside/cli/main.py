@@ -56,6 +56,11 @@ COMMANDS = (
         "chairside.booking.cli:app",
         "Booking-side operations: expire run-out holds, check the invariant.",
     ),
+    LazyCommand(
+        "privacy",
+        "chairside.privacy.cli:app",
+        "Data rights: export or anonymise a client's data; retention of inactive clients.",
+    ),
     # backups and restores (validate and sync are commands of the backup group):
     LazyCommand(
         "backup",
