@@ -115,3 +115,12 @@ def test_up_names_the_sentinels_rather_than_saying_redis_is_not_running(tmp_path
         redis_url="redis://:secret@127.0.0.1:6379/0",
     )
     assert describe_redis(plain) == "redis://:***@127.0.0.1:6379/0"
+
+
+def test_pgbouncer_is_off_in_the_built_in_lab_and_on_when_the_file_says_so() -> None:
+    assert not load_topology(None).pgbouncer.enabled
+    text = default_topology_text().replace("enabled: false", "enabled: true")
+    enabled = parse_topology(text.replace("pool_size: 20", "pool_size: 7"), source="t.yaml")
+    assert enabled.pgbouncer.enabled and enabled.pgbouncer.pool_size == 7
+    with pytest.raises(ConfigError, match="pgbouncer.pool_mode"):
+        parse_topology(text.replace("pool_size: 20", "pool_mode: session"), source="t.yaml")
