@@ -51,6 +51,10 @@ def test_connections_are_counted_on_each_node(lab: Lab) -> None:
     nodes = {n["node"]: n for n in body["nodes"]}
     assert set(nodes) == {n.name for n in lab.topology.postgres.nodes}
     leader = next(n for n in nodes.values() if n["role"] == "leader")
-    # The API hosts' pools reach the leader through HAProxy's write port.
-    assert leader["figures"]["by_application"].get("chairside", 0) >= 1
+    replicas = [n for n in nodes.values() if n["role"] == "replica"]
+    assert len(replicas) == len(nodes) - 1
+    # The API hosts' database watches reach the leader through HAProxy's write port,
+    # and only the leader: each node counts its own sessions.
+    assert leader["figures"]["by_application"].get("chairside-watch", 0) >= 1
+    assert all("chairside-watch" not in r["figures"]["by_application"] for r in replicas)
     assert all(n["figures"]["max_connections"] == 200 for n in nodes.values())
