@@ -157,3 +157,24 @@ def test_maintenance_refuses_a_database_url_that_reaches_a_replica(
     assert answer.exit_code == 2, answer.stdout
     (run,) = [c for c in answer.json()["checks"] if c["name"] == "database"]
     assert "reaches a replica" in run["summary"] and "write port" in run["summary"]
+
+
+def test_a_runaway_query_on_the_replica_is_stopped_there_with_node(
+    cli: Cli, pair: StreamingPair, replica_backends: Backends, tmp_path: Path
+) -> None:
+    sleeper = replica_backends.sleeper(application="runaway-on-replica")
+    time.sleep(1.2)
+    env = _env(pair, tmp_path)
+    on_leader = cli("db", "kill-long-running", "--older-than", "1s", "--yes", "--json", env=env)
+    assert sleeper.pid not in on_leader.json()["stopped"]
+    assert sleeper.is_alive()
+    answer = cli(
+        "db", "kill-long-running", "--older-than", "1s", "--node", "pg2", "--yes", "--json",
+        env=env,
+    )  # fmt: skip
+    assert answer.exit_code == 0, answer.stdout
+    assert answer.json()["stopped"] == [sleeper.pid]
+    replica_backends.wait_for(lambda: not sleeper.is_alive())
+    unknown = cli("db", "kill-long-running", "--node", "pg9", "--yes", "--json", env=env)
+    assert unknown.exit_code == 2
+    assert "pg1, pg2" in unknown.stdout

@@ -29,7 +29,7 @@ from chairside.db import database_url
 from chairside.durations import parse_duration
 from chairside.ops.database import activity, by_node, migrations, statistics
 from chairside.ops.database.connection import app_database
-from chairside.ops.database.nodes import has_topology
+from chairside.ops.database.nodes import has_topology, settings_for_node
 from chairside.ops.timeline.store import open_ops_store
 
 app = typer.Typer(
@@ -158,6 +158,12 @@ def kill_long_running(
     include_backups: Annotated[
         bool, typer.Option("--include-backups", help="Also stop pg_dump and its kin.")
     ] = False,
+    node: Annotated[
+        str | None,
+        typer.Option(
+            "--node", help="A PostgreSQL node of CHAIRSIDE_TOPOLOGY (default: DATABASE_URL)."
+        ),
+    ] = None,
     dry_run: DryRunOption = False,
     yes: YesOption = False,
     json_output: JsonOption = False,
@@ -170,8 +176,9 @@ def kill_long_running(
         confirm(out, f"{plan.describe()}?", yes=yes)
 
     with guarded(out):
+        settings = get_settings()
         report = activity.kill_long_running(
-            get_settings(),
+            settings if node is None else settings_for_node(settings, node),
             older_than=_age(older_than),
             mode=activity.StopMode.CANCEL if cancel else activity.StopMode.TERMINATE,
             include_protected=include_backups,

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
+from pydantic import SecretStr
 from sqlalchemy import Connection, create_engine, pool, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
@@ -25,6 +26,7 @@ from sqlalchemy.exc import DBAPIError
 from chairside.checks import CheckResult, CheckStatus
 from chairside.config import Settings
 from chairside.db import database_url
+from chairside.errors import InputError
 from chairside.topology.file import load_topology
 
 T = TypeVar("T")
@@ -109,6 +111,24 @@ def database_nodes(settings: Settings) -> list[DatabaseNode]:
         )
         for node in load_topology(settings.topology).postgres.nodes
     ]
+
+
+def settings_for_node(settings: Settings, name: str) -> Settings:
+    """``settings`` with DATABASE_URL at the topology's node ``name`` (to act on that node
+    alone, e.g. stop a runaway query on a replica)."""
+    if settings.topology is None:
+        raise InputError(
+            f"--node {name}: no topology; set CHAIRSIDE_TOPOLOGY to name its nodes",
+            field="node",
+        )
+    nodes = {node.name: node for node in database_nodes(settings)}
+    if name not in nodes:
+        raise InputError(
+            f"--node {name!r} is not a PostgreSQL node of the topology; allowed: "
+            + ", ".join(nodes),
+            field="node",
+        )
+    return settings.model_copy(update={"database_url": SecretStr(nodes[name].url)})
 
 
 def read_each_node(settings: Settings, read: Callable[[Connection], T]) -> list[NodeReading[T]]:
