@@ -85,6 +85,10 @@ class Settings(BaseSettings):
     # Reads that may lag (search, availability) go here, e.g. HAProxy's replica port,
     # while the replica's replay lag is at most replica_max_lag_seconds; else the leader.
     database_read_url: SecretStr | None = None
+    # The API's request pool connects here when set: PgBouncer in transaction mode in
+    # front of the leader (server-side prepared statements are then off). Migrations,
+    # the schedule's leader lock and ops commands keep DATABASE_URL: they need a session.
+    database_pooler_url: SecretStr | None = None
     replica_max_lag_seconds: float = Field(default=1.0, ge=0, le=3600)
     # Redis through Sentinel: "host:port,host:port" of the sentinels and the master's
     # name. Set, it wins over REDIS_URL.

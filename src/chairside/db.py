@@ -71,20 +71,31 @@ PING_AFTER_IDLE_SECONDS = 1.0
 
 
 def make_engine(
-    url: str, *, pool_size: int = 10, max_overflow: int | None = None, pool_timeout: float = 10
+    url: str,
+    *,
+    pool_size: int = 10,
+    max_overflow: int | None = None,
+    pool_timeout: float = 10,
+    prepared_statements: bool = True,
 ) -> Engine:
     """An engine with a bounded pool that checks connections that sat idle before use.
 
     The API passes its capacity settings (api/lifespan.py): requests are admitted no more
     than ``pool_size`` at a time, so the pool never makes one wait, and ``pool_timeout``
-    only bounds the reserve's users (health, metrics, console).
+    only bounds the reserve's users (health, metrics, console). ``prepared_statements``
+    off: for a transaction-mode pooler (PgBouncer), where consecutive transactions of one
+    connection may run on different servers, so a statement psycopg prepared on one is
+    unknown (or already known) on the next.
     """
+    connect_args: dict[str, object] = {"connect_timeout": 5, "application_name": "chairside"}
+    if not prepared_statements:
+        connect_args["prepare_threshold"] = None
     engine = create_engine(
         url,
         pool_size=pool_size,
         max_overflow=pool_size if max_overflow is None else max_overflow,
         pool_timeout=pool_timeout,
-        connect_args={"connect_timeout": 5, "application_name": "chairside"},
+        connect_args=connect_args,
     )
     event.listen(engine, "checkin", _note_checkin)
     event.listen(engine, "checkout", partial(_ping_if_idle, engine.dialect))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit, urlunsplit
+
 import redis
 from redis.sentinel import Sentinel
 
@@ -40,6 +42,24 @@ def redis_for(settings: Settings) -> redis.Redis | None:
     from chairside.db import redis_url
 
     return make_redis(redis_url(settings))
+
+
+def describe_redis(settings: Settings) -> str | None:
+    """Where the app's Redis is, for an operator (no password), or None without Redis."""
+    if settings.redis_sentinels.strip():
+        addresses = ",".join(f"{h}:{p}" for h, p in parse_sentinels(settings.redis_sentinels))
+        return f"master {settings.redis_sentinel_master!r} via Sentinel {addresses}"
+    from chairside.db import redis_url
+
+    url = redis_url(settings)
+    if url is None:
+        return None
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    where = parts.netloc.rpartition("@")[2]
+    user = parts.username or ""
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{where}"))
 
 
 def parse_sentinels(value: str) -> list[tuple[str, int]]:

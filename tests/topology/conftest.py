@@ -20,6 +20,7 @@ from chairside.runtime.lab.layout import LabLayout
 from chairside.topology.file import load_resolved
 from chairside.topology.model import Topology
 from chairside.topology.sentinel import sentinel_reports
+from tests.cli.conftest import cli  # noqa: F401 - the `cli` fixture, shared
 from tests.support.servers import remove_tree, scratch_dir
 
 START_TIMEOUT = 180

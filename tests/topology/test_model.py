@@ -9,7 +9,7 @@ import pytest
 
 from chairside.config import load_settings
 from chairside.errors import ConfigError
-from chairside.redis_client import parse_sentinels
+from chairside.redis_client import describe_redis, parse_sentinels
 from chairside.runtime.lab.haproxy import render_haproxy_config
 from chairside.runtime.lab.layout import LabLayout
 from chairside.runtime.lab.redis import render_sentinel_config
@@ -98,3 +98,29 @@ def test_sentinel_addresses_are_parsed_and_bad_ones_named() -> None:
     ]
     with pytest.raises(ConfigError, match="'10.0.0.7' is not host:port"):
         parse_sentinels("10.0.0.5:26379,10.0.0.7")
+
+
+def test_up_names_the_sentinels_rather_than_saying_redis_is_not_running(tmp_path: Path) -> None:
+    settings = load_settings(
+        home=tmp_path,
+        database_url="postgresql://u:p@127.0.0.1:5432/db",
+        redis_sentinels="127.0.0.1:26379,127.0.0.1:26380",
+    )
+    assert describe_redis(settings) == (
+        "master 'chairside' via Sentinel 127.0.0.1:26379,127.0.0.1:26380"
+    )
+    plain = load_settings(
+        home=tmp_path,
+        database_url="postgresql://u:p@127.0.0.1:5432/db",
+        redis_url="redis://:secret@127.0.0.1:6379/0",
+    )
+    assert describe_redis(plain) == "redis://:***@127.0.0.1:6379/0"
+
+
+def test_pgbouncer_is_off_in_the_built_in_lab_and_on_when_the_file_says_so() -> None:
+    assert not load_topology(None).pgbouncer.enabled
+    text = default_topology_text().replace("enabled: false", "enabled: true")
+    enabled = parse_topology(text.replace("pool_size: 20", "pool_size: 7"), source="t.yaml")
+    assert enabled.pgbouncer.enabled and enabled.pgbouncer.pool_size == 7
+    with pytest.raises(ConfigError, match="pgbouncer.pool_mode"):
+        parse_topology(text.replace("pool_size: 20", "pool_mode: session"), source="t.yaml")

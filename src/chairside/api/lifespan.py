@@ -26,11 +26,13 @@ from chairside.replica_reads import ReplicaReads
 def build_context(settings: Settings) -> AppContext:
     """Connect-lazily resources for one app: nothing here blocks on the network."""
     url = database_url(settings)
+    pooler = settings.database_pooler_url
     engine = make_engine(
-        url,
+        url if pooler is None else normalize_url(pooler.get_secret_value()),
         pool_size=settings.db_pool_size,
         max_overflow=DB_POOL_RESERVE,
         pool_timeout=settings.admission_wait_seconds,
+        prepared_statements=pooler is None,
     )
     registry = CollectorRegistry()
     redis_client = redis_for(settings)

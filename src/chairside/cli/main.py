@@ -129,6 +129,12 @@ COMMANDS = (
         "chairside.web.cli:app",
         "The ops console (/ops): access while logins cannot work.",
     ),
+    # past one machine: the production topology's units and configuration:
+    LazyCommand(
+        "topology",
+        "chairside.topology.cli:app",
+        "The production topology: export each host's systemd units and configuration.",
+    ),
     # past one machine: the highly available topology, rehearsed locally:
     LazyCommand(
         "lab",

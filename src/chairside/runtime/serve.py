@@ -22,10 +22,11 @@ import uvicorn
 
 from chairside import __version__
 from chairside.config import Settings
-from chairside.db import database_url, redis_url
+from chairside.db import database_url
 from chairside.errors import PortInUseError
 from chairside.ops.database import migrations
 from chairside.ops.metrics.exposition import prepare_multiprocess
+from chairside.redis_client import describe_redis
 from chairside.runtime.embedded import ClusterConfigurer, EmbeddedStack, embedded_stack
 from chairside.runtime.ports import port_in_use
 
@@ -102,7 +103,7 @@ def run_service(
         info = ServiceInfo(
             api_url=f"http://{host}:{port}",
             database=_without_password(url),
-            redis=redis_url(settings),
+            redis=describe_redis(settings),
             home=settings.home,
             demo=demo_summary,
         )

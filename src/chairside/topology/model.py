@@ -100,6 +100,24 @@ class HaproxyTopology(_Strict):
     admin_socket: str | None = None
 
 
+class PgbouncerTopology(_Strict):
+    """PgBouncer in transaction mode between the API hosts and HAProxy's write port.
+
+    Off by default: it pays when API workers' pools add up to more connections than the
+    leader should hold (docs/production.md, sizing). The API's request pool goes through
+    it (``CHAIRSIDE_DATABASE_POOLER_URL``); migrations, the schedule's leader lock and
+    ops commands keep HAProxy's write port, since they need a session of their own.
+    """
+
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = Field(default=0, ge=0, le=65535)
+    # Server connections per (user, database): what the leader holds for all API hosts.
+    pool_size: int = Field(default=20, ge=1, le=10000)
+    # Client connections PgBouncer accepts (every API worker's pool, together).
+    max_client_conn: int = Field(default=1000, ge=1, le=100000)
+
+
 class RedisNode(_Strict):
     """One Redis server (the first of the list starts as master)."""
 
@@ -175,6 +193,7 @@ class Topology(_Strict):
     etcd: list[EtcdMember] = Field(min_length=1)
     postgres: PostgresTopology
     haproxy: HaproxyTopology
+    pgbouncer: PgbouncerTopology = Field(default_factory=PgbouncerTopology)
     redis: RedisTopology
     api: ApiTopology
     s3: S3Topology | None = None

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -27,14 +27,17 @@ from chairside.cli.output import (
 from chairside.config import get_settings
 from chairside.db import database_url
 from chairside.durations import parse_duration
-from chairside.ops.database import activity, migrations, statistics
+from chairside.ops.database import activity, by_node, migrations, statistics
 from chairside.ops.database.connection import app_database
+from chairside.ops.database.nodes import has_topology, settings_for_node
 from chairside.ops.timeline.store import open_ops_store
 
 app = typer.Typer(
     help="The application database: migrations, connections, slow and long-running queries.",
     no_args_is_help=True,
 )
+
+T = TypeVar("T")
 
 OlderThanOption = Annotated[
     str, typer.Option("--older-than", help="Busy for longer than this: 90s, 10m, 2h.")
@@ -103,18 +106,19 @@ def history(json_output: JsonOption = False) -> None:
 def connections(json_output: JsonOption = False) -> None:
     """Connections in use against max_connections, by state and application (check)."""
     out = Output(json_mode=json_output)
-    with guarded(out, CommandKind.CHECK), app_database(get_settings()) as conn:
+    settings = get_settings()
+    if has_topology(settings):
+        with guarded(out, CommandKind.CHECK):
+            found = by_node.connections_by_node(settings)
+        _finish_by_node(out, found, "Connections", _render_usage)
+        return
+    with guarded(out, CommandKind.CHECK), app_database(settings) as conn:
         usage = activity.connection_usage(conn)
     result = usage.check()
 
     def render(console: Console) -> None:
         render_checks(console, [result], "Connections")
-        _print_counts(console, "by state", usage.by_state)
-        _print_counts(console, "by application", usage.by_application)
-        if usage.oldest_idle_in_transaction_seconds is not None:
-            console.print(
-                f"oldest idle-in-transaction: {usage.oldest_idle_in_transaction_seconds:.0f} s"
-            )
+        _render_usage(console, usage)
 
     _finish_check(out, [result], render, usage.to_dict())
 
@@ -123,9 +127,15 @@ def connections(json_output: JsonOption = False) -> None:
 def long_running(older_than: OlderThanOption = "10m", json_output: JsonOption = False) -> None:
     """Queries (and open transactions) busy longer than --older-than; warning if any (check)."""
     out = Output(json_mode=json_output)
+    settings = get_settings()
+    if has_topology(settings):
+        with guarded(out, CommandKind.CHECK):
+            on_nodes = by_node.long_running_by_node(settings, older_than=_age(older_than))
+        _finish_by_node(out, on_nodes, "Long-running", _print_queries)
+        return
     with guarded(out, CommandKind.CHECK):
         age = _age(older_than)
-        with app_database(get_settings()) as conn:
+        with app_database(settings) as conn:
             found = activity.long_running(conn, older_than=age)
     result = activity.long_running_check(found, older_than=age)
 
@@ -148,6 +158,12 @@ def kill_long_running(
     include_backups: Annotated[
         bool, typer.Option("--include-backups", help="Also stop pg_dump and its kin.")
     ] = False,
+    node: Annotated[
+        str | None,
+        typer.Option(
+            "--node", help="A PostgreSQL node of CHAIRSIDE_TOPOLOGY (default: DATABASE_URL)."
+        ),
+    ] = None,
     dry_run: DryRunOption = False,
     yes: YesOption = False,
     json_output: JsonOption = False,
@@ -160,8 +176,9 @@ def kill_long_running(
         confirm(out, f"{plan.describe()}?", yes=yes)
 
     with guarded(out):
+        settings = get_settings()
         report = activity.kill_long_running(
-            get_settings(),
+            settings if node is None else settings_for_node(settings, node),
             older_than=_age(older_than),
             mode=activity.StopMode.CANCEL if cancel else activity.StopMode.TERMINATE,
             include_protected=include_backups,
@@ -222,27 +239,68 @@ def slow_queries(
 def bloat(json_output: JsonOption = False) -> None:
     """Dead rows per table, transaction-ID age, invalid and unused indexes (check)."""
     out = Output(json_mode=json_output)
-    with guarded(out, CommandKind.CHECK), app_database(get_settings()) as conn:
+    settings = get_settings()
+    if has_topology(settings):
+        with guarded(out, CommandKind.CHECK):
+            on_nodes = by_node.health_by_node(settings)
+        _finish_by_node(out, on_nodes, "Database", _render_health)
+        return
+    with guarded(out, CommandKind.CHECK), app_database(settings) as conn:
         health = statistics.database_health(conn)
     results = health.checks()
 
     def render(console: Console) -> None:
         render_checks(console, results, f"Database {health.database}")
-        table = Table("table", "live", "dead", "dead %", "last vacuum", "last analyze")
-        for t in health.tables[:15]:
-            table.add_row(
-                t.name,
-                str(t.live_rows),
-                str(t.dead_rows),
-                f"{t.dead_fraction:.0%}",
-                _when(t.last_vacuum),
-                _when(t.last_analyze),
-            )
-        console.print(table)
-        for index in health.unused_indexes:
-            console.print(f"never scanned: {index.name} on {index.table} ({index.size_bytes} B)")
+        _render_health(console, health)
 
     _finish_check(out, results, render, health.to_dict())
+
+
+def _render_health(console: Console, health: statistics.DatabaseHealth) -> None:
+    table = Table("table", "live", "dead", "dead %", "last vacuum", "last analyze")
+    for t in health.tables[:15]:
+        table.add_row(
+            t.name,
+            str(t.live_rows),
+            str(t.dead_rows),
+            f"{t.dead_fraction:.0%}",
+            _when(t.last_vacuum),
+            _when(t.last_analyze),
+        )
+    console.print(table)
+    for index in health.unused_indexes:
+        console.print(f"never scanned: {index.name} on {index.table} ({index.size_bytes} B)")
+
+
+def _render_usage(console: Console, usage: activity.ConnectionUsage) -> None:
+    _print_counts(console, "by state", usage.by_state)
+    _print_counts(console, "by application", usage.by_application)
+    if usage.oldest_idle_in_transaction_seconds is not None:
+        console.print(
+            f"oldest idle-in-transaction: {usage.oldest_idle_in_transaction_seconds:.0f} s"
+        )
+
+
+def _finish_by_node(
+    out: Output,
+    found: by_node.ByNode[T],
+    title: str,
+    render_figures: Callable[[Console, T], None],
+) -> None:
+    """Each node's checks and figures under a heading of its own (name, role, lag)."""
+
+    def render(console: Console) -> None:
+        render_checks(console, found.results, f"{title}, each node")
+        for reading in found.readings:
+            if reading.value is None:
+                continue
+            lag = ""
+            if reading.role != "leader":
+                lag = f", replay lag {reading.lag_seconds or 0:.1f} s"
+            console.print(f"[bold]{reading.node}[/] ({reading.address}, {reading.role}{lag})")
+            render_figures(console, reading.value)
+
+    _finish_check(out, found.results, render, found.to_dict())
 
 
 def _age(raw: str) -> timedelta:

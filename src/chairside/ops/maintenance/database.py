@@ -26,7 +26,10 @@ from sqlalchemy.exc import DBAPIError
 from chairside.checks import CheckResult, CheckStatus
 from chairside.config import Settings
 from chairside.durations import describe
+from chairside.errors import GuardRefusedError
+from chairside.ops.database.by_node import health_by_node
 from chairside.ops.database.connection import app_database
+from chairside.ops.database.nodes import has_topology
 from chairside.ops.database.statistics import database_health
 from chairside.ops.deploy.modes import ModeSwitch
 
@@ -50,8 +53,14 @@ class DatabaseMaintenance:
     seconds: float = 0.0
     planned_tables: list[str] = field(default_factory=list)
     planned_indexes: list[str] = field(default_factory=list)
+    # With a topology: each node's own statistics after the run (checks and figures).
+    node_checks: list[CheckResult] = field(default_factory=list)
+    nodes: list[dict[str, Any]] = field(default_factory=list)
 
     def checks(self) -> list[CheckResult]:
+        return self._own_checks() + self.node_checks
+
+    def _own_checks(self) -> list[CheckResult]:
         details: dict[str, object] = self.to_dict()
         if self.dry_run:
             return [
@@ -105,6 +114,7 @@ class DatabaseMaintenance:
             "seconds": round(self.seconds, 3),
             "planned_tables": self.planned_tables,
             "planned_indexes": self.planned_indexes,
+            "nodes": self.nodes,
         }
 
 
@@ -118,20 +128,46 @@ def maintain_database(
 ) -> DatabaseMaintenance:
     """Vacuum and analyze every table; rebuild invalid indexes (every index with
     ``reindex_all``); drop the invalid ``_ccnew``/``_ccold`` copies failed rebuilds left.
-    ``window``: whether blocking rebuilds may run (default: maintenance mode is on)."""
+    ``window``: whether blocking rebuilds may run (default: maintenance mode is on).
+
+    All of it runs on ``DATABASE_URL``, which must reach the leader (HAProxy's write
+    port); with a topology, each node's statistics are read afterwards."""
     began = time.monotonic()
     if window is None:
         window = ModeSwitch(settings).current().maintenance
     result = DatabaseMaintenance(dry_run=dry_run)
+    _maintain(settings, result, reindex_all=reindex_all, lock_timeout=lock_timeout, window=window)
+    result.seconds = time.monotonic() - began
+    if has_topology(settings):
+        on_nodes = health_by_node(settings)
+        result.node_checks = on_nodes.results
+        result.nodes = on_nodes.to_dict()["nodes"]
+    return result
+
+
+def _maintain(
+    settings: Settings,
+    result: DatabaseMaintenance,
+    *,
+    reindex_all: bool,
+    lock_timeout: timedelta,
+    window: bool,
+) -> None:
+    dry_run = result.dry_run
     with app_database(settings) as plain:
         conn = plain.execution_options(isolation_level="AUTOCOMMIT")
+        if conn.execute(text("SELECT pg_is_in_recovery()")).scalar():
+            raise GuardRefusedError(
+                "DATABASE_URL reaches a replica (it is in recovery): VACUUM and REINDEX run"
+                " on the leader only; point DATABASE_URL at the leader (HAProxy's write port)"
+            )
         conn.execute(text(f"SET lock_timeout = '{int(lock_timeout.total_seconds() * 1000)}ms'"))
         result.dead_rows_before = _dead_rows(conn)
         result.planned_tables = _tables(conn)
         leftovers = _leftovers(conn)
         result.planned_indexes = _indexes(conn, every=reindex_all, excluding=leftovers)
         if dry_run:
-            return result
+            return
         for name in leftovers:
             if _run(conn, f"DROP INDEX CONCURRENTLY IF EXISTS {name}", name, result, lock_timeout):
                 result.dropped_leftovers.append(name)
@@ -163,8 +199,6 @@ def maintain_database(
                         lock_timeout,
                     )
         result.dead_rows_after = _dead_rows(conn)
-    result.seconds = time.monotonic() - began
-    return result
 
 
 def _run(

@@ -15,12 +15,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from sqlalchemy import Connection
+
 from chairside.checks import CheckResult, CheckStatus, worst
 from chairside.config import Settings
 from chairside.errors import ChairsideError
 from chairside.ops.backup.validation.service import ValidationLevel, validate_backups
-from chairside.ops.database import activity, statistics
+from chairside.ops.database import activity, by_node, statistics
 from chairside.ops.database.connection import app_database
+from chairside.ops.database.nodes import has_topology
 from chairside.ops.locks import named_lock
 from chairside.ops.maintenance import logs, system
 from chairside.ops.maintenance.database import maintain_database
@@ -144,21 +147,28 @@ def _rotate(settings: Settings, options: MaintenanceOptions, dry_run: bool) -> C
 
 
 def _review_database(settings: Settings) -> list[CheckResult]:
+    if has_topology(settings):
+        # Each node's own figures; slow statements are reviewed on the leader below.
+        results = by_node.health_by_node(settings).results
+        results += by_node.connections_by_node(settings).results
+        with app_database(settings) as conn:
+            results.append(_slow_queries(conn))
+        return results
     with app_database(settings) as conn:
         results = statistics.database_health(conn).checks()
         results.append(activity.connection_usage(conn).check())
-        if statistics.statement_stats_installed(conn):
-            results.append(statistics.slow_queries(conn).check())
-        else:
-            results.append(
-                CheckResult(
-                    "slow_queries",
-                    CheckStatus.OK,
-                    "not reviewed: pg_stat_statements is not installed"
-                    f" ({statistics.EXTENSION_HINT})",
-                )
-            )
+        results.append(_slow_queries(conn))
     return results
+
+
+def _slow_queries(conn: Connection) -> CheckResult:
+    if statistics.statement_stats_installed(conn):
+        return statistics.slow_queries(conn).check()
+    return CheckResult(
+        "slow_queries",
+        CheckStatus.OK,
+        f"not reviewed: pg_stat_statements is not installed ({statistics.EXTENSION_HINT})",
+    )
 
 
 def _validate_backups(settings: Settings) -> CheckResult:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 from chairside.errors import BinaryNotFoundError
 from chairside.runtime.lab.layout import LabLayout
@@ -20,25 +21,29 @@ def etcd_daemon(
         raise BinaryNotFoundError(
             "etcd is not installed; install it with: apt-get install etcd-server"
         )
-    initial = ",".join(f"{m.name}={m.peer_url}" for m in topology.etcd)
     data_dir = layout.root / "etcd" / member.name
-    state = "existing" if (data_dir / "member").exists() else "new"
     return Daemon(
         name=member.name,
         role="etcd",
-        argv=[
-            binary,
-            f"--name={member.name}",
-            f"--data-dir={data_dir}",
-            f"--listen-client-urls={member.client_url}",
-            f"--advertise-client-urls={member.client_url}",
-            f"--listen-peer-urls={member.peer_url}",
-            f"--initial-advertise-peer-urls={member.peer_url}",
-            f"--initial-cluster={initial}",
-            f"--initial-cluster-state={state}",
-            f"--initial-cluster-token={topology.name}",
-            "--log-level=warn",
-        ],
+        argv=[binary, *etcd_arguments(topology, member, data_dir=data_dir)],
         log_file=layout.log_file(member.name),
         user=user,
     )
+
+
+def etcd_arguments(topology: Topology, member: EtcdMember, *, data_dir: Path) -> list[str]:
+    """etcd's flags for ``member`` (the lab's process and the exported unit alike)."""
+    initial = ",".join(f"{m.name}={m.peer_url}" for m in topology.etcd)
+    state = "existing" if (data_dir / "member").exists() else "new"
+    return [
+        f"--name={member.name}",
+        f"--data-dir={data_dir}",
+        f"--listen-client-urls={member.client_url}",
+        f"--advertise-client-urls={member.client_url}",
+        f"--listen-peer-urls={member.peer_url}",
+        f"--initial-advertise-peer-urls={member.peer_url}",
+        f"--initial-cluster={initial}",
+        f"--initial-cluster-state={state}",
+        f"--initial-cluster-token={topology.name}",
+        "--log-level=warn",
+    ]

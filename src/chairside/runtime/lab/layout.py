@@ -133,6 +133,12 @@ class LabLayout:
     def read_url(self, topology: Topology) -> str:
         return self.database_url(topology, port=topology.haproxy.db_read_port)
 
+    def pooler_url(self, topology: Topology) -> str:
+        """PgBouncer's address (the API's request pool, when the topology enables it)."""
+        return self.database_url(
+            topology, port=topology.pgbouncer.port, host=topology.pgbouncer.host
+        )
+
     def client_environment(self, topology: Topology) -> dict[str, str]:
         """The settings that point a Chairside process at the lab (HAProxy, Sentinel, S3)."""
         keys = self.secrets()
@@ -146,6 +152,8 @@ class LabLayout:
             "CHAIRSIDE_TOPOLOGY": str(self.root / "topology.json"),
             "CHAIRSIDE_HEALTH_API_URL": f"http://{topology.haproxy.host}:{topology.haproxy.api_port}",
         }
+        if topology.pgbouncer.enabled:
+            env["CHAIRSIDE_DATABASE_POOLER_URL"] = self.pooler_url(topology)
         if topology.s3 is not None:
             env.update(
                 {

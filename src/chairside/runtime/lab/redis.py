@@ -7,6 +7,7 @@ nothing on disk here, as in the embedded default: PostgreSQL is the guarantee.
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 from chairside.errors import BinaryNotFoundError
 from chairside.runtime.lab.layout import LabLayout
@@ -27,21 +28,37 @@ def redis_daemon(topology: Topology, node: RedisNode, *, layout: LabLayout, user
     """One Redis server; every node after the first starts as a replica of the first."""
     work = layout.root / "redis" / node.name
     work.mkdir(parents=True, exist_ok=True)
-    argv = [
-        _binary("redis-server"),
-        "--port", str(node.port),
-        "--bind", node.host,
-        "--save", "",
-        "--appendonly", "no",
-        "--daemonize", "no",
-        "--dir", str(work),
-    ]  # fmt: skip
-    master = topology.redis.nodes[0]
-    if node.name != master.name:
-        argv += ["--replicaof", master.host, str(master.port)]
+    argv = [_binary("redis-server")]
+    for key, *values in redis_options(topology, node, work_dir=work):
+        argv += [f"--{key}", *values]
     return Daemon(
         name=node.name, role="redis", argv=argv, log_file=layout.log_file(node.name), user=user
     )
+
+
+def redis_options(topology: Topology, node: RedisNode, *, work_dir: Path) -> list[list[str]]:
+    """Redis's options for ``node`` (command-line flags in the lab, ``redis.conf`` lines
+    in production): every node after the first starts as a replica of the first."""
+    options = [
+        ["port", str(node.port)],
+        ["bind", node.host],
+        ["save", ""],
+        ["appendonly", "no"],
+        ["daemonize", "no"],
+        ["dir", str(work_dir)],
+    ]
+    master = topology.redis.nodes[0]
+    if node.name != master.name:
+        options.append(["replicaof", master.host, str(master.port)])
+    return options
+
+
+def render_redis_config(topology: Topology, node: RedisNode, *, work_dir: Path) -> str:
+    """``redis.conf`` with the same options the lab passes on the command line."""
+    lines = []
+    for key, *values in redis_options(topology, node, work_dir=work_dir):
+        lines.append(" ".join([key, *(v if v else '""' for v in values)]))
+    return "\n".join(lines) + "\n"
 
 
 def render_sentinel_config(topology: Topology, sentinel: RedisNode) -> str:

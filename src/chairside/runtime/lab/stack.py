@@ -28,6 +28,7 @@ from chairside.runtime.lab.etcd import etcd_daemon
 from chairside.runtime.lab.haproxy import haproxy_daemon
 from chairside.runtime.lab.layout import SUPERUSER, LabLayout
 from chairside.runtime.lab.patroni import patroni_daemon
+from chairside.runtime.lab.pgbouncer import pgbouncer_daemon
 from chairside.runtime.lab.process import Daemon
 from chairside.runtime.lab.redis import redis_daemon, sentinel_daemon
 from chairside.runtime.lab.s3 import s3_daemon
@@ -70,6 +71,8 @@ class LabStack:
             sentinel_daemon(topology, s, layout=layout, user=me) for s in topology.redis.sentinels
         ]
         daemons.append(haproxy_daemon(topology, layout=layout, user=me))
+        if topology.pgbouncer.enabled:
+            daemons.append(pgbouncer_daemon(topology, layout=layout, user=pg_user))
         daemons += [api_daemon(topology, h, layout=layout, user=me) for h in topology.api.hosts]
         return cls(topology=topology, layout=layout, daemons={d.name: d for d in daemons})
 
@@ -98,6 +101,9 @@ class LabStack:
         self._start_role("haproxy")
         _wait(self._write_port_ready, deadline, "HAProxy's database write port")
         migrations.upgrade(url=self.layout.write_url(self.topology))
+        if self.topology.pgbouncer.enabled:
+            self._start_role("pgbouncer")
+            _wait(self._pooler_ready, deadline, "PgBouncer")
         self._start_role("api")
         for host in self.topology.api.hosts:
             _wait(partial(_http_ok, f"{host.url}{ready_path()}"), deadline, host.name)
@@ -132,6 +138,18 @@ class LabStack:
             exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
             if exists.fetchone() is None:
                 conn.execute(f'CREATE DATABASE "{name}"'.encode())
+
+    def _pooler_ready(self) -> bool:
+        """A transaction through PgBouncer reaches the leader."""
+        conninfo = self.layout.pooler_url(self.topology).replace(
+            "postgresql+psycopg://", "postgresql://", 1
+        )
+        try:
+            with psycopg.connect(conninfo, connect_timeout=2, prepare_threshold=None) as conn:
+                conn.execute("SELECT 1")
+        except psycopg.Error:
+            return False
+        return True
 
     def _write_port_ready(self) -> bool:
         """Every database server checked once, and exactly one behind the write port.
@@ -189,7 +207,7 @@ class LabStack:
     def stop(self) -> None:
         """Stop everything in reverse order; replicas before the leader, so none is promoted."""
         self.record_state(ready=False)
-        for role in ("api", "haproxy", "sentinel", "redis"):
+        for role in ("api", "pgbouncer", "haproxy", "sentinel", "redis"):
             self._stop_role(role)
         leader = None
         try:
