@@ -18,10 +18,13 @@ from typing import Any
 
 import httpx
 import pytest
+from pydantic import SecretStr
 
 from chairside.checks import CheckStatus
+from chairside.config import Settings
 from chairside.ops.deploy.release import RELEASE_HEADER
 from chairside.ops.drill.booking_load import BookingLoad
+from chairside.ops.schedule.leader import leader_lock
 from chairside.runtime.lab.control import start_host
 from chairside.topology.status import topology_checks
 from tests.topology.conftest import Lab, wait_for
@@ -76,7 +79,7 @@ def whole_lab(lab: Lab) -> Lab:
 
 
 def roll_under_load(lab: Lab, *args: str) -> tuple[subprocess.CompletedProcess[str], BookingLoad]:
-    load = BookingLoad(api_url=lab.api_url, clients=3)
+    load = BookingLoad(api_url=lab.api_url, clients=2)
     load.prepare()
     load.start()
     try:
@@ -132,7 +135,9 @@ def test_a_rolling_deploy_and_its_rollback_under_load_answer_no_errors(whole_lab
     assert kinds == ["deploy.finished", "deploy.host", "deploy.host", "deploy.started"]
 
     # The rollback: every host back on the release it had, one at a time, under load.
-    done, load = roll_under_load(lab, "deploy", "rollback", "smoke test of rollback", "--json")
+    done, load = roll_under_load(
+        lab, "deploy", "rollback", "smoke test of rollback", "--yes", "--json"
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     assert_no_errors(load)
     back = report(done)["deploy"]
@@ -173,3 +178,25 @@ def test_a_release_failing_on_the_second_host_stops_the_roll_and_both_keep_servi
     assert release_of(lab, "api1") == "broken"
     assert release_of(lab, "api2") == before["api2"]
     wait_for(lambda: serving(lab), 30, "both hosts serving")
+
+
+def test_the_schedule_is_led_from_one_api_host_across_the_topology(whole_lab: Lab) -> None:
+    lab = whole_lab
+    write_url = lab.layout.write_url(lab.topology)
+    locks = [
+        leader_lock(Settings(home=lab.layout.api_home(h.name), database_url=SecretStr(write_url)))
+        for h in lab.topology.api.hosts
+    ]
+    assert [type(lock).__name__ for lock in locks] == ["AdvisoryLeaderLock"] * 2
+    try:
+        # api1's scheduler leads; api2's, on another host but the same leader, does not.
+        assert locks[0].try_acquire()
+        assert not locks[1].try_acquire()
+        assert locks[1].last_error == "another scheduler holds the leader lock"
+        # api1 stops (a roll restarts it): api2 takes the lead.
+        locks[0].release()
+        assert locks[1].try_acquire()
+        assert not locks[0].try_acquire()
+    finally:
+        for lock in locks:
+            lock.release()
