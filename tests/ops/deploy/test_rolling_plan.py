@@ -130,3 +130,22 @@ def test_a_host_failing_verification_goes_back_to_its_release_and_stops_the_roll
     recorded = [HostResult.from_dict(r.to_dict()) for r in results]
     back = plan_rollback(topology, recorded)
     assert [(s.host.name, s.before, s.after) for s in back] == [("api1", NEW, OLD)]
+
+
+def test_a_host_that_does_not_drain_is_put_back_untouched_and_the_roll_stops() -> None:
+    topology = three_hosts()
+    fake = FakeHosts({h.name: OLD for h in topology.api.hosts})
+    fake.sessions = lambda host: 1  # type: ignore[method-assign]  # a request never ends
+    steps = plan_roll(topology.api.hosts, fake.release_of, NEW)
+    results = roll_hosts(
+        steps,
+        control=fake,
+        balancer=fake,
+        verify=verify_all_but(set()),
+        ready=lambda h: True,
+        drain_timeout=0.3,
+    )
+    assert [r.state for r in results] == ["restored", "not_reached", "not_reached"]
+    assert "to drain" in (results[0].error or "")
+    assert fake.log == ["drain api1", "ready api1"]  # never stopped, back in service
+    assert fake.releases["api1"] == OLD

@@ -84,7 +84,7 @@ def host_control(settings: Settings) -> HostControl:
 
     assert settings.topology is not None
     layout = LabLayout(settings.topology.parent)
-    if (layout.root / "run" / "lab.json").exists():
+    if (layout.root / "secrets.json").exists():
         running_supervisor(layout)  # an error naming `lab up` when it is not running
         return LabHosts(layout)
     raise ConfigError(
@@ -180,7 +180,11 @@ def rolling_deploy(
                 record, "migrate", f"database {before or 'empty'} -> {after}, once, on the leader"
             )
             write_record(settings, "current", record)
-        results = _roll(settings, record, plan, control, topology, options, step)
+        try:
+            results = _roll(settings, record, plan, control, topology, options, step)
+        except ChairsideError as exc:
+            _end(settings, record, "failed", f"rolling deployment {record.id}: {exc.message}")
+            raise
         failed = [r for r in results if r.state != "rolled"]
         if failed:
             bad = failed[0]
@@ -319,7 +323,11 @@ def _rolling_rollback(
         status="warning",
         details=back.to_dict(),
     )
-    done = _roll(settings, back, plan.steps, control, topology, options, step)
+    try:
+        done = _roll(settings, back, plan.steps, control, topology, options, step)
+    except ChairsideError as exc:
+        _end(settings, back, "failed", f"rollback of {record.id}: {exc.message}")
+        raise
     failed = [r for r in done if r.state != "rolled"]
     if failed:
         _end(

@@ -244,21 +244,21 @@ def _roll_one(
     host = plan.host
     started = time.monotonic()
     step(f"{host.name}: draining in HAProxy ...")
-    balancer.set_state(host, "drain")
     try:
+        balancer.set_state(host, "drain")
         _wait(lambda: balancer.sessions(host) == 0, drain_timeout, f"{host.name} to drain")
     except ChairsideError as exc:
         # Nothing was changed on the host: it goes straight back into service.
-        balancer.set_state(host, "ready")
-        result.state, result.error, result.release_now = "restored", exc.message, plan.before
+        result.error, result.release_now = exc.message, plan.before
+        result.state = "restored" if _try_ready(balancer, host) else "failed"
         result.total_seconds = time.monotonic() - started
         return
     drained = time.monotonic()
     result.drain_seconds = drained - started
     try:
         step(f"{host.name}: {plan.before.label} -> {plan.after.label} ...")
-        control.install(host, plan.after)
         result.release_now = plan.after
+        control.install(host, plan.after)
         _wait_ready(control, host, ready_timeout, ready)
         result.upgrade_seconds = time.monotonic() - drained
         step(f"{host.name}: verifying ...")
@@ -266,25 +266,36 @@ def _roll_one(
         bad = [c for c in result.checks if c.status is CheckStatus.CRITICAL]
         if bad:
             raise ComponentError("; ".join(f"{c.name}: {c.summary}" for c in bad))
+        _put_back(balancer, host)
     except ChairsideError as exc:
         result.error = exc.message
         step(f"{host.name}: failed ({exc.message}); back to {plan.before.label} ...")
         try:
-            control.install(host, plan.before)
             result.release_now = plan.before
+            control.install(host, plan.before)
             _wait_ready(control, host, ready_timeout, ready)
             _put_back(balancer, host)
         except ChairsideError as again:
+            # Back in HAProxy's hands all the same: its health check keeps the host out
+            # until it answers ready, and lets it in when it does (on the release it had).
+            _try_ready(balancer, host)
             result.state = "failed"
             result.error += f"; putting it back on {plan.before.label} failed too: {again.message}"
         else:
             result.state = "restored"
         result.total_seconds = time.monotonic() - started
         return
-    _put_back(balancer, host)
     step(f"{host.name}: on {plan.after.label}, back in HAProxy")
     result.state = "rolled"
     result.total_seconds = time.monotonic() - started
+
+
+def _try_ready(balancer: Balancer, host: ApiHost) -> bool:
+    try:
+        balancer.set_state(host, "ready")
+    except ChairsideError:
+        return False
+    return True
 
 
 def _put_back(balancer: Balancer, host: ApiHost) -> None:

@@ -65,9 +65,10 @@ class LabHosts:
         return read_release(self.layout, host.name)
 
     def install(self, host: ApiHost, release: Release) -> None:
+        # Recorded first: whatever happens next, the supervisor starts it on ``release``.
+        write_release(self.layout, host.name, release)
         pid = host_pid(self.layout, host.name)
         self._old_pids[host.name] = pid
-        write_release(self.layout, host.name, release)
         self.layout.mark_down(host.name)  # the supervisor must not restart it half-way
         try:
             os.kill(pid, signal.SIGTERM)
