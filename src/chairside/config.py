@@ -96,6 +96,9 @@ class Settings(BaseSettings):
     redis_sentinel_master: str = "chairside"
     # The topology file (YAML, or the lab's topology.json): `status` reports every host.
     topology: Path | None = None
+    # The release this host runs (a label the rolling deploy sets, docs/cli.md
+    # "Rolling deploy"); unset, the package version. Sent as X-Chairside-Release.
+    release: str | None = Field(default=None, max_length=64)
 
     # Embedded runtime. A port of 0 means "pick a free one on first start, then keep it".
     pg_bin_dir: Path | None = None

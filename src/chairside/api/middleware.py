@@ -17,6 +17,7 @@ from chairside.api.client_address import client_address_of_scope
 from chairside.api.context import AppContext
 from chairside.api.problems import problem_response
 from chairside.logging import request_facts_var, request_id_var
+from chairside.ops.deploy.release import running_release
 from chairside.webapp.errors import error_page
 from chairside.webapp.paths import ASSETS_PREFIX, accept_of, wants_page
 
@@ -52,6 +53,7 @@ class RequestContextMiddleware:
             return
         context: AppContext = scope["app"].state.context
         request_id = _incoming_request_id(scope) or uuid.uuid4().hex
+        release = running_release(context.settings).encode()
         token = request_id_var.set(request_id)
         facts: dict[str, str] = {}
         facts_token = request_facts_var.set(facts)
@@ -66,6 +68,8 @@ class RequestContextMiddleware:
                 response_started = True
                 headers = list(message.get("headers", []))
                 headers.append((b"x-request-id", request_id.encode()))
+                # Which release answered: a rolling deploy's verification reads it.
+                headers.append((b"x-chairside-release", release))
                 message = {**message, "headers": headers}
             await send(message)
 

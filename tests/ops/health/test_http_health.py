@@ -12,6 +12,7 @@ from pydantic import SecretStr
 from chairside.api.app import create_app
 from chairside.config import Settings
 from chairside.ops.database import migrations
+from chairside.ops.deploy.release import installed_version
 from chairside.runtime.redis import RedisServer
 from tests.support.servers import ClusterFactory, redis_server, scratch_dir
 
@@ -22,7 +23,10 @@ def test_liveness_answers_ok_with_a_request_id(app_client: TestClient) -> None:
     assert response.json()["status"] == "ok"
     assert response.json()["database"]["reachable"] is True
     assert len(response.headers["x-request-id"]) >= 16
-    assert app_client.get("/health/live").json() == {"status": "ok"}
+    live = app_client.get("/health/live")
+    # Which release answers (a rolling deploy checks it): the package version by default.
+    assert live.json() == {"status": "ok", "release": installed_version()}
+    assert live.headers["x-chairside-release"] == installed_version()
     ready = app_client.get("/health/ready")
     assert ready.status_code == 200
     assert ready.json()["capacity"]["capacity"] == 10

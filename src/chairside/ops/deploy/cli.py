@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import enum
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -25,9 +26,11 @@ from chairside.cli.output import (
 )
 from chairside.config import get_settings
 from chairside.ops.backup.cli import progress_for
-from chairside.ops.deploy import service
+from chairside.ops.deploy import across, service
 from chairside.ops.deploy.guard import pre_deploy_checks
 from chairside.ops.deploy.modes import ModeState, ModeSwitch, switch_modes
+from chairside.ops.deploy.release import Release
+from chairside.ops.deploy.rolling import choose_hosts, plan_roll
 
 
 class Switch(enum.StrEnum):
@@ -72,7 +75,8 @@ def _describe(state: ModeState) -> str:
 
 
 app = typer.Typer(
-    help="Deployments: guard, start (backup + maintenance mode), finish, verify, rollback.",
+    help="Deployments: guard, start (backup + maintenance mode), finish, verify, rollback;"
+    " roll across the API hosts of a topology.",
     no_args_is_help=True,
 )
 
@@ -142,6 +146,81 @@ def finish(
 
 
 @app.command()
+def roll(
+    release: Annotated[
+        str, typer.Option("--release", help="The release's label (reported by each host).")
+    ],
+    python: Annotated[
+        Path | None,
+        typer.Option(
+            "--python",
+            help="The release's interpreter, e.g. /srv/chairside/releases/2.1/.venv/bin/python"
+            " (default: this command's own).",
+        ),
+    ] = None,
+    hosts: Annotated[
+        list[str] | None,
+        typer.Option("--host", help="API hosts to roll, in order (default: all of them)."),
+    ] = None,
+    reason: Annotated[
+        str | None, typer.Option(help="What it brings; goes to the timeline.")
+    ] = None,
+    skip_migrations: Annotated[
+        bool, typer.Option("--skip-migrations", help="Do not migrate the leader first.")
+    ] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Start despite critical pre-deploy checks.")
+    ] = False,
+    drain_timeout: Annotated[
+        float, typer.Option(min=1, max=3600, help="Seconds a host may take to drain.")
+    ] = 30.0,
+    ready_timeout: Annotated[
+        float, typer.Option(min=1, max=3600, help="Seconds a host may take to be ready.")
+    ] = 90.0,
+    dry_run: DryRunOption = False,
+    json_output: JsonOption = False,
+) -> None:
+    """Across a topology (CHAIRSIDE_TOPOLOGY): guard once, migrate once on the leader
+    (expand-only), then each API host in turn drained, put on the release, verified and
+    put back; exit 1 if a host fails (it is put back on its previous release)."""
+    out = Output(json_mode=json_output)
+    with guarded(out):
+        settings = get_settings()
+        target = Release.make(release, python)
+        if dry_run:
+            topology = across.topology_of(settings)
+            chosen = choose_hosts(topology, hosts)
+            control = across.host_control(settings)
+            steps = plan_roll(chosen, control.release_of, target)
+            body = {
+                "dry_run": True,
+                "migrate": not skip_migrations,
+                "steps": [s.to_dict() for s in steps],
+            }
+            out.result(
+                body,
+                lambda c: c.print(
+                    "would roll "
+                    + ", ".join(f"{s.host.name} {s.before.label} -> {s.after.label}" for s in steps)
+                ),
+            )
+            return
+        outcome = across.rolling_deploy(
+            settings,
+            release=target,
+            hosts=hosts,
+            reason=reason,
+            migrate=not skip_migrations,
+            force=force,
+            options=across.RollOptions(drain_timeout=drain_timeout, ready_timeout=ready_timeout),
+            step=out.info,
+        )
+    out.result(outcome.to_dict(), lambda c: _render_outcome(c, outcome, "Rolling deployment"))
+    if outcome.record.state == "failed":
+        raise typer.Exit(ActionExit.FAILED)
+
+
+@app.command()
 def verify(json_output: JsonOption = False) -> None:
     """Health, the business smoke test, and p95 against the pre-deploy baseline (check)."""
     out = Output(json_mode=json_output)
@@ -159,8 +238,14 @@ def rollback(
     json_output: JsonOption = False,
 ) -> None:
     """Maintenance mode on, database back to its pre-deploy revision; then reinstall the
-    previous version and `deploy finish`."""
+    previous version and `deploy finish`. After `deploy roll`: every host back on the
+    release it had, one at a time, the database as it is (exit 1 if a host fails)."""
     out = Output(json_mode=json_output)
+    with guarded(out):
+        rolling = across.is_rolling(get_settings())
+    if rolling:
+        _rolling_rollback(out, reason=reason, dry_run=dry_run, yes=yes)
+        return
 
     def ask(plan: service.RollbackPlan) -> None:
         out.info(plan.describe())
@@ -175,6 +260,24 @@ def rollback(
             ("would " if plan.dry_run else "") + plan.describe() + f"\nnext: {body['next_step']}"
         ),
     )
+
+
+def _rolling_rollback(out: Output, *, reason: str, dry_run: bool, yes: bool) -> None:
+    def ask(plan: across.RollingRollbackPlan) -> None:
+        out.info(plan.describe())
+        confirm(out, "Roll back now?", yes=yes)
+
+    with guarded(out):
+        plan, outcome = across.rolling_rollback(
+            get_settings(), reason=reason, dry_run=dry_run, confirm=ask, step=out.info
+        )
+    if outcome is None:
+        out.result(plan.to_dict(), lambda c: c.print("would " + plan.describe()))
+        return
+    body = {**outcome.to_dict(), "plan": plan.describe()}
+    out.result(body, lambda c: _render_outcome(c, outcome, "Rolling rollback"))
+    if outcome.record.state == "failed":
+        raise typer.Exit(ActionExit.FAILED)
 
 
 @app.command()

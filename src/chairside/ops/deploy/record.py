@@ -41,6 +41,10 @@ class DeployRecord:
     serving_since: str | None = None
     serving_baseline: dict[str, Any] | None = None
     steps: list[dict[str, Any]] = field(default_factory=list)
+    # "single": start/finish on this host; "rolling": `deploy roll` across the API hosts
+    # of a topology, with each host's result (rolling.HostResult as a dict) in ``hosts``.
+    kind: str = "single"
+    hosts: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

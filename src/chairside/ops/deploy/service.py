@@ -16,8 +16,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from importlib.metadata import PackageNotFoundError
-from importlib.metadata import version as package_version
 from typing import Any
 
 from chairside.checks import CheckResult, CheckStatus, worst
@@ -30,6 +28,7 @@ from chairside.ops.database import migrations
 from chairside.ops.deploy.guard import pre_deploy_checks
 from chairside.ops.deploy.modes import ModeSwitch
 from chairside.ops.deploy.record import DeployRecord, close_record, read_record, write_record
+from chairside.ops.deploy.release import installed_version
 from chairside.ops.deploy.window import judge_new_version, read_traffic
 from chairside.ops.health.service import HealthKind, run_health
 from chairside.ops.health.traffic import TrafficSample
@@ -43,16 +42,6 @@ DEPLOY_LOCK = "deploy"
 MODE_OWNER = "deploy"
 # The runbook's rollback trigger: "response time > 2x baseline".
 LATENCY_FACTOR = 2.0
-
-
-def installed_version() -> str:
-    """The version of the Chairside code this process runs."""
-    try:
-        return package_version("chairside")
-    except PackageNotFoundError:
-        from chairside import __version__
-
-        return __version__
 
 
 @dataclass

@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 
 from chairside.api.deps import ContextDep
 from chairside.checks import CheckStatus
+from chairside.ops.deploy.release import running_release
 from chairside.ops.health.report import health_payload
 from chairside.ops.health.watch import DatabaseState
 
@@ -22,9 +23,9 @@ RETRY_AFTER_SECONDS = 5
 
 
 @router.get("/health/live")
-async def live() -> dict[str, str]:
+async def live(context: ContextDep) -> dict[str, str]:
     """The process answers (for restarts by an orchestrator); touches nothing else."""
-    return {"status": "ok"}
+    return {"status": "ok", "release": running_release(context.settings)}
 
 
 @router.get("/health")
@@ -85,5 +86,6 @@ async def detailed(context: ContextDep) -> JSONResponse:
     snapshot = await run_in_threadpool(context.monitoring.probe.snapshot, max_age=0)
     body = health_payload(snapshot.results, at=snapshot.at)
     body["modes"] = context.modes.current().to_dict()
+    body["release"] = running_release(context.settings)
     critical = body["status"] == CheckStatus.CRITICAL.value
     return JSONResponse(body, status_code=503 if critical else 200)

@@ -22,7 +22,9 @@ from chairside.cli.output import (
     render_checks,
 )
 from chairside.config import get_settings
-from chairside.errors import GuardRefusedError, InputError
+from chairside.errors import GuardRefusedError, InputError, OperationFailedError
+from chairside.ops.deploy.rolling import choose_hosts
+from chairside.ops.deploy.service import DEPLOY_LOCK
 from chairside.ops.locks import named_lock
 from chairside.runtime.lab.control import kill_host, start_host
 from chairside.runtime.lab.layout import LabLayout
@@ -212,17 +214,21 @@ def roll(
     with guarded(out):
         layout = LabLayout.of(get_settings())
         topology = load_resolved(layout.root)
-        try:
-            chosen = [topology.api_host(name) for name in hosts] if hosts else topology.api.hosts
-        except KeyError as exc:
-            raise InputError(str(exc.args[0]), field="host") from None
+        chosen = choose_hosts(topology, hosts)
         names = [h.name for h in chosen]
         if dry_run:
             plan = {"dry_run": True, "hosts": names, "migrate": migrate}
             out.result(plan, lambda c: c.print(f"would roll {', '.join(names)} one at a time"))
             return
         confirm(out, f"Restart {', '.join(names)} one at a time?", yes=yes)
-        with named_lock(layout.root.parent, "lab-roll", purpose="rolling restart"):
+        with named_lock(layout.root.parent, DEPLOY_LOCK, purpose="lab roll"):
             rolled = roll_api_hosts(layout, topology, hosts=chosen, migrate=migrate, step=out.info)
         data = {"hosts": [r.to_dict() for r in rolled], "migrated": migrate}
+        failed = [r for r in rolled if r.state != "rolled"]
+        if failed:
+            raise OperationFailedError(
+                f"{failed[0].host}: {failed[0].error}; the roll stopped there"
+                f" ({failed[0].host} is {failed[0].state})",
+                details=data,
+            )
         out.result(data, lambda c: c.print(f"rolled {', '.join(names)}; every host is back"))

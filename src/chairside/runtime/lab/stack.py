@@ -26,6 +26,7 @@ from chairside.runtime.binaries import find_pg_bin_dir
 from chairside.runtime.lab.api import api_daemon, ready_path
 from chairside.runtime.lab.etcd import etcd_daemon
 from chairside.runtime.lab.haproxy import haproxy_daemon
+from chairside.runtime.lab.hosts import apply_release
 from chairside.runtime.lab.layout import SUPERUSER, LabLayout
 from chairside.runtime.lab.patroni import patroni_daemon
 from chairside.runtime.lab.pgbouncer import pgbouncer_daemon
@@ -113,7 +114,7 @@ class LabStack:
     def _start_role(self, role: str) -> None:
         for daemon in self.daemons.values():
             if daemon.role == role:
-                daemon.start()
+                self._start(daemon)
         self.record_state(ready=False)
 
     def _postgres_ready(self) -> bool:
@@ -185,10 +186,15 @@ class LabStack:
             self._restarts[daemon.name] = now
             self.on_event(f"{daemon.name} ({daemon.role}) is not running: starting it")
             try:
-                daemon.start()
+                self._start(daemon)
             except ComponentError as exc:
                 self.on_event(f"{daemon.name} did not start: {exc.message}")
             self.record_state(ready=True)
+
+    def _start(self, daemon: Daemon) -> None:
+        if daemon.role == "api":
+            apply_release(daemon, self.layout)  # the release a rolling deploy installed
+        daemon.start()
 
     def record_state(self, *, ready: bool) -> None:
         """Write who supervises the lab and each host's pid (``lab kill`` reads them)."""
