@@ -93,11 +93,23 @@ def wait_for(condition: object, timeout: float, what: str) -> float:
     raise AssertionError(f"{what} did not happen within {timeout} s")
 
 
-def redis_master_name(topology: Topology) -> str:
+def agreed_redis_master(topology: Topology) -> str | None:
+    """The Redis node every answering sentinel names as master; None while they disagree
+    (during a promotion each sentinel switches on its own, so two names are normal for a
+    moment)."""
     masters = {r.master for r in sentinel_reports(topology) if r.master}
-    assert len(masters) == 1, masters
+    if len(masters) != 1:
+        return None
     (address,) = masters
     return next(n.name for n in topology.redis.nodes if f"{n.host}:{n.port}" == address)
+
+
+def redis_master_name(topology: Topology, timeout: float = 30) -> str:
+    """The agreed Redis master, waiting up to ``timeout`` seconds for the sentinels to agree."""
+    wait_for(lambda: agreed_redis_master(topology) is not None, timeout, "sentinels agreeing")
+    name = agreed_redis_master(topology)
+    assert name is not None
+    return name
 
 
 def redis_ok(api_url: str) -> bool:
