@@ -24,6 +24,7 @@ from chairside.errors import ComponentError, DependencyDownError
 from chairside.ops.database import migrations
 from chairside.runtime.binaries import find_pg_bin_dir
 from chairside.runtime.lab.api import api_daemon, ready_path
+from chairside.runtime.lab.archive import prepare_archiver
 from chairside.runtime.lab.etcd import etcd_daemon
 from chairside.runtime.lab.haproxy import haproxy_daemon
 from chairside.runtime.lab.layout import SUPERUSER, LabLayout
@@ -57,6 +58,7 @@ class LabStack:
         me = OsUser(name="", uid=None, gid=None)  # this process's own user
         pg_user = server_user()
         bin_dir = find_pg_bin_dir()
+        prepare_archiver(topology, layout, pg_user)
         daemons: list[Daemon] = []
         if topology.s3 is not None:
             daemons.append(s3_daemon(topology.s3, layout=layout, user=me))
@@ -98,6 +100,7 @@ class LabStack:
         self._start_role("haproxy")
         _wait(self._write_port_ready, deadline, "HAProxy's database write port")
         migrations.upgrade(url=self.layout.write_url(self.topology))
+        self._first_backup()
         self._start_role("api")
         for host in self.topology.api.hosts:
             _wait(partial(_http_ok, f"{host.url}{ready_path()}"), deadline, host.name)
@@ -132,6 +135,25 @@ class LabStack:
             exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
             if exists.fetchone() is None:
                 conn.execute(f'CREATE DATABASE "{name}"'.encode())
+
+    def _first_backup(self) -> None:
+        """A full backup from a replica when the repository has none, so that the lab
+        starts recoverable (and `health` on its hosts has a backup to report)."""
+        if self.topology.s3 is None:
+            return
+        from chairside.ops.backup import access
+        from chairside.ops.backup.basebackup import take_full_backup
+        from chairside.runtime.lab.archive import lab_settings
+
+        settings = lab_settings(self.topology, self.layout, home=self.layout.root / "backup")
+        catalog = access.catalog(settings)
+        if any(e.manifest and e.manifest.type == "full" for e in catalog.list_backups()):
+            return
+        result = take_full_backup(settings, origin="replica")
+        self.on_event(
+            f"first full backup {result.manifest.id} taken from "
+            f"{result.manifest.extra.get('source_node')} in {result.seconds:.1f} s"
+        )
 
     def _write_port_ready(self) -> bool:
         """Every database server checked once, and exactly one behind the write port.
