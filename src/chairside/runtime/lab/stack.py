@@ -20,7 +20,7 @@ import httpx
 import psycopg
 import redis
 
-from chairside.errors import ComponentError, DependencyDownError
+from chairside.errors import ChairsideError, ComponentError, DependencyDownError
 from chairside.ops.database import migrations
 from chairside.runtime.binaries import find_pg_bin_dir
 from chairside.runtime.lab.api import api_daemon, ready_path
@@ -138,7 +138,8 @@ class LabStack:
 
     def _first_backup(self) -> None:
         """A full backup from a replica when the repository has none, so that the lab
-        starts recoverable (and `health` on its hosts has a backup to report)."""
+        starts recoverable (and `health` on its hosts has a backup to report). A failure
+        does not stop the start: `lab status` then reports ``backup_age`` critical."""
         if self.topology.s3 is None:
             return
         from chairside.ops.backup import access
@@ -149,7 +150,11 @@ class LabStack:
         catalog = access.catalog(settings)
         if any(e.manifest and e.manifest.type == "full" for e in catalog.list_backups()):
             return
-        result = take_full_backup(settings, origin="replica")
+        try:
+            result = take_full_backup(settings, origin="replica")
+        except ChairsideError as exc:  # recorded as an ops event; `lab status` shows it
+            self.on_event(f"the first full backup failed: {exc.message}")
+            return
         self.on_event(
             f"first full backup {result.manifest.id} taken from "
             f"{result.manifest.extra.get('source_node')} in {result.seconds:.1f} s"
