@@ -170,6 +170,10 @@ class Settings(BaseSettings):
     backup_compression_level: int = Field(default=1, ge=1, le=19)
     # zstd threads the server uses to compress a full backup (0: the backend alone).
     backup_compression_workers: int = Field(default=2, ge=0, le=64)
+    # Where `backup full` copies the data files from: "primary" (DATABASE_URL's server) or
+    # "replica" (a streaming replica Patroni names in CHAIRSIDE_TOPOLOGY, as pgBackRest's
+    # backup-standby: the leader serves only the backup's start and stop).
+    backup_from: Literal["primary", "replica"] = "primary"
     # Retention: keep the newest N full backups and every full backup needed to
     # recover to any moment in the window; never fewer than the minimum.
     backup_retention_count: int = Field(default=7, ge=0)

@@ -26,7 +26,7 @@ from chairside.errors import OperationFailedError
 from chairside.ops.backup import codec
 from chairside.ops.backup.processes import die_with_parent
 from chairside.ops.backup.runner import BackupProgress, BackupResult, Produced, run_backup
-from chairside.ops.backup.source import ServerFacts, SourceCluster
+from chairside.ops.backup.source import BackupOrigin, ServerFacts, SourceCluster
 from chairside.ops.backup.walarchive import parse_lsn, segment_name
 from chairside.ops.timeline.store import OpsStore
 
@@ -38,8 +38,15 @@ def take_full_backup(
     *,
     progress: BackupProgress | None = None,
     store: OpsStore | None = None,
+    origin: BackupOrigin | None = None,
 ) -> BackupResult:
-    """Take a full (physical) backup of the configured cluster into the repository."""
+    """Take a full (physical) backup of the configured cluster into the repository.
+
+    ``origin`` (default ``CHAIRSIDE_BACKUP_FROM``): "replica" copies the files from a
+    streaming replica. pg_basebackup on a standby takes its start from the last restart
+    point and its stop from the replayed position, without a WAL switch on the leader;
+    ``-X stream`` brings the WAL in between, so the backup is consistent on its own.
+    """
     level = settings.backup_compression_level
     workers = settings.backup_compression_workers
 
@@ -48,7 +55,14 @@ def take_full_backup(
     ) -> Produced:
         return run_pg_basebackup(staging, source, facts, progress, level=level, workers=workers)
 
-    return run_backup(settings, "full", produce, progress=progress, store=store)
+    return run_backup(
+        settings,
+        "full",
+        produce,
+        progress=progress,
+        store=store,
+        origin=origin or settings.backup_from,
+    )
 
 
 def run_pg_basebackup(

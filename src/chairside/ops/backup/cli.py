@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -39,6 +40,7 @@ from chairside.config import get_settings
 if TYPE_CHECKING:
     from chairside.ops.backup.retention import PrunePlan
     from chairside.ops.backup.runner import BackupProgress, BackupResult
+    from chairside.ops.backup.source import BackupOrigin
 
 app = typer.Typer(help="Take, list, check and prune backups.", no_args_is_help=True)
 
@@ -101,19 +103,39 @@ def _render_result(result: BackupResult) -> Callable[[Console], None]:
             console.print(f"  WAL       {m.start_wal} .. {m.stop_wal} (timeline {m.timeline})")
         if m.database:
             console.print(f"  database  {m.database}")
+        if m.extra.get("source_node"):
+            console.print(f"  from      {m.extra['source']} {m.extra['source_node']}")
         console.print(f"  encrypted {'yes' if m.encryption else 'no'}")
 
     return render
 
 
+class BackupFrom(StrEnum):
+    primary = "primary"
+    replica = "replica"
+
+
 @app.command()
-def full(json_output: JsonOption = False) -> None:
+def full(
+    from_: Annotated[
+        BackupFrom | None,
+        typer.Option(
+            "--from",
+            help="Copy the files from the primary or from a streaming replica that Patroni "
+            "names in CHAIRSIDE_TOPOLOGY (default: CHAIRSIDE_BACKUP_FROM, else primary).",
+        ),
+    ] = None,
+    json_output: JsonOption = False,
+) -> None:
     """Physical base backup (pg_basebackup, server-side zstd) plus the WAL it needs."""
     from chairside.ops.backup.basebackup import take_full_backup
 
     out = Output(json_mode=json_output)
+    origin: BackupOrigin | None = None
+    if from_ is not None:
+        origin = "replica" if from_ is BackupFrom.replica else "primary"
     with guarded(out), progress_for(out) as progress:
-        result = take_full_backup(get_settings(), progress=progress)
+        result = take_full_backup(get_settings(), progress=progress, origin=origin)
     out.result(result.to_dict(), _render_result(result))
 
 

@@ -24,12 +24,18 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from chairside.config import Settings
-from chairside.errors import ChairsideError
+from chairside.errors import ChairsideError, OperationFailedError
 from chairside.ops.backup import access, codec
 from chairside.ops.backup.catalog import BACKUPS_PREFIX, BackupCatalog, remove_staging
 from chairside.ops.backup.locks import backup_type_lock, repository_lock
 from chairside.ops.backup.manifest import BackupType, Encryption, Manifest, new_backup_id
-from chairside.ops.backup.source import ServerFacts, SourceCluster, source_cluster
+from chairside.ops.backup.source import (
+    BackupOrigin,
+    ServerFacts,
+    SourceCluster,
+    replica_source,
+    source_cluster,
+)
 from chairside.ops.timeline.store import OpsStore, open_ops_store
 
 
@@ -106,6 +112,8 @@ class BackupResult:
             "stop_wal": m.stop_wal,
             "database": m.database,
             "encrypted": m.encryption is not None,
+            "source": m.extra.get("source"),
+            "source_node": m.extra.get("source_node"),
         }
 
 
@@ -117,16 +125,32 @@ def run_backup(
     dbname: str | None = None,
     progress: BackupProgress | None = None,
     store: OpsStore | None = None,
+    origin: BackupOrigin = "primary",
 ) -> BackupResult:
-    """Take one backup of ``backup_type`` with ``producer``; recorded as an ops event."""
+    """Take one backup of ``backup_type`` with ``producer``; recorded as an ops event.
+
+    ``origin`` "replica": the files come from a streaming replica (:func:`replica_source`);
+    the manifest records which one (``extra.source``, ``extra.source_node``).
+    """
     progress = progress or SilentProgress()
     store = store or open_ops_store(settings)
     started = time.monotonic()
     try:
         key = access.backup_key(settings)
         catalog = BackupCatalog(access.repository(settings), key=key)
-        source = source_cluster(settings, dbname=dbname)
+        recorded: dict[str, Any] = {"source": origin}
+        if origin == "replica":
+            replica = replica_source(settings, dbname=dbname)
+            source = replica.cluster
+            recorded["source_node"] = replica.node
+        else:
+            source = source_cluster(settings, dbname=dbname)
         facts = source.facts()
+        if origin == "replica" and not facts.in_recovery:
+            raise OperationFailedError(
+                f"{recorded['source_node']} ({source.host}:{source.port}) is no longer a "
+                "replica (promoted by a failover?); run the backup again"
+            )
         url = catalog.repository.url
         with (
             repository_lock(settings.home, url, mode="shared", purpose=f"backup {backup_type}"),
@@ -135,7 +159,9 @@ def run_backup(
             catalog.ensure_identity(
                 system_identifier=facts.system_identifier, pg_version=facts.version_num
             )
-            manifest = _take(settings, catalog, backup_type, producer, source, facts, progress)
+            manifest = _take(
+                settings, catalog, backup_type, producer, source, facts, progress, recorded
+            )
     except ChairsideError as exc:
         store.record(
             f"backup.{backup_type}",
@@ -161,6 +187,7 @@ def _take(
     source: SourceCluster,
     facts: ServerFacts,
     progress: BackupProgress,
+    recorded: dict[str, Any],
 ) -> Manifest:
     backup_id, start_time = _fresh_id(catalog, backup_type)
     # We hold this type's lock, so any staging directory of the type is a killed run's.
@@ -200,7 +227,7 @@ def _take(
             database=produced.database,
             compression=produced.compression,
             encryption=(Encryption(codec.ALGORITHM, catalog.key.key_id) if catalog.key else None),
-            extra=produced.extra,
+            extra={**produced.extra, **recorded},
         )
         catalog.publish(manifest)
         return manifest

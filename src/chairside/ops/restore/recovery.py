@@ -151,10 +151,17 @@ def prepare_recovery(
     """Write ``recovery.signal`` and the settings of a copy that recovers to ``target``."""
     hand_over(cluster.socket_dir, cluster.user)
     _strip_auto_conf(cluster)
+    _include_chairside_conf(cluster)
     settings = {
         "listen_addresses": cluster.host,
         "port": str(cluster.port),
         "unix_socket_directories": str(cluster.socket_dir),
+        # A backup of a server Chairside did not create (Patroni's, say) carries that
+        # server's logging, synchronous standbys and replication settings in its
+        # postgresql.conf: the copy logs where the restore reads, and waits for no one.
+        "logging_collector": "off",
+        "synchronous_standby_names": "",
+        "primary_slot_name": "",
         "archive_mode": "off",
         "archive_command": "",
         "primary_conninfo": "",
@@ -165,6 +172,10 @@ def prepare_recovery(
         "recovery_target_action": "promote",
         "hot_standby": "on",
     }
+    for name in ("hba_file", "ident_file"):  # a Patroni server names its own data dir's
+        own = cluster.data_dir / ("pg_hba.conf" if name == "hba_file" else "pg_ident.conf")
+        if own.exists():
+            settings[name] = str(own)
     settings.update(target.postgres_settings())
     # Unset targets must be absent, not empty: PostgreSQL counts an empty one read after
     # the real one as clearing it ("multiple recovery targets specified").
@@ -244,6 +255,18 @@ def _explain(cluster: PostgresCluster, offset: int) -> str:
             return f"PostgreSQL refused to finish the recovery: {meaning} (server said: {needle})"
     last = fatal[-1] if fatal else "\n".join(log.splitlines()[-5:])
     return f"PostgreSQL stopped during recovery of {cluster.data_dir}: {last.strip()}"
+
+
+def _include_chairside_conf(cluster: PostgresCluster) -> None:
+    """Make ``postgresql.conf`` read ``chairside.conf`` last (a Patroni or packaged server's
+    does not, and some data directories have no postgresql.conf at all)."""
+    path = cluster.data_dir / "postgresql.conf"
+    include = f"include_if_exists = '{CONF_FILE}'"
+    text = path.read_text() if path.exists() else ""
+    if text.rstrip().endswith(include):
+        return
+    path.write_text(text + f"\n# A restored copy: Chairside's settings win.\n{include}\n")
+    _give(path, cluster.user)
 
 
 def _strip_auto_conf(cluster: PostgresCluster) -> None:

@@ -83,11 +83,18 @@ def up(topology_file: TopologyOption = None, json_output: JsonOption = False) ->
 
 @app.command("status")
 def status(json_output: JsonOption = False) -> None:
-    """Each host: Patroni leader and replicas (lag), HAProxy backends, Sentinel, API hosts."""
+    """Each host: Patroni leader and replicas (lag), HAProxy backends, Sentinel, API hosts,
+    and the backup repository (newest full backup, WAL archived from the nodes)."""
     out = Output(json_mode=json_output)
     with guarded(out, kind=CommandKind.CHECK):
-        topology = load_resolved(LabLayout.of(get_settings()).root)
+        layout = LabLayout.of(get_settings())
+        topology = load_resolved(layout.root)
         results = topology_checks(topology)
+        if topology.s3 is not None:
+            from chairside.ops.health.backups import check_backups
+            from chairside.runtime.lab.archive import lab_settings
+
+            results += check_backups(lab_settings(topology, layout, home=layout.root / "backup"))
         out.result(checks_payload(results), lambda c: render_checks(c, results, topology.name))
         out.exit_check(worst(r.status for r in results))
 

@@ -163,6 +163,8 @@ class LabLayout:
                     "CHAIRSIDE_S3_ADDRESSING_STYLE": "path",
                     "CHAIRSIDE_S3_ACCESS_KEY_ID": keys["s3_access_key"],
                     "CHAIRSIDE_S3_SECRET_ACCESS_KEY": keys["s3_secret_key"],
+                    # Full backups copy the files from a replica, not the leader.
+                    "CHAIRSIDE_BACKUP_FROM": "replica",
                 }
             )
         return env

@@ -15,6 +15,7 @@ from pathlib import Path
 import yaml
 
 from chairside.errors import BinaryNotFoundError, ComponentError
+from chairside.runtime.lab.archive import archive_parameters
 from chairside.runtime.lab.layout import REPLICATION_USER, SUPERUSER, LabLayout
 from chairside.runtime.lab.process import Daemon
 from chairside.runtime.osuser import OsUser, hand_over, run_as
@@ -45,6 +46,8 @@ def render_patroni_config(
     for address in clients:
         hba.append(f"host all all {address}/32 scram-sha-256")
         hba.append(f"host replication {REPLICATION_USER} {address}/32 scram-sha-256")
+        # pg_basebackup of `backup full` (from a replica too) connects as the superuser.
+        hba.append(f"host replication {SUPERUSER} {address}/32 scram-sha-256")
     parameters: dict[str, object] = {
         "wal_level": "replica",
         "hot_standby": "on",
@@ -100,6 +103,8 @@ def render_patroni_config(
                 "unix_socket_directories": str(node_dir / "run"),
                 "logging_collector": "on",
                 "log_directory": str(node_dir / "log"),
+                # Every node archives into the lab's S3 repository (runtime/lab/archive.py).
+                **archive_parameters(topology, layout),
             },
         },
         "tags": {"nofailover": False, "noloadbalance": False},

@@ -20,10 +20,11 @@ import httpx
 import psycopg
 import redis
 
-from chairside.errors import ComponentError, DependencyDownError
+from chairside.errors import ChairsideError, ComponentError, DependencyDownError
 from chairside.ops.database import migrations
 from chairside.runtime.binaries import find_pg_bin_dir
 from chairside.runtime.lab.api import api_daemon, ready_path
+from chairside.runtime.lab.archive import prepare_archiver
 from chairside.runtime.lab.etcd import etcd_daemon
 from chairside.runtime.lab.haproxy import haproxy_daemon
 from chairside.runtime.lab.hosts import apply_release
@@ -59,6 +60,7 @@ class LabStack:
         me = OsUser(name="", uid=None, gid=None)  # this process's own user
         pg_user = server_user()
         bin_dir = find_pg_bin_dir()
+        prepare_archiver(topology, layout, pg_user)
         daemons: list[Daemon] = []
         if topology.s3 is not None:
             daemons.append(s3_daemon(topology.s3, layout=layout, user=me))
@@ -105,6 +107,7 @@ class LabStack:
         if self.topology.pgbouncer.enabled:
             self._start_role("pgbouncer")
             _wait(self._pooler_ready, deadline, "PgBouncer")
+        self._first_backup()
         self._start_role("api")
         for host in self.topology.api.hosts:
             _wait(partial(_http_ok, f"{host.url}{ready_path()}"), deadline, host.name)
@@ -151,6 +154,30 @@ class LabStack:
         except psycopg.Error:
             return False
         return True
+
+    def _first_backup(self) -> None:
+        """A full backup from a replica when the repository has none, so that the lab
+        starts recoverable (and `health` on its hosts has a backup to report). A failure
+        does not stop the start: `lab status` then reports ``backup_age`` critical."""
+        if self.topology.s3 is None:
+            return
+        from chairside.ops.backup import access
+        from chairside.ops.backup.basebackup import take_full_backup
+        from chairside.runtime.lab.archive import lab_settings
+
+        settings = lab_settings(self.topology, self.layout, home=self.layout.root / "backup")
+        catalog = access.catalog(settings)
+        if any(e.manifest and e.manifest.type == "full" for e in catalog.list_backups()):
+            return
+        try:
+            result = take_full_backup(settings, origin="replica")
+        except ChairsideError as exc:  # recorded as an ops event; `lab status` shows it
+            self.on_event(f"the first full backup failed: {exc.message}")
+            return
+        self.on_event(
+            f"first full backup {result.manifest.id} taken from "
+            f"{result.manifest.extra.get('source_node')} in {result.seconds:.1f} s"
+        )
 
     def _write_port_ready(self) -> bool:
         """Every database server checked once, and exactly one behind the write port.
