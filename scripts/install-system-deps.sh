@@ -8,20 +8,33 @@
 #   scripts/install-system-deps.sh lab    run packages plus the highly available topology
 #                                         of `chairside lab up`: Patroni, etcd, HAProxy,
 #                                         Redis Sentinel, PgBouncer (docs/production.md)
+#   scripts/install-system-deps.sh bench  everything `test` installs plus wrk, the HTTP load
+#                                         generator of bench/booking and bench/topology
 set -euo pipefail
 
 purpose="${1:-run}"
 run_packages=(postgresql postgresql-contrib redis-server python3-venv)
-test_packages=(chromium prometheus prometheus-alertmanager pgbackrest npm)
+test_packages=(chromium prometheus prometheus-alertmanager pgbackrest)
 lab_packages=(patroni etcd-server etcd-client haproxy redis-sentinel pgbouncer)
+bench_packages=(wrk)
+case "$purpose" in
+  run|test|lab|bench) ;;
+  *) echo "usage: $0 run|test|lab|bench (got '$purpose')" >&2; exit 2 ;;
+esac
 packages=("${run_packages[@]}")
-[ "$purpose" = "test" ] && packages+=("${test_packages[@]}")
-[ "$purpose" = "test" ] || [ "$purpose" = "lab" ] && packages+=("${lab_packages[@]}")
+[ "$purpose" = "test" ] || [ "$purpose" = "bench" ] && packages+=("${test_packages[@]}")
+[ "$purpose" = "run" ] || packages+=("${lab_packages[@]}")
+[ "$purpose" = "bench" ] && packages+=("${bench_packages[@]}")
 
 missing=()
 for pkg in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
 done
+# npm (for axe-core) may come with another vendor's nodejs package, which conflicts with
+# Debian's npm: only ask for Debian's when no npm is on the PATH.
+if [ "$purpose" = "test" ] || [ "$purpose" = "bench" ]; then
+  command -v npm >/dev/null || missing+=(npm)
+fi
 if [ "${#missing[@]}" -eq 0 ]; then
   exit 0
 fi
