@@ -133,6 +133,12 @@ def current_person(request: Request, context: ContextDep, session: SessionDep) -
     return person
 
 
+def access_token_of(request: Request) -> str | None:
+    """This request's access token: refreshed on this request, else the cookie's."""
+    pair: TokenPair | None = getattr(request.state, "new_session", None)
+    return pair.access_token if pair is not None else request.cookies.get(ACCESS_COOKIE)
+
+
 def _authenticate(context: AppContext, session: Session, access: str) -> Principal:
     return service.authenticate(
         session=session, cache=context.redis, settings=context.settings, access_token=access
