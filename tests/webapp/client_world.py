@@ -27,16 +27,17 @@ def make_shop(base_url: str, **options: Any) -> world.Shop:
         return world.make_shop(client, **options)  # type: ignore[arg-type]
 
 
-def logged_in_client(base_url: str, account: WebAccount) -> httpx.Client:
+@contextmanager
+def logged_in_client(base_url: str, account: WebAccount) -> Iterator[httpx.Client]:
     """An httpx client holding a web session of ``account`` (logged in through /login)."""
-    client = httpx.Client(base_url=base_url, timeout=20, follow_redirects=False)
-    token = csrf_token_in(client.get("/login").text)
-    response = client.post(
-        "/login",
-        data={"csrf_token": token, "email": account.email, "password": account.password},
-    )
-    assert response.status_code == 303, response.text
-    return client
+    with httpx.Client(base_url=base_url, timeout=20, follow_redirects=False) as client:
+        token = csrf_token_in(client.get("/login").text)
+        response = client.post(
+            "/login",
+            data={"csrf_token": token, "email": account.email, "password": account.password},
+        )
+        assert response.status_code == 303, response.text
+        yield client
 
 
 def form_token(client: httpx.Client, path: str) -> str:

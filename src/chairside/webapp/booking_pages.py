@@ -400,9 +400,8 @@ def review(
     values = {k: v for k, v in form.items() if isinstance(v, str)}
     view = _mine(session, person, booking_id)
     try:
-        body = schemas.ReviewIn.model_validate(
-            {"rating": values.get("rating") or None, "text": values.get("text", "")}
-        )
+        given = {"rating": values.get("rating"), "text": values.get("text", "")}
+        body = schemas.ReviewIn.model_validate({k: v for k, v in given.items() if v})
         reviews.add_review(
             session=session,
             actor=person,

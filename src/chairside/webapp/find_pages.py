@@ -34,7 +34,8 @@ from chairside.webapp.slots import DayOfSlots, day_of_slots, load_day, parse_day
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
 _INSTANT: TypeAdapter[Any] = TypeAdapter(Instant)
-Text = Annotated[str | None, Query(max_length=400)]
+# Generous: the form, not the query parser, says what is wrong with a long value.
+Text = Annotated[str | None, Query(max_length=20_000)]
 
 
 class SearchForm(BaseModel):
