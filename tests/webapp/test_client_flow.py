@@ -116,7 +116,9 @@ def test_two_browsers_race_for_one_slot_and_the_loser_sees_fresh_times(
     expect(winner.get_by_role("heading", name="Pay for your booking")).to_be_visible()
     loser.locator(".slots button", has_text="10:00").click()
 
-    expect(loser.get_by_role("alert")).to_contain_text("Sorry, that time was just taken")
+    alert = loser.get_by_role("alert")
+    expect(alert).to_contain_text("That time is no longer free")
+    expect(alert).to_contain_text("10:00 was just taken by someone else")
     slots = loser.locator(".slots button")
     expect(slots.first).to_be_visible()
     assert "10:00" not in slots.all_inner_texts()

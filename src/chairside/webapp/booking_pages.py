@@ -24,6 +24,7 @@ from chairside.booking import reviews, schemas
 from chairside.booking import service as bookings
 from chairside.booking.models import Booking, Review
 from chairside.bounds import Instant
+from chairside.db import transaction
 from chairside.errors import ConflictError, InputError
 from chairside.payments import service as payments
 from chairside.payments import simulated
@@ -269,12 +270,12 @@ def reschedule_page(
     request: Request,
     booking_id: uuid.UUID,
     person: ClientPerson,
-    session: SessionDep,
     context: ContextDep,
     day: Text = None,
 ) -> Response:
     """The provider's free times for picking the booking's new time (no fee to move it)."""
-    view = _mine(session, person, booking_id)
+    with transaction(context.sessions) as session:  # done before the times are read
+        view = _mine(session, person, booking_id)
     if not view.is_live:
         return RedirectResponse(f"/bookings/{booking_id}", status_code=303)
     extra: dict[str, Any] = {
@@ -285,7 +286,6 @@ def reschedule_page(
     }
     try:
         free = day_of_slots(
-            session=session,
             context=context,
             provider_id=view.booking.provider_id,
             service_id=view.booking.service_id,
@@ -295,7 +295,6 @@ def reschedule_page(
         if exc.field != "day":
             raise
         free = day_of_slots(
-            session=session,
             context=context,
             provider_id=view.booking.provider_id,
             service_id=view.booking.service_id,

@@ -21,12 +21,14 @@ from sqlalchemy.orm import Session
 from chairside.accounts import ratelimit
 from chairside.accounts import service as accounts
 from chairside.api.context import AppContext
-from chairside.api.deps import ContextDep, SessionDep
+from chairside.api.deps import ContextDep
 from chairside.booking import search
 from chairside.booking import service as bookings
 from chairside.bounds import CleanStr, Instant, Latitude, Longitude, RadiusKm
+from chairside.db import transaction
 from chairside.errors import AuthError, ConflictError, InputError
 from chairside.webapp.csrf import CheckedForm
+from chairside.webapp.formatting import local_time
 from chairside.webapp.render import FormErrors, page, reject
 from chairside.webapp.route import WebRoute
 from chairside.webapp.session import ClientPerson, MaybePerson, access_token_of
@@ -123,14 +125,12 @@ def availability_page(
     provider_id: uuid.UUID,
     service_id: uuid.UUID,
     person: MaybePerson,
-    session: SessionDep,
     context: ContextDep,
     day: Text = None,
 ) -> Response:
     """A day's free start times, in the shop's time zone, with a day picker."""
     try:
         free = day_of_slots(
-            session=session,
             context=context,
             provider_id=provider_id,
             service_id=service_id,
@@ -140,7 +140,6 @@ def availability_page(
         if exc.field != "day":
             raise
         free = day_of_slots(
-            session=session,
             context=context,
             provider_id=provider_id,
             service_id=service_id,
@@ -160,6 +159,7 @@ def _availability(
     errors: FormErrors | None = None,
     values: dict[str, str] | None = None,
     status: int = 422,
+    errors_title: str | None = None,
 ) -> Any:
     """The availability page; a :class:`Rejected` to raise when ``errors`` are given."""
     nonce = secrets.token_urlsafe(12)  # with the slot: the booking's Idempotency-Key
@@ -169,6 +169,7 @@ def _availability(
         "nonce": nonce,
         "action": f"/book/{free.provider.id}/{free.service.id}",
         "reschedule": None,
+        "errors_title": errors_title,
     }
     if errors:
         return reject(
@@ -184,7 +185,6 @@ def book(
     service_id: uuid.UUID,
     form: CheckedForm,
     person: ClientPerson,
-    session: SessionDep,
     context: ContextDep,
 ) -> Response:
     """Hold the chosen time (pending payment) and go on to pay."""
@@ -194,32 +194,39 @@ def book(
         starts_at = _INSTANT.validate_python(raw_start)
         if not 1 <= len(key) <= 120 or not key.replace("-", "").replace("_", "").isalnum():
             raise InputError("the form is incomplete; reload the page and pick a time", field="")
-        created = _create(
-            request,
-            context,
-            session,
-            provider_id=provider_id,
-            service_id=service_id,
-            starts_at=starts_at,
-            key=key,
-        )
+        # Its own transaction, over before fresh times are read for a refusal.
+        with transaction(context.sessions) as session:
+            created = _create(
+                request,
+                context,
+                session,
+                provider_id=provider_id,
+                service_id=service_id,
+                starts_at=starts_at,
+                key=key,
+            )
     except (ValidationError, InputError) as exc:
         status = 409 if isinstance(exc, ConflictError) else 422
+        free = _fresh_day(context, provider_id, service_id, values.get("day"))
+        title = None
         if isinstance(exc, ValidationError):
             message = "That time is not valid; pick one of the times shown."
+        elif isinstance(exc, ConflictError):
+            title = "That time is no longer free"
+            taken = _INSTANT.validate_python(raw_start)
+            message = (
+                f"Sorry, {local_time(taken, free.timezone)} was just taken by someone else. "
+                "Here are the free times now."
+            )
         else:
             message = exc.message
-            if isinstance(exc, ConflictError):
-                message = (
-                    f"Sorry, that time was just taken ({exc.message}). Here are the free times now."
-                )
-        free = _fresh_day(context, provider_id, service_id, values.get("day"))
         raise _availability(
             request,
             free,
             errors=FormErrors({"": message}),
             values={"day": free.day.isoformat()},
             status=status,
+            errors_title=title,
         ) from None
     return RedirectResponse(f"/bookings/{created.booking.id}/pay", status_code=303)
 
@@ -261,7 +268,6 @@ def _fresh_day(
     """The day's times now, read apart from the failed attempt's transaction and snapshot."""
     with context.sessions() as session, session.begin():
         free = day_of_slots(
-            session=session,
             context=context,
             provider_id=provider_id,
             service_id=service_id,

@@ -14,11 +14,11 @@ from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from pydantic import TypeAdapter, ValidationError
-from sqlalchemy.orm import Session
 
 from chairside.api.context import AppContext
 from chairside.booking import service as bookings
 from chairside.bounds import LocalDate
+from chairside.db import transaction
 from chairside.errors import InputError
 from chairside.shops import service as shops
 from chairside.shops.models import Provider, Service, Shop
@@ -70,16 +70,20 @@ def shop_today(shop: Shop) -> date:
 
 def day_of_slots(
     *,
-    session: Session,
     context: AppContext,
     provider_id: uuid.UUID,
     service_id: uuid.UUID,
     day: str | None,
 ) -> DayOfSlots:
-    """The free times of one day (``day`` as asked; InputError on ``day`` when bad)."""
-    provider = shops.get_provider(session=session, provider_id=provider_id)
-    service = shops.get_service(session=session, service_id=service_id)
-    shop = shops.get_shop(session=session, shop_id=provider.shop_id)
+    """The free times of one day (``day`` as asked; InputError on ``day`` when bad).
+
+    Call it holding no connection: it reads in a transaction of its own, then through
+    the availability cache (which may take one more); one at a time.
+    """
+    with transaction(context.sessions) as session:
+        provider = shops.get_provider(session=session, provider_id=provider_id)
+        service = shops.get_service(session=session, service_id=service_id)
+        shop = shops.get_shop(session=session, shop_id=provider.shop_id)
     today = shop_today(shop)
     chosen = parse_day(day, today=today)
     return load_day(
