@@ -86,6 +86,14 @@ MENU = (
 )
 
 
+def demo_logins() -> dict[str, dict[str, str]]:
+    """The demo accounts people log in with in the web app (``up --demo`` prints them)."""
+    return {
+        "client": {"email": CLIENT_EMAIL, "password": DEMO_PASSWORD, "page": "/find"},
+        "owner": {"email": OWNER_EMAIL, "password": DEMO_PASSWORD, "page": "/owner"},
+    }
+
+
 def seed_demo(database_url: str) -> str:
     """Seed demo data into the database at ``database_url``; returns a one-line summary."""
     engine = make_engine(normalize_url(database_url), pool_size=1)

@@ -219,3 +219,22 @@ def test_read_only_mode_refuses_a_registration_with_a_page_but_lets_people_log_i
     page.get_by_role("button", name="Create account").click()
     expect(page.get_by_role("heading", name="Changes are paused")).to_be_visible()
     assert _users(web_settings) == 1
+
+
+def test_a_page_for_clients_sends_strangers_to_login_and_owners_away(base_url: str) -> None:
+    with web_client(base_url) as client:
+        response = client.get("/bookings?status=all", headers={"Accept": "text/html"})
+    assert response.status_code == 303
+    assert response.headers["location"] == "/login?next=/bookings%3Fstatus%3Dall"
+
+    owner = new_account(base_url, "owner")
+    with web_client(base_url) as client:
+        token = csrf_token_in(client.get("/login").text)
+        login = client.post(
+            "/login",
+            data={"csrf_token": token, "email": owner.email, "password": owner.password},
+        )
+        assert login.headers["location"] == "/owner"
+        refused = client.get("/bookings")
+    assert refused.status_code == 403
+    assert "this page is for clients" in refused.text

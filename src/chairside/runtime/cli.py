@@ -21,7 +21,7 @@ from chairside.cli.output import (
     render_checks,
 )
 from chairside.config import Settings, get_settings, load_settings
-from chairside.demo import seed_demo
+from chairside.demo import demo_logins, seed_demo
 from chairside.errors import ChairsideError, LockHeldError
 from chairside.ops.backup.archiving import configure_archiving
 from chairside.ops.backup.first import ensure_first_full_backup
@@ -62,6 +62,7 @@ def up(
         def announce(info: serve.ServiceInfo) -> None:
             def render(console: Console) -> None:
                 console.print(f"[bold green]Chairside is up[/] at {info.api_url}")
+                console.print(f"  web app    {info.api_url}/ (clients and shop owners)")
                 console.print(f"  API docs   {info.api_url}/docs")
                 console.print(f"  health     {info.api_url}/health")
                 console.print(f"  metrics    {info.api_url}/metrics")
@@ -70,9 +71,17 @@ def up(
                 console.print(f"  redis      {info.redis or 'not running (degraded: no Redis)'}")
                 if info.demo:
                     console.print(f"  demo       {info.demo}")
+                    for role, login in demo_logins().items():
+                        console.print(
+                            f"  demo {role:<6} {login['email']} / {login['password']}  "
+                            f"(log in at {info.api_url}/login, then {login['page']})"
+                        )
                 console.print("Press Ctrl-C to stop everything.")
 
-            out.result(info.to_dict(), render)
+            facts = info.to_dict()
+            if info.demo:
+                facts["demo_logins"] = demo_logins()
+            out.result(facts, render)
 
         try:
             serve.run_service(

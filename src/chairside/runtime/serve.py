@@ -46,6 +46,7 @@ class ServiceInfo:
     def to_dict(self) -> dict[str, object]:
         return {
             "api_url": self.api_url,
+            "web_url": f"{self.api_url}/",
             "docs_url": f"{self.api_url}/docs",
             "health_url": f"{self.api_url}/health",
             "metrics_url": f"{self.api_url}/metrics",

@@ -19,7 +19,7 @@ from chairside.webapp.route import WebRoute
 from chairside.webapp.session import REFRESH_COOKIE, MaybePerson, safe_next
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
-HOME_OF_ROLE = {"owner": "/owner"}  # where a role lands after login; others: "/"
+HOME_OF_ROLE = {"owner": "/owner", "client": "/find"}  # after login; others: "/"
 NextParam = Annotated[str | None, Query(alias="next", max_length=2000)]
 
 

@@ -22,7 +22,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from pydantic import ValidationError
 
 from chairside.errors import ChairsideError, InputError
-from chairside.webapp import csrf
+from chairside.webapp import csrf, formatting
 
 MAX_ECHO = 300  # a rejected value longer than this is not echoed back into the form
 
@@ -37,6 +37,7 @@ def environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
+    env.filters.update(formatting.FILTERS)
     return env
 
 

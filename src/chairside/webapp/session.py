@@ -22,12 +22,13 @@ from urllib.parse import quote
 from fastapi import Depends, Request, Response
 from sqlalchemy.orm import Session
 
-from chairside.accounts import service
+from chairside.accounts import service, tokens
 from chairside.accounts.principal import Principal
 from chairside.accounts.refresh import Reused, TokenPair
 from chairside.api.context import AppContext
-from chairside.api.deps import ContextDep, SessionDep
+from chairside.api.deps import ContextDep
 from chairside.config import Settings
+from chairside.db import transaction
 from chairside.errors import AuthError, PermissionDeniedError
 
 ACCESS_COOKIE = "cs_access"
@@ -108,17 +109,30 @@ def _refresh(context: AppContext, refresh_token: str) -> TokenPair | None:
     return None if isinstance(pair, Reused) else pair
 
 
-def current_person(request: Request, context: ContextDep, session: SessionDep) -> Principal | None:
-    """The person of the session cookies, refreshing the access token when it expired."""
+def current_person(request: Request, context: ContextDep) -> Principal | None:
+    """The person of the session cookies, refreshing the access token when it expired.
+
+    In transactions of its own, finished before the page runs: a page that reads through
+    ``SessionDep`` or the API's cached availability never holds two pooled connections
+    at once (api/admission.py admits as many requests as there are connections).
+    """
+    with transaction(context.sessions) as session:
+        return _person(request, context, session)
+
+
+def _person(request: Request, context: AppContext, session: Session) -> Principal | None:
     access = request.cookies.get(ACCESS_COOKIE)
-    if access:
+    if access and _still_valid(access, context.settings):
+        # A token that verifies but is refused (revoked, account changed) ends the
+        # session: its refresh token went with it at logout.
         try:
             person = _authenticate(context, session, access)
         except AuthError:
-            person = None
-        if person is not None:
-            request.state.person = person
-            return person
+            request.state.clear_session = True
+            return None
+        request.state.person = person
+        return person
+    # Refreshed in a transaction of its own (see _refresh), before this one connects.
     refresh_token = request.cookies.get(REFRESH_COOKIE)
     if not refresh_token:
         request.state.clear_session = bool(access)
@@ -131,6 +145,21 @@ def current_person(request: Request, context: ContextDep, session: SessionDep) -
     person = _authenticate(context, session, pair.access_token)
     request.state.person = person
     return person
+
+
+def access_token_of(request: Request) -> str | None:
+    """This request's access token: refreshed on this request, else the cookie's."""
+    pair: TokenPair | None = getattr(request.state, "new_session", None)
+    return pair.access_token if pair is not None else request.cookies.get(ACCESS_COOKIE)
+
+
+def _still_valid(access: str, settings: Settings) -> bool:
+    """Whether the access token's signature and expiry hold (no database, no Redis)."""
+    try:
+        tokens.decode(access, expected="access", settings=settings)
+    except AuthError:
+        return False
+    return True
 
 
 def _authenticate(context: AppContext, session: Session, access: str) -> Principal:

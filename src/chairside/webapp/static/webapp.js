@@ -11,3 +11,15 @@ document.addEventListener("submit", (event) => {
 window.addEventListener("pageshow", () => {
   for (const button of document.querySelectorAll("button[disabled]")) button.disabled = false;
 });
+// The search form's "Use my location" button: fills latitude and longitude from the
+// phone's position (the fields work without it).
+const locate = document.getElementById("use-location");
+if (locate && "geolocation" in navigator) {
+  locate.hidden = false;
+  locate.addEventListener("click", () => {
+    navigator.geolocation.getCurrentPosition((position) => {
+      document.getElementById("lat").value = position.coords.latitude.toFixed(5);
+      document.getElementById("lon").value = position.coords.longitude.toFixed(5);
+    });
+  });
+}
