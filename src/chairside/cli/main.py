@@ -43,7 +43,8 @@ COMMANDS = (
     LazyCommand(
         "deploy",
         "chairside.ops.deploy.cli:app",
-        "Deployments: guard, start (backup + maintenance mode), finish, verify, rollback.",
+        "Deployments: guard, start (backup + maintenance mode), finish, verify, rollback;"
+        " roll across the API hosts of a topology.",
     ),
     LazyCommand(
         "db",
