@@ -313,6 +313,7 @@ def _refuse_overlapping_days(days: list[schemas.DayHours]) -> None:
                     f"weekday {weekday}: hours {first.start}-{first.end} and "
                     f"{second.start}-{second.end} overlap",
                     field="days",
+                    details={"weekday": weekday},
                 )
 
 
