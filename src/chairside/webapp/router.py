@@ -11,7 +11,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
-from chairside.webapp import account_pages, assets
+from chairside.webapp import account_pages, assets, owner
 from chairside.webapp.csrf import check_csrf
 from chairside.webapp.render import page
 from chairside.webapp.route import WebRoute
@@ -30,3 +30,4 @@ def home_page(request: Request, person: MaybePerson) -> Response:
 router.include_router(assets.router)
 router.include_router(account_pages.router)
 router.include_router(home)
+router.include_router(owner.router)
