@@ -6,6 +6,8 @@ booking, sent with a valid session and a valid CSRF token of the intruder's own.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -32,14 +34,16 @@ def _db(settings: Settings) -> str:
     return settings.database_url.get_secret_value()
 
 
-def _logged_in(base_url: str, account: WebAccount) -> httpx.Client:
-    client = web_client(base_url)
-    token = csrf_token_in(client.get("/login").text)
-    answer = client.post(
-        "/login", data={"email": account.email, "password": account.password, "csrf_token": token}
-    )
-    assert answer.status_code == 303, answer.text
-    return client
+@contextmanager
+def _logged_in(base_url: str, account: WebAccount) -> Iterator[httpx.Client]:
+    with web_client(base_url) as client:
+        token = csrf_token_in(client.get("/login").text)
+        answer = client.post(
+            "/login",
+            data={"email": account.email, "password": account.password, "csrf_token": token},
+        )
+        assert answer.status_code == 303, answer.text
+        yield client
 
 
 def _victim_shop(base_url: str, settings: Settings) -> dict[str, Any]:
@@ -112,10 +116,10 @@ def test_another_owner_gets_404_for_every_page_and_action_of_a_shop_not_theirs(
 ) -> None:
     victim = _victim_shop(base_url, web_settings)
     database = _db(web_settings)
-    before = rows(database, "SELECT count(*) FROM audit_log")
     shop, provider = victim["shop"], victim["provider"]
     with _logged_in(base_url, new_account(base_url, "owner")) as intruder:
         token = csrf_token_in(intruder.get("/owner/shops/new").text)
+        before = rows(database, "SELECT count(*) FROM audit_log")
         for path in (
             f"/owner/shops/{shop}",
             f"/owner/shops/{shop}/settings",

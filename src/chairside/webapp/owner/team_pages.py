@@ -249,7 +249,7 @@ def set_hours(
     except NotFoundError:
         raise
     except InputError as exc:
-        raise again(forms.service_errors(exc, whole=forms.overlap_field(exc))) from None
+        raise again(forms.service_errors(exc, fields={"days": forms.overlap_field(exc)})) from None
     return RedirectResponse(f"/owner/providers/{provider.id}/hours?saved=1", status_code=303)
 
 
