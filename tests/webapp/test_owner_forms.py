@@ -209,6 +209,15 @@ def test_bad_staff_services_hours_and_time_off_are_marked_and_nothing_is_written
     assert _count(database, "time_off") == 0
     assert _count(database, "working_hours") == 1
 
+    # The good one is written, listed with a delete button, and deleted by it.
+    assert _post(client, time_off, time_off, good_off).status_code == 303
+    listed = client.get(time_off).text
+    (action,) = re.findall(r'action="(/owner/providers/[^"]+/delete)"', listed)
+    deleted = client.post(action, data={"csrf_token": csrf_token_in(listed)})
+    assert deleted.status_code == 303
+    assert _count(database, "time_off") == 0
+    assert "No time off planned." in client.get(time_off).text
+
 
 def test_a_rejected_form_in_the_browser_keeps_what_was_typed_and_names_the_problem(
     page: Page, base_url: str, web_settings: Settings
