@@ -194,3 +194,28 @@ def test_time_off_that_has_already_ended_is_refused_and_nothing_is_written(
     assert response.json()["errors"][0]["field"] == "ends_at"
     assert "in the past" in response.json()["detail"]
     assert sql(database_url, "SELECT count(*) FROM time_off") == [(0,)]
+
+
+def test_a_week_across_the_spring_dst_change_keeps_each_booking_on_its_local_day(
+    client: TestClient,
+) -> None:
+    shop = make_shop(client)  # Europe/Berlin: clocks go forward on Sunday 2027-03-28
+    alice = register(client)
+    monday, sunday = date(2027, 3, 22), date(2027, 3, 28)
+    before = book(client, alice, shop, local(monday, "09:00")).json()
+    after = book(client, alice, shop, local(sunday, "16:30")).json()
+
+    week = _calendar(client, shop.owner, shop.id, date(2027, 3, 25), "week").json()
+    assert (week["first_day"], week["last_day"]) == ("2027-03-22", "2027-03-28")
+    assert [(e["booking_id"], e["starts_at"]) for e in week["entries"]] == [
+        (before["id"], "2027-03-22T09:00:00+01:00"),
+        (after["id"], "2027-03-28T16:30:00+02:00"),
+    ]
+    rows = _csv_rows(client, shop.owner, shop.id, date(2027, 3, 25), "week")
+    assert [(r["date"], r["starts"]) for r in rows] == [
+        ("2027-03-22", "2027-03-22T09:00:00+01:00"),
+        ("2027-03-28", "2027-03-28T16:30:00+02:00"),
+    ]
+    # The next Monday's day view does not pick up the Sunday booking (23-hour day before it).
+    next_day = _calendar(client, shop.owner, shop.id, date(2027, 3, 29), "day").json()
+    assert next_day["entries"] == []
