@@ -157,11 +157,29 @@ def test_bad_staff_services_hours_and_time_off_are_marked_and_nothing_is_written
         ({"name": "Sam", "user_email": "nobody@example.com"}, ("user_email",)),
     ):
         _marked(_post(client, staff, staff, {"service_ids": service_id, **bad}), *fields)
+    # Written, then refused by the service (a service id of no shop of hers): undone.
+    unknown = {"name": "Sam", "service_ids": "00000000-0000-0000-0000-000000000000"}
+    refused = _post(client, staff, staff, unknown)
+    assert refused.status_code == 422 and "service ids not in shop" in refused.text
     assert _count(database, "providers") == 0
     assert (
         _post(client, staff, staff, {"name": "Sam", "service_ids": service_id}).status_code == 303
     )
     (provider_id,) = rows(database, "SELECT id::text FROM providers")[0]
+
+    assert _count(database, "provider_services") == 1
+    # A service added later is given to the provider from the staff page.
+    beard = {**good_service, "name": "Beard trim"}
+    assert _post(client, services, services, beard).status_code == 303
+    both = [r[0] for r in rows(database, "SELECT id::text FROM services ORDER BY name")]
+    change = f"/owner/providers/{provider_id}/services"
+    for bad_ids in ("not-a-uuid", "00000000-0000-0000-0000-000000000000"):
+        refused = _post(client, staff, change, {"service_ids": [both[0], bad_ids]})
+        assert refused.status_code == 422, refused.text[:300]
+        assert "Services of Sam" in refused.text
+    assert _count(database, "provider_services") == 1
+    assert _post(client, staff, change, {"service_ids": both}).status_code == 303
+    assert _count(database, "provider_services") == 2
 
     hours = f"/owner/providers/{provider_id}/hours"
     for bad, fields in (

@@ -124,9 +124,10 @@ def finish_booking(
     outcome = OUTCOMES.get(action)
     if outcome is None:
         raise NotFoundError(f"no action {action!r}; there are: {', '.join(OUTCOMES)}")
-    booking = bookings.finish_booking(
-        session=session, actor=person, booking_id=booking_id, outcome=outcome
-    )
+    with session.begin_nested():  # a refusal undoes its writes (package doc)
+        booking = bookings.finish_booking(
+            session=session, actor=person, booking_id=booking_id, outcome=outcome
+        )
     back = form.get("back")
     target = back if isinstance(back, str) and _is_own_calendar(back, booking.shop_id) else None
     return RedirectResponse(target or f"/owner/shops/{booking.shop_id}/calendar", status_code=303)

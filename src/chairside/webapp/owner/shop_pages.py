@@ -105,7 +105,8 @@ def create_shop(
     if errors:
         raise again(errors)
     try:
-        shop = shops.create_shop(session=session, actor=person, data=data)
+        with session.begin_nested():  # a refusal undoes its writes (package doc)
+            shop = shops.create_shop(session=session, actor=person, data=data)
     except NotFoundError:
         raise
     except InputError as exc:
@@ -184,7 +185,8 @@ def update_shop(
     if errors:
         raise again(errors)
     try:
-        shops.update_shop(session=session, actor=person, shop_id=shop.id, patch=patch)
+        with session.begin_nested():  # a refusal undoes its writes (package doc)
+            shops.update_shop(session=session, actor=person, shop_id=shop.id, patch=patch)
     except NotFoundError:
         raise
     except InputError as exc:

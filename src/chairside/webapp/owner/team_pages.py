@@ -48,12 +48,8 @@ def _staff_page(
     providers = shops.list_providers(session=session, shop_id=shop.id)
     services = shops.list_services(session=session, shop_id=shop.id)
     names = {s.id: s.name for s in services}
-    offered = {
-        p.id: [
-            names[i] for i in shops.service_ids_of(session=session, provider_id=p.id) if i in names
-        ]
-        for p in providers
-    }
+    performs = {p.id: shops.service_ids_of(session=session, provider_id=p.id) for p in providers}
+    offered = {p.id: [names[i] for i in performs[p.id] if i in names] for p in providers}
     return {
         "title": f"Staff of {shop.name}",
         "shop": shop,
@@ -61,6 +57,7 @@ def _staff_page(
         "providers": providers,
         "services": services,
         "offered": offered,
+        "performs": performs,
         "chosen": chosen or [],
     }
 
@@ -105,11 +102,50 @@ def add_provider(
         labels = {"name": "name", "user_email": "account e-mail", "service_ids": "services"}
         raise again(forms.validation_errors(exc, labels=labels)) from None
     try:
-        shops.add_provider(session=session, actor=person, shop_id=shop.id, data=data)
+        with session.begin_nested():  # a refusal undoes its writes (package doc)
+            shops.add_provider(session=session, actor=person, shop_id=shop.id, data=data)
     except NotFoundError:
         raise
     except InputError as exc:
         raise again(forms.service_errors(exc, whole="name")) from None
+    return RedirectResponse(f"/owner/shops/{shop.id}/staff", status_code=303)
+
+
+@router.post("/providers/{provider_id}/services")
+def set_provider_services(
+    request: Request,
+    provider_id: uuid.UUID,
+    form: CheckedForm,
+    person: OwnerPerson,
+    session: SessionDep,
+) -> Response:
+    """Replace what a provider performs (shops.service.set_provider_services)."""
+    provider, shop = shops.owned_provider(session=session, actor=person, provider_id=provider_id)
+    chosen = [v for v in form.getlist("service_ids") if isinstance(v, str)]
+    field = f"services-{provider.id}"
+
+    def again(message: str) -> Exception:
+        return reject(
+            request,
+            "owner/staff.html",
+            errors=FormErrors({field: message}),
+            values={},
+            **_staff_page(request, session, shop),
+        )
+
+    try:
+        data = schemas.ProviderServicesIn.model_validate({"service_ids": chosen})
+    except ValidationError:
+        raise again(f"Services of {provider.name}: choose from the list.") from None
+    try:
+        with session.begin_nested():  # a refusal undoes its writes (package doc)
+            shops.set_provider_services(
+                session=session, actor=person, provider_id=provider.id, service_ids=data.service_ids
+            )
+    except NotFoundError:
+        raise
+    except InputError as exc:
+        raise again(f"Services of {provider.name}: {exc.message}.") from None
     return RedirectResponse(f"/owner/shops/{shop.id}/staff", status_code=303)
 
 
@@ -186,7 +222,8 @@ def add_service(
     if errors:
         raise again(errors)
     try:
-        shops.add_service(session=session, actor=person, shop_id=shop.id, data=data)
+        with session.begin_nested():  # a refusal undoes its writes (package doc)
+            shops.add_service(session=session, actor=person, shop_id=shop.id, data=data)
     except NotFoundError:
         raise
     except InputError as exc:
@@ -245,7 +282,10 @@ def set_hours(
     if errors:
         raise again(errors)
     try:
-        shops.set_weekly_hours(session=session, actor=person, provider_id=provider.id, days=days)
+        with session.begin_nested():  # a refusal undoes its writes (package doc)
+            shops.set_weekly_hours(
+                session=session, actor=person, provider_id=provider.id, days=days
+            )
     except NotFoundError:
         raise
     except InputError as exc:
@@ -338,7 +378,8 @@ def add_time_off(
             forms.validation_errors(exc, fields=TIME_OFF_FIELDS, labels=labels, whole="end_date")
         ) from None
     try:
-        shops.add_time_off(session=session, actor=person, provider_id=provider.id, data=data)
+        with session.begin_nested():  # a refusal undoes its writes (package doc)
+            shops.add_time_off(session=session, actor=person, provider_id=provider.id, data=data)
     except NotFoundError:
         raise
     except InputError as exc:
