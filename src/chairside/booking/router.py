@@ -17,7 +17,7 @@ from chairside.accounts import service as accounts
 from chairside.accounts.deps import BearerToken, CurrentUser
 from chairside.api.deps import ContextDep, SessionDep
 from chairside.api.problems import documented
-from chairside.booking import reviews, schemas, search, service
+from chairside.booking import calendar, reviews, schemas, search, service
 from chairside.booking.models import Booking
 from chairside.bounds import CleanStr, Latitude, LocalDate, Longitude, Offset, RadiusKm
 from chairside.db import transaction
@@ -212,6 +212,54 @@ def no_show(booking_id: uuid.UUID, user: CurrentUser, session: SessionDep) -> ob
         session=session, actor=user, booking_id=booking_id, outcome="no_show"
     )
     return render(session, booking)
+
+
+CalendarDay = Annotated[LocalDate, Query(alias="date", description="A shop-local date")]
+CalendarSpan = Annotated[
+    calendar.Span, Query(description="day, or week: the ISO week (Monday to Sunday) of date")
+]
+
+
+@router.get("/shops/{shop_id}/calendar", response_model=schemas.CalendarOut)
+def shop_calendar(
+    shop_id: uuid.UUID,
+    day: CalendarDay,
+    user: CurrentUser,
+    session: SessionDep,
+    span: CalendarSpan = "day",
+) -> object:
+    """The shop's bookings on a local day or in its ISO week (the shop's owner)."""
+    found = calendar.shop_calendar(session=session, actor=user, shop_id=shop_id, day=day, span=span)
+    return schemas.CalendarOut(
+        shop_id=found.shop_id,
+        shop_name=found.shop_name,
+        timezone=found.timezone,
+        span=found.span,
+        first_day=found.first_day,
+        last_day=found.last_day,
+        entries=[schemas.CalendarEntryOut(**dataclasses.asdict(e)) for e in found.entries],
+    )
+
+
+@router.get(
+    "/shops/{shop_id}/calendar.csv",
+    response_class=Response,
+    responses={200: {"content": {"text/csv": {}}, "description": "The calendar as CSV"}},
+)
+def shop_calendar_csv(
+    shop_id: uuid.UUID,
+    day: CalendarDay,
+    user: CurrentUser,
+    session: SessionDep,
+    span: CalendarSpan = "day",
+) -> Response:
+    """The same rows as the calendar, as CSV (the shop's owner)."""
+    found = calendar.shop_calendar(session=session, actor=user, shop_id=shop_id, day=day, span=span)
+    return Response(
+        calendar.calendar_csv(found),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{calendar.csv_filename(found)}"'},
+    )
 
 
 @router.post(

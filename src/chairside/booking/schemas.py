@@ -108,3 +108,28 @@ class ReviewOut(BaseModel):
     rating: int
     text: str
     created_at: datetime
+
+
+class CalendarEntryOut(BaseModel):
+    booking_id: uuid.UUID
+    provider_id: uuid.UUID
+    provider_name: str
+    client_name: str
+    service_name: str
+    status: str
+    starts_at: datetime = Field(description="In the shop's time zone, with its offset")
+    ends_at: datetime
+    price_minor: int
+    currency: str
+    note: str
+    finishable: bool = Field(description="Complete / no-show may be marked now")
+
+
+class CalendarOut(BaseModel):
+    shop_id: uuid.UUID
+    shop_name: str
+    timezone: str
+    span: str = Field(description="day, or week (ISO week, Monday to Sunday)")
+    first_day: date
+    last_day: date
+    entries: list[CalendarEntryOut]

@@ -555,8 +555,13 @@ def finish_booking(
     if not is_staff(session=session, actor=actor, booking=booking):
         # Clients may see their booking but not close it; to them it is not a thing to change.
         raise NotFoundError(f"no booking {booking_id} in your shops")
+    if outcome not in transitions.FINISHED:
+        raise InputError(
+            f"unknown outcome {outcome!r}; allowed: {', '.join(transitions.FINISHED)}",
+            field="outcome",
+        )
     transitions.ensure_allowed(booking, outcome)
-    if booking.starts_at > datetime.now(UTC):
+    if not transitions.has_started(booking, now=datetime.now(UTC)):
         raise ConflictError(
             f"booking {booking.id} starts at {booking.starts_at.isoformat()}; it can be marked "
             f"{outcome} only once it has started",

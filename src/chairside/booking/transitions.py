@@ -65,6 +65,19 @@ def ensure_allowed(booking: Booking, to: str) -> None:
         )
 
 
+FINISHED = ("completed", "no_show")
+
+
+def has_started(booking: Booking, *, now: datetime) -> bool:
+    """True once a booking's start time has come: only then is it completed or missed."""
+    return booking.starts_at <= now
+
+
+def may_finish(booking: Booking, *, now: datetime) -> bool:
+    """True when staff may mark the booking completed or no_show now."""
+    return all(to in ALLOWED[booking.status] for to in FINISHED) and has_started(booking, now=now)
+
+
 def change_status(
     *,
     session: Session,

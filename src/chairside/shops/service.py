@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Row, delete, func, insert, select
@@ -312,6 +313,7 @@ def _refuse_overlapping_days(days: list[schemas.DayHours]) -> None:
                     f"weekday {weekday}: hours {first.start}-{first.end} and "
                     f"{second.start}-{second.end} overlap",
                     field="days",
+                    details={"weekday": weekday},
                 )
 
 
@@ -341,8 +343,16 @@ def weekly_hours(*, session: Session, provider_id: uuid.UUID) -> list[schemas.Da
 def add_time_off(
     *, session: Session, actor: Principal, provider_id: uuid.UUID, data: schemas.TimeOffIn
 ) -> TimeOff:
-    """Block an absolute interval (holiday, sick day) for a provider."""
+    """Block an absolute interval (holiday, sick day) for a provider; it must end ahead."""
     provider = _provider_for_time_off(session=session, actor=actor, provider_id=provider_id)
+    now = datetime.now(UTC)
+    if data.ends_at <= now:
+        # It would block nothing: almost always a mistyped date, so say so.
+        raise InputError(
+            f"ends_at {data.ends_at.isoformat()} is in the past; time off must end after "
+            f"now ({now.isoformat(timespec='seconds')})",
+            field="ends_at",
+        )
     entry = TimeOff(
         provider_id=provider.id, starts_at=data.starts_at, ends_at=data.ends_at, reason=data.reason
     )

@@ -11,7 +11,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
-from chairside.webapp import account_pages, assets, booking_pages, find_pages, privacy_pages
+from chairside.webapp import account_pages, assets, booking_pages, find_pages, owner, privacy_pages
 from chairside.webapp.csrf import check_csrf
 from chairside.webapp.render import page
 from chairside.webapp.route import WebRoute
@@ -33,3 +33,4 @@ router.include_router(privacy_pages.router)
 router.include_router(home)
 router.include_router(find_pages.router)
 router.include_router(booking_pages.router)
+router.include_router(owner.router)
