@@ -229,7 +229,11 @@ def test_a_page_for_clients_sends_strangers_to_login_and_owners_away(base_url: s
 
     owner = new_account(base_url, "owner")
     with web_client(base_url) as client:
-        token = csrf_token_in(client.get("/login").text)
+        form = client.get("/login").text
+        # The form a browser submits: with no ?next= it must carry no next field, or the
+        # person would land on "/" instead of their role's home page.
+        assert 'name="next"' not in form
+        token = csrf_token_in(form)
         login = client.post(
             "/login",
             data={"csrf_token": token, "email": owner.email, "password": owner.password},

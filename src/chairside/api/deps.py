@@ -29,10 +29,18 @@ async def get_settings_dep(context: ContextDep) -> Settings:
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 
 
-def get_session(context: ContextDep) -> Iterator[Session]:
+ROLLBACK_ONLY = "rollback_only"
+
+
+def get_session(context: ContextDep, request: Request) -> Iterator[Session]:
     """A session per request; commits when the route returns, rolls back on error."""
     with context.sessions() as session, session.begin():
         yield session
+        # A route class that answers an exception itself (the web app's WebRoute) keeps it
+        # from reaching this generator, so it marks the request instead: without this the
+        # writes made before a refused form would be committed.
+        if getattr(request.state, ROLLBACK_ONLY, False):
+            session.rollback()
 
 
 # scope="function": commit before the response is sent. With the default ("request") the

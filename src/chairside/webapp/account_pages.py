@@ -33,7 +33,10 @@ def login_page(request: Request, person: MaybePerson, next_url: NextParam = None
     """The login form (a logged-in person goes straight on)."""
     if person is not None:
         return RedirectResponse(safe_next(next_url) if next_url else home_of(person.role), 303)
-    return page(request, "login.html", title="Log in", next_url=safe_next(next_url))
+    # No ?next=: leave the field empty, so the person lands on their role's home page.
+    return page(
+        request, "login.html", title="Log in", next_url=safe_next(next_url) if next_url else ""
+    )
 
 
 @router.post("/login")

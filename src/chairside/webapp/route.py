@@ -23,6 +23,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse
 from fastapi.routing import APIRoute
 
+from chairside.api.deps import ROLLBACK_ONLY
 from chairside.api.problems import DATABASE_RETRY_AFTER_SECONDS, DATABASE_UNAVAILABLE, status_for
 from chairside.api.security_events import record_auth_failure
 from chairside.errors import AuthError, ChairsideError, RateLimitedError, UnavailableError
@@ -53,6 +54,9 @@ class WebRoute(APIRoute):
             try:
                 response = await handler(request)
             except Exception as exc:  # noqa: BLE001 (each kind is answered below)
+                # Caught here, the exception never reaches the session dependency, which
+                # would commit: mark the request so it rolls back (api/deps.get_session).
+                setattr(request.state, ROLLBACK_ONLY, True)
                 response = await _answer(request, exc)
             _finish(request, response)
             return response
