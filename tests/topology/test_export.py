@@ -109,9 +109,17 @@ def test_the_configurations_are_the_ones_the_lab_runs_at_production_places(
         "postgresql.pgpass",
         "postgresql.parameters.unix_socket_directories",
         "postgresql.parameters.log_directory",
+        "postgresql.parameters.archive_command",
         "postgresql.authentication.superuser.password",
         "postgresql.authentication.replication.password",
     }
+    # Every node archives (archive_mode=always) through the same command, run from the
+    # production home, never from the lab's.
+    assert (
+        mine["postgresql.parameters.archive_mode"] == theirs["postgresql.parameters.archive_mode"]
+    )
+    assert "/var/lib/chairside" in mine["postgresql.parameters.archive_command"]
+    assert str(lab.root) not in mine["postgresql.parameters.archive_command"]
     assert mine["postgresql.data_dir"] == f"/var/lib/chairside/pg/{node.name}/data"
     haproxy = (out / "haproxy/etc/haproxy/haproxy.cfg").read_text()
     assert haproxy == render_haproxy_config(topology, layout=lab).replace(
