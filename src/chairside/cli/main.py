@@ -56,6 +56,11 @@ COMMANDS = (
         "chairside.booking.cli:app",
         "Booking-side operations: expire run-out holds, check the invariant.",
     ),
+    LazyCommand(
+        "reminders",
+        "chairside.reminders.cli:app",
+        "Booking reminders: deliver the due ones, report on delivery.",
+    ),
     # backups and restores (validate and sync are commands of the backup group):
     LazyCommand(
         "backup",

@@ -111,6 +111,14 @@ def default_jobs(settings: Settings) -> tuple[Job, ...]:
             writes=True,
         ),
         Job(
+            "reminders",
+            "* * * * *",
+            ("reminders", "run"),
+            10 * MINUTE,
+            "Deliver the booking reminders due now (docs/web.md#reminders); every minute.",
+            writes=True,
+        ),
+        Job(
             "backup-incremental",
             "5 * * * *",
             ("backup", "incremental"),
