@@ -1,19 +1,36 @@
 """Reminders through an apprise URL: e-mail and SMS gateways, or any webhook.
 
 The URL is a template: ``{email}`` and ``{phone}`` are replaced by the client's address
-(URL-quoted) for each message, so one setting serves every client. apprise answers
-False when the gateway refused or could not be reached: that attempt is a failure the
-worker retries. Its own connect and read timeouts (``cto``/``rto`` URL options, 4 s by
-default) keep a delivery far inside the worker's lease.
+(URL-quoted) for each message, so one setting serves every client. apprise's own connect
+and read timeouts (``cto``/``rto`` URL options, 4 s by default) keep a delivery far
+inside the worker's lease.
+
+apprise answers only True or False. False covers both "the gateway said no" and "the
+request went out and no answer came back"; only the first may be retried without risking
+a second message. So the attempt's log (apprise's ``LogCapture``) decides: a gateway
+that answered with an error status (``error=NNN``) or a connection that was never
+established (refused, unknown host, connect timeout) is a *definite* failure, retried
+with backoff; anything else (a read timeout, a dropped connection, an SMTP error after
+the message was handed over) is *unknown*, recorded as ambiguous and never retried.
 """
 
 from __future__ import annotations
 
+import logging
+import re
 import warnings
 from urllib.parse import quote
 
 from chairside.errors import ConfigError
 from chairside.reminders.channel import ChannelConfig, DeliveryResult, ReminderMessage
+
+# What apprise logs when the message surely did not reach the gateway: an HTTP error
+# status it answered with, or a connection that was never made.
+_NOT_TAKEN = re.compile(
+    r"error=\d{3}|Connection refused|Failed to establish a new connection|"
+    r"Name or service not known|nodename nor servname|ConnectTimeout|connect timeout",
+    re.IGNORECASE,
+)
 
 with warnings.catch_warnings():
     # apprise 1.x imports the standard library's imghdr (deprecated since Python 3.11).
@@ -49,11 +66,19 @@ class AppriseReminderChannel:
             server = self._server(email=message.email, phone=message.phone)
         except ConfigError as exc:
             return DeliveryResult(ok=False, error=exc.message)
-        ok = bool(
-            server.notify(  # type: ignore[attr-defined]
-                body=message.body, title=message.title, notify_type=apprise.NotifyType.INFO
+        with apprise.LogCapture(level=logging.DEBUG) as log:  # type: ignore[no-untyped-call]
+            ok = bool(
+                server.notify(  # type: ignore[attr-defined]
+                    body=message.body, title=message.title, notify_type=apprise.NotifyType.INFO
+                )
             )
-        )
         if ok:
             return DeliveryResult(ok=True)
-        return DeliveryResult(ok=False, error=f"{self.config.name}: the gateway did not take it")
+        text = log.getvalue()
+        lines = [line.split(" - ", 2)[-1] for line in text.splitlines() if line.strip()]
+        summary = "; ".join(lines[-2:])[:500] or "apprise reported a failure"
+        if _NOT_TAKEN.search(text):
+            return DeliveryResult(ok=False, error=f"{self.config.name}: {summary}")
+        return DeliveryResult(
+            ok=False, error=f"{self.config.name}: outcome unknown: {summary}", definite=False
+        )

@@ -41,17 +41,23 @@ class ReminderMessage:
 
 @dataclass(frozen=True)
 class DeliveryResult:
-    """The channel's answer: the gateway took the message, or said it did not (why)."""
+    """The channel's answer: the gateway took the message, or it did not (why).
+
+    ``definite`` False: the outcome is unknown (the request went out and no answer came
+    back, such as a read timeout); the worker records it as ambiguous and never retries.
+    """
 
     ok: bool
     error: str | None = None
+    definite: bool = True
 
 
 class ReminderChannel(Protocol):
     """Hands a reminder to a gateway; returns its answer, never raises for a refusal."""
 
     def deliver(self, message: ReminderMessage) -> DeliveryResult:
-        """Deliver ``message``; ``ok=False`` only when the gateway did not take it."""
+        """Deliver ``message``; ``ok=False, definite=True`` only when the gateway surely
+        did not take it (a retry cannot make a duplicate)."""
         ...
 
 

@@ -13,7 +13,9 @@ transaction can span a gateway. So every attempt is three steps:
    client's quiet hours) or ``failed`` after the last attempt or when no time is left
    before the booking.
 
-A worker killed between 1 and 3 leaves a ``sending`` row whose lease runs out. The next
+A channel that cannot tell whether the gateway took the message (a read timeout) answers
+``definite=False``: recorded ``ambiguous`` at once, like a worker that died. A worker
+killed between 1 and 3 leaves a ``sending`` row whose lease runs out. The next
 run marks it ``ambiguous`` and **does not send it again**: the gateway may or may not
 have taken the message, and a duplicate reminder is worse than a missing one (the
 client still has the booking confirmation and any other reminder). ``chairside
@@ -222,7 +224,10 @@ def _record(
     now = clock.now()
     attempt: int = row.attempts
     status, outcome, next_at = "sent", "sent", None
-    if not result.ok:
+    if not result.ok and not result.definite:
+        # The gateway may have taken it: never again (see the module docstring).
+        status, outcome = "ambiguous", "ambiguous"
+    elif not result.ok:
         outcome = "failed"
         next_at = None
         if attempt < policy.max_attempts:
@@ -243,6 +248,8 @@ def _record(
         status = "pending" if next_at is not None else "failed"
     if status == "sent":
         report.sent += 1
+    elif status == "ambiguous":
+        report.ambiguous += 1
     elif status == "pending":
         report.retried += 1
     else:
