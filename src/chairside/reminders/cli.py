@@ -36,7 +36,7 @@ def run(
     limit: Annotated[int, typer.Option(min=1, max=100_000, help="At most this many.")] = 1000,
     json_output: JsonOption = False,
 ) -> None:
-    """Deliver every reminder due now (exit 1 when one failed for good)."""
+    """Deliver every reminder due now (exit 1: one failed for good or has an unknown outcome)."""
     out = Output(json_mode=json_output)
     with guarded(out):
         settings = get_settings()
@@ -57,12 +57,15 @@ def run(
         finally:
             engine.dispose()
         data = report.to_dict()
-        out.result(data, lambda c: c.print(", ".join(f"{k} {v}" for k, v in data.items())))
-        if report.failed or report.no_channel:
+        if report.failed or report.no_channel or report.ambiguous:
+            # The schedule tells people about a failed run: these need someone to look.
             raise OperationFailedError(
-                f"{report.failed + report.no_channel} reminders could not be delivered "
-                "(see `chairside reminders status`)"
+                f"{report.failed + report.no_channel} reminders could not be delivered and "
+                f"{report.ambiguous} have an unknown outcome (not sent again); see "
+                "`chairside reminders status`",
+                details=dict(data),
             )
+        out.result(data, lambda c: c.print(", ".join(f"{k} {v}" for k, v in data.items())))
 
 
 @app.command("status")
