@@ -8,7 +8,9 @@
 
 Most of Chairside reads ``datetime.now(UTC)`` or the database's ``now()`` directly; code
 that schedules things in the future (the reminder worker) takes a ``Clock`` instead, so a
-test can walk it across a daylight-saving change without sleeping.
+test can walk it across a daylight-saving change without sleeping. The ops schedule
+(``ops/schedule/runner.py``) takes a clock as a plain callable; both clocks here are
+callable too, so one ``ManualClock`` can drive either.
 """
 
 from __future__ import annotations
@@ -29,6 +31,9 @@ class SystemClock:
     def now(self) -> datetime:
         return datetime.now(UTC)
 
+    def __call__(self) -> datetime:
+        return self.now()
+
 
 class ManualClock:
     """A clock that moves only when told to; for tests and rehearsals."""
@@ -39,6 +44,9 @@ class ManualClock:
         self._now = start.astimezone(UTC)
 
     def now(self) -> datetime:
+        return self._now
+
+    def __call__(self) -> datetime:
         return self._now
 
     def set(self, instant: datetime) -> None:

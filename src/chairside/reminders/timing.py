@@ -54,7 +54,8 @@ def lead_instant(starts_at: datetime, lead_minutes: int, shop_zone: ZoneInfo) ->
         local = starts_at.astimezone(shop_zone)
         day = local.date() - timedelta(days=lead_minutes // DAY_MINUTES)
         return at_wall_time(day, local.time().replace(tzinfo=None), shop_zone)
-    return (starts_at - timedelta(minutes=lead_minutes)).astimezone(UTC)
+    # In UTC: arithmetic on an aware datetime in a zone with DST moves its wall clock.
+    return starts_at.astimezone(UTC) - timedelta(minutes=lead_minutes)
 
 
 def outside_quiet_hours(
@@ -117,7 +118,9 @@ def retry_instant(
 ) -> datetime | None:
     """When to try again after ``delay``, outside quiet hours; None when no such moment
     is left before the booking starts."""
-    candidate = outside_quiet_hours(now + delay, zone=client_zone, quiet=quiet, deadline=starts_at)
+    candidate = outside_quiet_hours(
+        now.astimezone(UTC) + delay, zone=client_zone, quiet=quiet, deadline=starts_at
+    )
     if candidate <= now or candidate >= starts_at:
         return None
     return candidate
