@@ -111,14 +111,6 @@ def default_jobs(settings: Settings) -> tuple[Job, ...]:
             writes=True,
         ),
         Job(
-            "reminders",
-            "* * * * *",
-            ("reminders", "run"),
-            10 * MINUTE,
-            "Deliver the booking reminders due now (docs/web.md#reminders); every minute.",
-            writes=True,
-        ),
-        Job(
             "backup-incremental",
             "5 * * * *",
             ("backup", "incremental"),
@@ -181,6 +173,14 @@ def default_jobs(settings: Settings) -> tuple[Job, ...]:
             settings.drill_timeout_seconds + HOUR,
             "Monthly disaster-recovery drill: restore to scratch, check, RTO/RPO.",
             group="repository",
+        ),
+        Job(
+            "reminders",
+            "* * * * *",
+            ("reminders", "run"),
+            10 * MINUTE,
+            "Deliver the booking reminders due now (docs/web.md#reminders); every minute.",
+            writes=True,
         ),
     ]
     jobs.extend(_sync_jobs(settings))
