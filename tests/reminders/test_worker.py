@@ -43,7 +43,7 @@ from tests.reminders.conftest import confirmed_booking, reminders_of
 def _metrics(database_url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     engine = make_engine(database_url, pool_size=1)
     registry = CollectorRegistry()
-    registry.register(ReminderCollector(engine, cache_seconds=0))
+    registry.register(ReminderCollector(engine, cache_seconds=0, channels=["email", "sms"]))
     text = generate_latest(registry).decode()
     engine.dispose()
     return {
@@ -92,6 +92,9 @@ def test_a_failing_channel_is_retried_with_backoff_then_given_up_and_shows_in_me
     assert metrics[("chairside_reminder_deliveries_total", (email, ("outcome", "failed")))] == 3
     assert metrics[("chairside_reminder_deliveries_total", (email, ("outcome", "sent")))] == 0
     assert metrics[("chairside_reminder_retries_total", (email,))] == 2
+    # A configured channel with no attempt yet is there, at zero.
+    sms = (("channel", "sms"), ("outcome", "failed"))
+    assert metrics[("chairside_reminder_deliveries_total", sms)] == 0
     assert metrics[("chairside_reminders", (("status", "failed"),))] == 1
     # The alert reads exactly these series and fires above half of the attempts failing.
     [rule] = [r for r in alert_rules(settings) if r.name == "ChairsideReminderChannelFailing"]

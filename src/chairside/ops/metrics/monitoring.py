@@ -26,6 +26,7 @@ from chairside.ops.metrics.health import HealthCollector, SmokeCollector
 from chairside.ops.metrics.http import HttpMetrics
 from chairside.ops.metrics.pool import PoolMetrics
 from chairside.ops.metrics.reminders import ReminderCollector
+from chairside.reminders.channel import channel_configs
 
 
 @dataclass
@@ -73,7 +74,11 @@ def build_monitoring(
         BusinessStateCollector(engine, cache_seconds=settings.health_cache_seconds)
     )
     exposition.add_state_collector(
-        ReminderCollector(engine, cache_seconds=settings.health_cache_seconds)
+        ReminderCollector(
+            engine,
+            cache_seconds=settings.health_cache_seconds,
+            channels=[channel.name for channel in channel_configs(settings)],
+        )
     )
     return Monitoring(
         probe=probe, exposition=exposition, pool=pool, business=BusinessMetrics(registry)

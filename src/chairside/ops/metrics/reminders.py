@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -41,9 +41,14 @@ _OLDEST = text(
 class ReminderCollector(Collector):
     """Delivery attempts, retries, reminders by status and the pending age."""
 
-    def __init__(self, engine: Engine, *, cache_seconds: float) -> None:
+    def __init__(
+        self, engine: Engine, *, cache_seconds: float, channels: Sequence[str] = ()
+    ) -> None:
         self.engine = engine
         self.cache_seconds = cache_seconds
+        # Configured channels are exported at 0 before their first attempt, so a rule
+        # reading them has a series to judge from the start.
+        self.channels = tuple(channels)
         self._lock = threading.Lock()
         self._cached: tuple[float, list[Metric]] | None = None
 
@@ -75,7 +80,7 @@ class ReminderCollector(Collector):
             "Reminder delivery attempts after a reminder's first, by channel.",
             labels=["channel"],
         )
-        by_channel: dict[str, dict[str, tuple[int, int]]] = {}
+        by_channel: dict[str, dict[str, tuple[int, int]]] = {name: {} for name in self.channels}
         for channel, outcome, n, retried in attempts:
             by_channel.setdefault(str(channel), {})[str(outcome)] = (int(n), int(retried))
         for channel, outcomes in sorted(by_channel.items()):
