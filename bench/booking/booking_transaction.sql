@@ -16,9 +16,12 @@ WITH claimed AS (
   INSERT INTO idempotency_keys (user_id, key, request_hash)
   SELECT :user_id, 'pgbench-' || :slot, 'hash' WHERE EXISTS (SELECT FROM users WHERE id = :user_id)
   ON CONFLICT DO NOTHING RETURNING key)
-SELECT users.id, users.email, users.role, users.tokens_valid_after,
+SELECT users.id, users.email, users.role, users.tokens_valid_after, users.timezone,
+       users.phone,
        EXISTS (SELECT FROM token_revocations WHERE jti = 'pgbench-' || :slot) AS revoked,
-       shops.id, shops.timezone, shops.currency, shops.min_notice_minutes, providers.id,
+       shops.id, shops.timezone, shops.currency, shops.min_notice_minutes,
+       shops.reminder_lead_minutes, shops.reminder_quiet_start, shops.reminder_quiet_end,
+       providers.id,
        services.id, services.duration_minutes, services.price_minor,
        services.buffer_before_minutes, services.buffer_after_minutes,
        hours.*, breaks.*, time_off.*,
