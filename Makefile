@@ -25,6 +25,13 @@ setup:
 setup-test:
 	@scripts/install-system-deps.sh test
 	@$(MAKE) --no-print-directory $(STAMP)
+	@$(MAKE) --no-print-directory tests/webapp/node_modules/.installed
+
+# axe-core (pinned in tests/webapp/package-lock.json), injected by the web app's browser
+# tests to check every page's accessibility.
+tests/webapp/node_modules/.installed: tests/webapp/package.json tests/webapp/package-lock.json
+	npm ci --prefix tests/webapp --no-audit --no-fund --silent
+	@touch $@
 
 run: setup
 	$(BIN)/chairside up --demo

@@ -3,6 +3,7 @@
 #   scripts/install-system-deps.sh run    PostgreSQL 15+ server, Redis, python3-venv
 #   scripts/install-system-deps.sh test   the above plus what the test suite drives:
 #                                         Chromium, promtool, Alertmanager, pgBackRest,
+#                                         npm (axe-core for the web app tests),
 #                                         and the lab packages below
 #   scripts/install-system-deps.sh lab    run packages plus the highly available topology
 #                                         of `chairside lab up`: Patroni, etcd, HAProxy,
@@ -11,7 +12,7 @@ set -euo pipefail
 
 purpose="${1:-run}"
 run_packages=(postgresql postgresql-contrib redis-server python3-venv)
-test_packages=(chromium prometheus prometheus-alertmanager pgbackrest)
+test_packages=(chromium prometheus prometheus-alertmanager pgbackrest npm)
 lab_packages=(patroni etcd-server etcd-client haproxy redis-sentinel pgbouncer)
 packages=("${run_packages[@]}")
 [ "$purpose" = "test" ] && packages+=("${test_packages[@]}")

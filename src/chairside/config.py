@@ -148,6 +148,9 @@ class Settings(BaseSettings):
     stripe_api_key: SecretStr = SecretStr("")
     stripe_webhook_secret: SecretStr = SecretStr("")
     stripe_api_base: str | None = None
+    # Data rights: clients with no login and no booking activity for this many months
+    # are anonymised by the retention job (`chairside privacy retention`, docs/web.md).
+    privacy_inactive_months: int = Field(default=24, ge=1, le=600)
 
     # --- backups and restores -------------------------------------------------------
     # Where backups and WAL go: a path, file://PATH or s3://bucket/prefix.

@@ -18,7 +18,7 @@ from chairside.config import Settings
 from chairside.reminders import service
 from chairside.reminders.memory import MemoryReminderChannel
 from chairside.reminders.models import Reminder
-from tests.booking.world import book, future_day, local, make_shop, register
+from tests.booking.world import book, future_day, local, make_shop, register, sql
 from tests.reminders.conftest import confirmed_booking, reminders_of
 
 
@@ -149,3 +149,24 @@ def test_a_shop_sets_its_lead_times_within_bounds_and_its_bookings_follow(
     assert [(r["lead_minutes"], r["due_at"]) for r in reminders_of(database_url, booking)] == [
         (60, (starts - timedelta(hours=1)).astimezone(UTC))
     ]
+
+
+def test_an_anonymised_client_gets_no_reminder_and_loses_their_phone(
+    client: TestClient, database_url: str, sessions: sessionmaker[Session]
+) -> None:
+    from chairside.privacy import service as privacy
+
+    shop = make_shop(client)
+    alice = register(client)
+    set_phone = client.patch("/api/v1/me", headers=alice.headers, json={"phone": "+4915112345678"})
+    assert set_phone.status_code == 200, set_phone.text
+    booking = confirmed_booking(client, alice, shop, local(future_day(5), "10:00"))
+    with sessions() as session, session.begin():
+        exported = privacy.export_client(session=session, user_id=uuid.UUID(alice.id))
+        assert exported["account"]["phone"] == "+4915112345678"
+        privacy.anonymise_client(
+            session=session, user_id=uuid.UUID(alice.id), actor=None, by="retention"
+        )
+    assert [r["status"] for r in reminders_of(database_url, booking)] == ["cancelled"] * 2
+    [(phone,)] = sql(database_url, "SELECT phone FROM users WHERE id = %(id)s", {"id": alice.id})
+    assert phone is None

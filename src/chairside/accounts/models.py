@@ -34,6 +34,10 @@ class User(Base):
     created_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=text("now()")
     )
+    # When a token pair was last issued (log in, refresh): the retention job's activity.
+    last_seen_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Set when the account's personal data was removed (privacy/anonymisation.py).
+    anonymised_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class TokenRevocation(Base):

@@ -54,6 +54,8 @@ def issue_pair(
 ) -> TokenPair:
     """An access and a refresh token; a new family unless ``family_id`` continues one."""
     family = family_id or uuid.uuid4()
+    # Every pair issued is activity: privacy retention never takes a client still using it.
+    user.last_seen_at = datetime.now(UTC)
     access, access_claims = tokens.issue(
         user_id=user.id, role=user.role, typ="access", settings=settings
     )

@@ -18,14 +18,17 @@ from __future__ import annotations
 import time
 
 import anyio
+from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from chairside.api.context import AppContext
 from chairside.api.problems import problem_response
+from chairside.webapp.errors import error_page
+from chairside.webapp.paths import accept_of, uses_database, wants_page
 
-# What uses the database per request. Health, metrics and the ops console's page and
-# summary do not (they read cached probes and the ops store) and must answer while the
-# database is down or the queue is full.
+# What uses the database per request, with every web-app page (webapp/paths.py). Health,
+# metrics, web-app assets and the ops console's page and summary do not (they read cached
+# probes and the ops store) and must answer while the database is down or the queue is full.
 ADMITTED_PREFIXES = ("/api/", "/ops/api/login")
 BUSY_RETRY_AFTER_SECONDS = 1
 INITIAL_SERVICE_SECONDS = 0.02
@@ -113,28 +116,50 @@ class AdmissionMiddleware:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not str(scope["path"]).startswith(ADMITTED_PREFIXES):
+        path = str(scope.get("path", ""))
+        if scope["type"] != "http" or not (
+            path.startswith(ADMITTED_PREFIXES) or uses_database(path)
+        ):
             await self.app(scope, receive, send)
             return
+        # People get an HTML page, programs problem+json.
+        web = wants_page(path, accept_of(scope["headers"]))
         context: AppContext = scope["app"].state.context
         database = context.database.state()
+        refusal: Response | None = None
         if not database.reachable:
-            refusal = problem_response(
-                503,
-                f"the database is unreachable ({database.error}); try again shortly",
-                headers={"Retry-After": str(DOWN_RETRY_AFTER_SECONDS)},
+            refusal = (
+                error_page(
+                    503,
+                    "Chairside cannot reach its database right now. Please try again shortly.",
+                    retry_after=DOWN_RETRY_AFTER_SECONDS,
+                )
+                if web
+                else problem_response(
+                    503,
+                    f"the database is unreachable ({database.error}); try again shortly",
+                    headers={"Retry-After": str(DOWN_RETRY_AFTER_SECONDS)},
+                )
             )
             await refusal(scope, receive, send)
             return
         admission = context.admission
         place = await admission.enter()
         if place is None:
-            refusal = problem_response(
-                503,
-                f"busy: {admission.capacity} requests in progress and {admission.waiting} "
-                f"waiting on this worker (about {admission.expected_wait_seconds():.1f} s); "
-                f"try again in {BUSY_RETRY_AFTER_SECONDS} s",
-                headers={"Retry-After": str(BUSY_RETRY_AFTER_SECONDS)},
+            refusal = (
+                error_page(
+                    503,
+                    "Chairside is very busy right now. Please try again in a moment.",
+                    retry_after=BUSY_RETRY_AFTER_SECONDS,
+                )
+                if web
+                else problem_response(
+                    503,
+                    f"busy: {admission.capacity} requests in progress and {admission.waiting} "
+                    f"waiting on this worker (about {admission.expected_wait_seconds():.1f} s); "
+                    f"try again in {BUSY_RETRY_AFTER_SECONDS} s",
+                    headers={"Retry-After": str(BUSY_RETRY_AFTER_SECONDS)},
+                )
             )
             await refusal(scope, receive, send)
             return

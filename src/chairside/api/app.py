@@ -18,8 +18,10 @@ from chairside.ops.health.router import router as health_router
 from chairside.ops.metrics.business import BusinessMetricsMiddleware
 from chairside.ops.metrics.router import router as metrics_router
 from chairside.payments.router import router as payments_router
+from chairside.privacy.router import router as privacy_router
 from chairside.shops.router import router as shops_router
 from chairside.web.router import router as ops_console_router
+from chairside.webapp.router import router as webapp_router
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -46,7 +48,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(accounts_router)
     app.include_router(shops_router)
     app.include_router(payments_router)
+    app.include_router(privacy_router)
     app.include_router(audit_router)
     app.include_router(ops_console_router)
     app.include_router(docs_router)
+    app.include_router(webapp_router)  # the pages for people: /, /login, ... (last)
     return app

@@ -17,6 +17,8 @@ from chairside.api.client_address import client_address_of_scope
 from chairside.api.context import AppContext
 from chairside.api.problems import problem_response
 from chairside.logging import request_facts_var, request_id_var
+from chairside.webapp.errors import error_page
+from chairside.webapp.paths import ASSETS_PREFIX, accept_of, wants_page
 
 log = logging.getLogger("chairside.http")
 
@@ -24,11 +26,14 @@ log = logging.getLogger("chairside.http")
 # an operator needs it.
 EXEMPT_PREFIXES = ("/health", "/metrics")
 # The ops console (its page, login and summary) is where an operator looks while the
-# service is in maintenance; it is read-only save its login.
-MODE_EXEMPT_PREFIXES = (*EXEMPT_PREFIXES, "/ops")
+# service is in maintenance; it is read-only save its login. The web app's assets style
+# the maintenance page itself.
+MODE_EXEMPT_PREFIXES = (*EXEMPT_PREFIXES, "/ops", ASSETS_PREFIX)
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 # Read-only mode keeps people able to sign in and out: a session is not booking data.
-READ_ONLY_ALLOWED = frozenset({"/api/v1/auth/login", "/api/v1/auth/refresh", "/api/v1/auth/logout"})
+READ_ONLY_ALLOWED = frozenset(
+    {"/api/v1/auth/login", "/api/v1/auth/refresh", "/api/v1/auth/logout", "/login", "/logout"}
+)
 # The route label of requests a mode turned away: they are the mode working, not the
 # service failing, so the error rate (health, alerts, deploy verification) leaves them out.
 MODE_ROUTE = "(mode)"
@@ -128,10 +133,28 @@ def _mode_refusal(context: AppContext, scope: Scope) -> ASGIApp | None:
         return None
     modes = context.modes.current()
     retry = {"Retry-After": str(modes.retry_after)}
+    page = wants_page(path, accept_of(scope["headers"]))
     if modes.maintenance:
         reason = f": {modes.reason}" if modes.reason else ""
+        if page:
+            return error_page(
+                503,
+                f"Chairside is down for maintenance{reason}. Your bookings are safe; "
+                "please come back in a few minutes.",
+                title="Down for maintenance",
+                retry_after=modes.retry_after,
+            )
         return problem_response(503, f"Chairside is in maintenance mode{reason}", headers=retry)
     if modes.read_only and scope["method"] not in SAFE_METHODS and path not in READ_ONLY_ALLOWED:
+        if page:
+            return error_page(
+                503,
+                "Chairside is read-only for a few minutes: you can look around, but changes "
+                "(booking, cancelling, editing) are paused. Nothing was changed; please try "
+                "again shortly.",
+                title="Changes are paused",
+                retry_after=modes.retry_after,
+            )
         return problem_response(
             503,
             "Chairside is in read-only mode: reads work, changes are refused for now",

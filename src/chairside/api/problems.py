@@ -14,7 +14,7 @@ from typing import Any
 import sqlalchemy.exc
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from psycopg import errors as pg_errors
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -22,6 +22,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from chairside import errors
 from chairside.api.security_events import record_auth_failure
 from chairside.logging import request_id_var
+from chairside.webapp.errors import error_page
+from chairside.webapp.paths import wants_page
 
 PROBLEM_JSON = "application/problem+json"
 log = logging.getLogger("chairside.http")
@@ -229,8 +231,11 @@ async def _database_refusal(request: Request, exc: Exception) -> JSONResponse:
     raise exc
 
 
-async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
+    if wants_page(request.url.path, request.headers.get("accept", "")):  # a mistyped address
+        message = "There is no page at this address." if exc.status_code == 404 else "Sorry."
+        return error_page(exc.status_code, message, headers=exc.headers)
     return problem_response(exc.status_code, str(exc.detail), headers=exc.headers)
 
 

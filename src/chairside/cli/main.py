@@ -61,6 +61,11 @@ COMMANDS = (
         "chairside.reminders.cli:app",
         "Booking reminders: deliver the due ones, report on delivery.",
     ),
+    LazyCommand(
+        "privacy",
+        "chairside.privacy.cli:app",
+        "Data rights: export or anonymise a client's data; retention of inactive clients.",
+    ),
     # backups and restores (validate and sync are commands of the backup group):
     LazyCommand(
         "backup",

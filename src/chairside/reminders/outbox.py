@@ -91,11 +91,11 @@ def creation_params(
     }
 
 
-def cancel_pending(session: Session, booking_id: uuid.UUID) -> int:
-    """Cancel the booking's reminders not yet handed to a channel; returns how many."""
+def cancel_pending(session: Session, *booking_ids: uuid.UUID) -> int:
+    """Cancel the bookings' reminders not yet handed to a channel; returns how many."""
     result = session.execute(
         update(Reminder)
-        .where(Reminder.booking_id == booking_id, Reminder.status == "pending")
+        .where(Reminder.booking_id.in_(booking_ids), Reminder.status == "pending")
         .values(status="cancelled", updated_at=func.now())
         .execution_options(synchronize_session=False)
     )

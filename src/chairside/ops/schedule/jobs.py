@@ -160,6 +160,14 @@ def default_jobs(settings: Settings) -> tuple[Job, ...]:
             group="repository",
         ),
         Job(
+            "privacy-retention",
+            "45 3 * * *",
+            ("privacy", "retention"),
+            HOUR,
+            "Daily: anonymise clients inactive for CHAIRSIDE_PRIVACY_INACTIVE_MONTHS.",
+            writes=True,
+        ),
+        Job(
             "security-audit",
             "0 6 * * 1",
             ("security", "audit", "full"),

@@ -1,5 +1,6 @@
 """Compliance facts: the audit log exists and cannot be rewritten, revocations survive a
-crash, backups are encrypted and recent.
+crash, inactive clients are anonymised on time (privacy/retention.py), backups are
+encrypted and recent.
 
 Backup age is ``backup status``'s own judgement (through health's ``check_backups``), with
 its thresholds; nothing here re-derives it.
@@ -16,6 +17,7 @@ from chairside.config import Settings
 from chairside.errors import ChairsideError
 from chairside.ops.database.connection import app_database
 from chairside.ops.health.backups import check_backups
+from chairside.privacy.retention import check_retention
 
 # pg_trigger.tgtype bits (PostgreSQL's TRIGGER_TYPE_DELETE and TRIGGER_TYPE_UPDATE).
 TRIGGER_ON_DELETE = 8
@@ -23,10 +25,14 @@ TRIGGER_ON_UPDATE = 16
 
 
 def check_compliance(settings: Settings) -> list[CheckResult]:
-    """Audit log, revocations, backup encryption and age."""
+    """Audit log, revocations, privacy retention, backup encryption and age."""
     try:
         with app_database(settings) as conn:
-            database = [check_audit_log(conn), check_revocations_durable(conn)]
+            database = [
+                check_audit_log(conn),
+                check_revocations_durable(conn),
+                check_retention(settings, conn),
+            ]
     except ChairsideError as exc:
         database = [CheckResult("audit_log", CheckStatus.UNKNOWN, exc.message)]
     return [*database, check_backup_encryption(settings), check_backup_age(settings)]

@@ -1,0 +1,1 @@
+"""Tests of data rights: export, anonymisation, retention."""
