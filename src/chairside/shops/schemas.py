@@ -122,8 +122,8 @@ class ShopOut(BaseModel):
     min_notice_minutes: int
     slot_step_minutes: int
     reminder_lead_minutes: list[int]
-    reminder_quiet_start: time
-    reminder_quiet_end: time
+    reminder_quiet_start: WallTime
+    reminder_quiet_end: WallTime
     created_at: datetime
 
 
