@@ -2,7 +2,10 @@
 -- chairside.booking.creation (the caller's account and token revocation, claiming the
 -- Idempotency-Key, loading shop/provider/service and the provider's schedule around the
 -- start in one statement; the insert the exclusion constraint arbitrates together with
--- the key's booking id and the audit row). The first line is the one statement the app
+-- the key's booking id, the audit row and the booking's reminders). The app works out the
+-- reminders' due instants in Python (calendar days in the shop's zone, quiet hours; the
+-- bench's shop is in UTC) and passes them as arrays; here they are the plain
+-- subtraction: the same statement, the same two rows (one channel, leads 24 h and 2 h). The first line is the one statement the app
 -- does not send (pgbench cannot count per client by itself): bench_clients maps
 -- pgbench's :client_id to a provider of its own and bench_slots hands out distinct
 -- 5-minute slots, like the HTTP phase.
@@ -13,9 +16,12 @@ WITH claimed AS (
   INSERT INTO idempotency_keys (user_id, key, request_hash)
   SELECT :user_id, 'pgbench-' || :slot, 'hash' WHERE EXISTS (SELECT FROM users WHERE id = :user_id)
   ON CONFLICT DO NOTHING RETURNING key)
-SELECT users.id, users.email, users.role, users.tokens_valid_after,
+SELECT users.id, users.email, users.role, users.tokens_valid_after, users.timezone,
+       users.phone,
        EXISTS (SELECT FROM token_revocations WHERE jti = 'pgbench-' || :slot) AS revoked,
-       shops.id, shops.timezone, shops.currency, shops.min_notice_minutes, providers.id,
+       shops.id, shops.timezone, shops.currency, shops.min_notice_minutes,
+       shops.reminder_lead_minutes, shops.reminder_quiet_start, shops.reminder_quiet_end,
+       providers.id,
        services.id, services.duration_minutes, services.price_minor,
        services.buffer_before_minutes, services.buffer_after_minutes,
        hours.*, breaks.*, time_off.*,
@@ -59,6 +65,14 @@ WITH created AS (
   SELECT :user_id, 'client', 'booking.created', 'booking', id::text,
       '{"status": "pending_payment"}', 'pgbench'
   FROM created
+), reminded AS (
+  INSERT INTO reminders (booking_id, channel, lead_minutes, booking_starts_at, due_at,
+      next_attempt_at)
+  SELECT created.id, r.channel, r.lead_minutes, created.starts_at, r.due_at, r.due_at
+  FROM created, unnest('{email,email}'::text[], '{1440,120}'::integer[],
+      ARRAY[timestamptz '2039-12-31 00:00Z' + (:slot)::int * interval '5 minutes',
+            timestamptz '2039-12-31 22:00Z' + (:slot)::int * interval '5 minutes'])
+      AS r(channel, lead_minutes, due_at)
 ), keyed AS (
   UPDATE idempotency_keys SET booking_id = created.id FROM created
   WHERE user_id = :user_id AND key = 'pgbench-' || :slot

@@ -100,6 +100,9 @@ def running_stack(
             "CHAIRSIDE_RATE_LIMIT_REGISTER": "1000000",
             "CHAIRSIDE_RATE_LIMIT_LOGIN": "1000000",
             "CHAIRSIDE_SIMULATED_WEBHOOK_DELIVERY": "manual",
+            # One reminder channel: every booking writes its two reminders (24 h, 2 h), as
+            # booking_transaction.sql does. Nothing is delivered during the bench.
+            "CHAIRSIDE_REMINDER_CHANNELS": "email=mailtos://bench:bench@localhost?to={email}",
             **({"REDIS_URL": redis.url} if redis else {}),
             **(env or {}),
         }

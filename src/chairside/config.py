@@ -275,6 +275,22 @@ class Settings(BaseSettings):
     alert_smtp_smarthost: str = "localhost:25"
     alert_webhook_url: str | None = None  # every severity, e.g. an incident tool
     notify_urls: SecretStr | None = None  # apprise URLs, separated by spaces or commas
+    # Booking reminders (docs/web.md#reminders): channels as "name=apprise-URL" pairs
+    # separated by spaces or commas, the URL holding {email} or {phone} where the
+    # client's address goes (e.g. "email=mailtos://u:p@smtp.example.com?to={email}
+    # sms=twilio://SID:TOKEN@+15550001/{phone}"). None: no reminders are written.
+    reminder_channels: SecretStr | None = None
+    # A claim outlives any one delivery (apprise's own timeouts are seconds): a worker
+    # that holds one past this is presumed dead and its attempt recorded as ambiguous.
+    reminder_lease_seconds: float = Field(default=300.0, ge=1, le=86400)
+    reminder_max_attempts: int = Field(default=5, ge=1, le=50)
+    reminder_backoff_seconds: float = Field(default=60.0, ge=0.1, le=86400)
+    reminder_backoff_cap_seconds: float = Field(default=3600.0, ge=1, le=86400)
+    # Alert thresholds (ops/thresholds.py): share of failed attempts of one channel over
+    # 30 minutes, and how late the oldest due reminder may be.
+    reminder_failure_warning_percent: float = Field(default=50.0, gt=0, le=100)
+    reminder_delay_warning_minutes: float = Field(default=15.0, gt=0)
+    reminder_delay_critical_minutes: float = Field(default=60.0, gt=0)
 
     @model_validator(mode="after")
     def _capacity_adds_up(self) -> Settings:

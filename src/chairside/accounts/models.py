@@ -27,6 +27,10 @@ class User(Base):
     role: Mapped[str] = mapped_column(String)
     # "Log out everywhere": tokens issued at or before this moment are refused.
     tokens_valid_after: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Where reminders reach the client (migration 0007): an IANA zone (None: the zone of
+    # the booking's shop) for quiet hours, and an E.164 phone number for SMS gateways.
+    timezone: Mapped[str | None] = mapped_column(String, default=None)
+    phone: Mapped[str | None] = mapped_column(String, default=None)
     created_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=text("now()")
     )

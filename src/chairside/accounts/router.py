@@ -123,6 +123,14 @@ def me(user: CurrentUser, session: SessionDep) -> object:
     return service.get_user(session=session, user_id=user.id)
 
 
+@router.patch("/me", response_model=schemas.UserOut)
+def update_me(body: schemas.ContactPatch, user: CurrentUser, session: SessionDep) -> object:
+    """Set where reminders reach you: time zone (quiet hours) and phone (SMS)."""
+    return service.update_contact(
+        session=session, principal=user, patch=body.model_dump(exclude_unset=True)
+    )
+
+
 def _tokens(pair: TokenPair) -> schemas.TokensOut:
     return schemas.TokensOut(
         access_token=pair.access_token,

@@ -6,9 +6,10 @@ import uuid
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
 
 from chairside.bounds import CleanStr
+from chairside.shops.schemas import check_timezone
 
 
 class RegisterIn(BaseModel):
@@ -56,7 +57,31 @@ class UserOut(BaseModel):
     email: str
     full_name: str
     role: str
+    timezone: str | None = None
+    phone: str | None = None
     created_at: datetime
+
+
+class ContactPatch(BaseModel):
+    """Where reminders reach the caller; a field sent as null clears it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    timezone: str | None = Field(
+        default=None,
+        max_length=64,
+        description="IANA time zone for reminders' quiet hours; null: each shop's zone",
+    )
+    phone: str | None = Field(
+        default=None,
+        pattern=r"^\+[1-9][0-9]{6,14}$",
+        description="E.164 number (e.g. +4915112345678) for SMS reminders; null: none",
+    )
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, value: str | None) -> str | None:
+        return None if value is None else check_timezone(value)
 
 
 class TokensOut(BaseModel):

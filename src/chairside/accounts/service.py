@@ -270,6 +270,26 @@ def get_user(*, session: Session, user_id: uuid.UUID) -> User:
     return user
 
 
+def update_contact(*, session: Session, principal: Principal, patch: dict[str, str | None]) -> User:
+    """Change where reminders reach the caller: ``timezone`` (None: the shop's) and
+    ``phone`` (None: no SMS). Audited."""
+    user = get_user(session=session, user_id=principal.id)
+    before = {name: getattr(user, name) for name in patch}
+    for name, value in patch.items():
+        setattr(user, name, value)
+    session.flush()
+    audit.record(
+        session=session,
+        actor=principal,
+        action="account.contact_updated",
+        entity="user",
+        entity_id=user.id,
+        before=before,
+        after=dict(patch),
+    )
+    return user
+
+
 # The user and the token's revocation in one round trip, built once: this runs on every
 # authenticated request. Other statements may select CALLER's columns with rows of their
 # own (bind caller_params) and hand the row to admit().

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import date, datetime, time
 from typing import Any
 
 from sqlalchemy import select
@@ -74,8 +74,10 @@ def jsonable(values: Mapping[str, Any] | None) -> dict[str, Any] | None:
         return None
     out: dict[str, Any] = {}
     for key, value in values.items():
-        if isinstance(value, uuid.UUID | datetime):
-            out[key] = value.isoformat() if isinstance(value, datetime) else str(value)
+        if isinstance(value, uuid.UUID):
+            out[key] = str(value)
+        elif isinstance(value, datetime | date | time):
+            out[key] = value.isoformat()
         else:
             out[key] = value
     return out

@@ -10,8 +10,9 @@ Creating a booking costs two statements in the common case, each built once at i
    for a precise 422 outside working time. The caller's row comes back even when the
    rest does not, so a 401 is told apart from a 404; a transaction whose caller turns
    out to be refused rolls its claim back;
-2. :data:`INSERT`: the booking, the key's booking id and the audit row in one statement,
-   so they exist exactly together. ``ON CONFLICT DO NOTHING`` lets the
+2. :data:`INSERT`: the booking, the key's booking id, the audit row and the booking's
+   reminders (:data:`chairside.reminders.outbox.CREATION_CTE`) in one statement, so they
+   exist exactly together. ``ON CONFLICT DO NOTHING`` lets the
    ``bookings_no_overlap`` exclusion constraint decide (waiting for a concurrent insert
    to commit or roll back) without aborting the transaction; nothing inserted means the
    slot is taken.
@@ -28,6 +29,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import (
+    Integer,
     Select,
     String,
     Uuid,
@@ -41,7 +43,7 @@ from sqlalchemy import (
     text,
     true,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import load_only
 from sqlalchemy.sql.selectable import TextualSelect
 
@@ -49,6 +51,7 @@ from chairside.accounts import service as accounts
 from chairside.accounts.models import User
 from chairside.booking import availability
 from chairside.booking.models import Booking
+from chairside.reminders import outbox
 from chairside.shops.models import Provider, Service, Shop, provider_services
 
 # ON CONFLICT waits for a concurrent request with the same key to finish, then skips:
@@ -92,8 +95,25 @@ _BOOKABLE = and_(
 # conversion on each booking. Reading any other attribute of these objects raises (rather
 # than quietly costing a query): add it here when creation needs it.
 _CREATION_NEEDS = (
-    load_only(User.id, User.email, User.role, User.tokens_valid_after, raiseload=True),
-    load_only(Shop.id, Shop.timezone, Shop.currency, Shop.min_notice_minutes, raiseload=True),
+    load_only(
+        User.id,
+        User.email,
+        User.role,
+        User.tokens_valid_after,
+        User.timezone,
+        User.phone,
+        raiseload=True,
+    ),
+    load_only(
+        Shop.id,
+        Shop.timezone,
+        Shop.currency,
+        Shop.min_notice_minutes,
+        Shop.reminder_lead_minutes,
+        Shop.reminder_quiet_start,
+        Shop.reminder_quiet_end,
+        raiseload=True,
+    ),
     load_only(Provider.id, raiseload=True),
     load_only(
         Service.id,
@@ -158,7 +178,7 @@ WITH created AS (
     SELECT :client_id, :actor_role, 'booking.created', 'booking', id::text, :audit_after,
         :request_id
     FROM created
-){keyed}
+){reminded}{keyed}
 SELECT * FROM created
 """
 _KEYED = """, keyed AS (
@@ -171,7 +191,7 @@ _KEYED = """, keyed AS (
 def _insert(*, keyed: bool) -> Select[Any]:
     timestamp = Booking.__table__.c.starts_at.type
     statement: TextualSelect = (
-        text(_INSERT_SQL.format(keyed=_KEYED if keyed else ""))
+        text(_INSERT_SQL.format(reminded=outbox.CREATION_CTE, keyed=_KEYED if keyed else ""))
         .bindparams(
             *(bindparam(name, type_=Uuid) for name in ("shop_id", "provider_id", "service_id")),
             bindparam("client_id", type_=Uuid),
@@ -186,6 +206,9 @@ def _insert(*, keyed: bool) -> Select[Any]:
                 )
             ),
             bindparam("audit_after", type_=JSONB),
+            bindparam("reminder_channels", type_=ARRAY(String)),
+            bindparam("reminder_leads", type_=ARRAY(Integer)),
+            bindparam("reminder_dues", type_=ARRAY(timestamp)),
         )
         .columns(*Booking.__table__.c)
     )

@@ -187,11 +187,19 @@ def cancel_booking(
 
 @router.post("/bookings/{booking_id}/reschedule", response_model=schemas.BookingOut)
 def reschedule_booking(
-    booking_id: uuid.UUID, body: schemas.RescheduleIn, user: CurrentUser, session: SessionDep
+    booking_id: uuid.UUID,
+    body: schemas.RescheduleIn,
+    user: CurrentUser,
+    session: SessionDep,
+    context: ContextDep,
 ) -> object:
     """Move a booking to another free start time."""
     booking = service.reschedule_booking(
-        session=session, actor=user, booking_id=booking_id, starts_at=body.starts_at
+        session=session,
+        actor=user,
+        booking_id=booking_id,
+        starts_at=body.starts_at,
+        settings=context.settings,
     )
     return render(session, booking)
 

@@ -30,6 +30,8 @@ from chairside.db import transaction
 from chairside.errors import ChairsideError, ConflictError, InputError, NotFoundError
 from chairside.logging import request_id_var
 from chairside.payments import service as payments
+from chairside.reminders import outbox
+from chairside.reminders.channel import channel_configs, reachable_channels
 from chairside.replica_reads import ReplicaReads
 from chairside.shops import service as shops
 from chairside.shops.models import Provider, Service, Shop
@@ -283,6 +285,17 @@ def create_booking(
             }
         ),
     }
+    client = found.User
+    params |= outbox.creation_params(
+        shop=shop,
+        email=client.email,
+        client_timezone=client.timezone,
+        channels=reachable_channels(
+            channel_configs(settings), email=client.email, phone=client.phone
+        ),
+        starts_at=starts_at,
+        now=now,
+    )
     statement = creation.INSERT[claim]
     booking = session.scalars(statement, params).one_or_none()
     # Nothing inserted: a live booking overlaps, or a hold that ran out still sits there.
@@ -473,9 +486,15 @@ def cancel_booking(
 
 
 def reschedule_booking(
-    *, session: Session, actor: Principal, booking_id: uuid.UUID, starts_at: datetime
+    *,
+    session: Session,
+    actor: Principal,
+    booking_id: uuid.UUID,
+    starts_at: datetime,
+    settings: Settings | None = None,
 ) -> Booking:
-    """Move a live booking to another start time of the same provider and service."""
+    """Move a live booking to another start time of the same provider and service; its
+    pending reminders move with it (through the channels of ``settings`` when given)."""
     booking = visible_booking(session=session, actor=actor, booking_id=booking_id)
     if booking.status not in ("pending_payment", "confirmed"):
         raise ConflictError(
@@ -535,6 +554,13 @@ def reschedule_booking(
         )
     booking = updated
     availability_cache.note_changed(session, booking.provider_id)
+    outbox.move_pending(
+        session,
+        booking=booking,
+        shop=shop,
+        now=now,
+        configs=None if settings is None else channel_configs(settings),
+    )
     audit.record(
         session=session,
         actor=actor,

@@ -31,6 +31,7 @@ from chairside.audit import service as audit
 from chairside.booking import availability_cache
 from chairside.booking.models import LIVE_STATUSES, Booking
 from chairside.errors import ConflictError
+from chairside.reminders import outbox
 from chairside.shops.models import Shop
 
 ALLOWED: dict[str, frozenset[str]] = {
@@ -116,6 +117,9 @@ def change_status(
             details={"current_status": current},
         )
     availability_cache.note_changed(session, updated.provider_id)
+    if to == "cancelled":
+        # In the cancellation's transaction: a reminder for it never goes out.
+        outbox.cancel_pending(session, updated.id)
     audit.record(
         session=session,
         actor=actor,

@@ -58,6 +58,11 @@ COMMANDS = (
         "Booking-side operations: expire run-out holds, check the invariant.",
     ),
     LazyCommand(
+        "reminders",
+        "chairside.reminders.cli:app",
+        "Booking reminders: deliver the due ones, report on delivery.",
+    ),
+    LazyCommand(
         "privacy",
         "chairside.privacy.cli:app",
         "Data rights: export or anonymise a client's data; retention of inactive clients.",

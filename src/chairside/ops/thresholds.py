@@ -224,5 +224,21 @@ def threshold_table(settings: Settings) -> dict[str, Threshold]:
             "min",
             "settings CHAIRSIDE_DR_LAG_WARNING_MINUTES / _CRITICAL_MINUTES",
         ),
+        Threshold(
+            "reminder_failure_percent",
+            s.reminder_failure_warning_percent,
+            None,
+            "%",
+            "setting CHAIRSIDE_REMINDER_FAILURE_WARNING_PERCENT (one channel's failed "
+            "attempts over 30 min)",
+        ),
+        Threshold(
+            "reminder_delay_minutes",
+            s.reminder_delay_warning_minutes,
+            s.reminder_delay_critical_minutes,
+            "min",
+            "settings CHAIRSIDE_REMINDER_DELAY_WARNING_MINUTES / _CRITICAL_MINUTES (how "
+            "late the oldest due reminder is)",
+        ),
     ]
     return {row.name: row for row in rows}

@@ -52,6 +52,7 @@ from chairside.booking.models import Booking, IdempotencyKey, Review
 from chairside.config import Settings
 from chairside.errors import GuardRefusedError, NotFoundError, PermissionDeniedError
 from chairside.payments.models import Payment, Refund
+from chairside.reminders import outbox as reminders_outbox
 from chairside.shops.models import Provider, Service, Shop
 
 EXPORT_FORMAT = "chairside.client-data/1"
@@ -60,7 +61,9 @@ ANONYMISED_NAME = "Anonymised"
 # No argon2 hash looks like this, so no password verifies against it.
 UNUSABLE_PASSWORD = "!anonymised"
 # Keys of audit before/after values that can name or describe the client.
-PERSONAL_KEYS = frozenset({"email", "full_name", "note", "text", "card_last4", "reason"})
+PERSONAL_KEYS = frozenset(
+    {"email", "full_name", "note", "text", "card_last4", "reason", "phone", "timezone"}
+)
 
 
 def find_account(
@@ -111,6 +114,8 @@ def export_client(*, session: Session, user_id: uuid.UUID) -> dict[str, Any]:
             "email": user.email,
             "full_name": user.full_name,
             "role": user.role,
+            "timezone": user.timezone,
+            "phone": user.phone,
             "created_at": _iso(user.created_at),
             "last_seen_at": _iso(user.last_seen_at),
             "anonymised_at": _iso(user.anonymised_at),
@@ -361,6 +366,8 @@ def anonymise_client(
     _redact_audit_rows(session, redactions)
     if booking_ids:
         session.execute(update(Booking).where(Booking.id.in_(booking_ids)).values(note=""))
+        # No reminder goes to an address that is gone.
+        reminders_outbox.cancel_pending(session, *booking_ids)
     if payment_ids:
         session.execute(update(Payment).where(Payment.id.in_(payment_ids)).values(card_last4=None))
         # A refund's reason is the system's words, then ": " and what the client wrote.
@@ -377,6 +384,8 @@ def anonymise_client(
     moment = revocation.revoke_all(session=session, user_id=user.id)
     user.email = f"anonymised-{user.id}@invalid"
     user.full_name = ANONYMISED_NAME
+    user.phone = None
+    user.timezone = None
     user.password_hash = UNUSABLE_PASSWORD
     user.anonymised_at = moment
     report = AnonymisationReport(

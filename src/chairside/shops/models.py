@@ -5,7 +5,19 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, time
 
-from sqlalchemy import BigInteger, Column, DateTime, ForeignKey, SmallInteger, String, Table, text
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    ForeignKey,
+    Integer,
+    SmallInteger,
+    String,
+    Table,
+    Time,
+    text,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column
 
 from chairside.db import Base
@@ -37,6 +49,13 @@ class Shop(Base):
     late_cancel_fee_minor: Mapped[int] = mapped_column(BigInteger, default=0)
     min_notice_minutes: Mapped[int] = mapped_column(default=60)
     slot_step_minutes: Mapped[int] = mapped_column(default=15)
+    # Reminders (migration 0007, chairside.reminders): minutes before a booking, and the
+    # quiet hours, wall-clock times in the client's zone, when none is delivered.
+    reminder_lead_minutes: Mapped[list[int]] = mapped_column(
+        ARRAY(Integer), default=lambda: [1440, 120]
+    )
+    reminder_quiet_start: Mapped[time] = mapped_column(Time, default=time(21, 0))
+    reminder_quiet_end: Mapped[time] = mapped_column(Time, default=time(8, 0))
     created_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=text("now()")
     )

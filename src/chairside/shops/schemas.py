@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import datetime, time
 from functools import lru_cache
+from typing import Annotated
 from zoneinfo import available_timezones
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -15,6 +16,29 @@ from chairside.bounds import CleanStr, Instant, Latitude, Longitude, Money, Wall
 @lru_cache(maxsize=1)
 def _zones() -> frozenset[str]:
     return frozenset(available_timezones())
+
+
+REMINDER_LEAD_MIN = 15
+REMINDER_LEAD_MAX = 7 * 24 * 60
+REMINDER_LEADS_MAX = 4
+ReminderLead = Annotated[
+    int,
+    Field(
+        ge=REMINDER_LEAD_MIN,
+        le=REMINDER_LEAD_MAX,
+        description="Minutes before the booking; whole days mean the same wall-clock time",
+    ),
+]
+
+
+def check_reminder_leads(value: list[int] | None) -> list[int] | None:
+    """Distinct lead times, longest first, or ValueError naming the repeated one."""
+    if value is None:
+        return None
+    repeated = sorted({lead for lead in value if value.count(lead) > 1})
+    if repeated:
+        raise ValueError(f"lead time {repeated[0]} is listed twice; list each lead time once")
+    return sorted(value, reverse=True)
 
 
 def check_timezone(value: str) -> str:
@@ -37,8 +61,23 @@ class ShopIn(BaseModel):
     late_cancel_fee_minor: Money = 0
     min_notice_minutes: int = Field(default=60, ge=0, le=60 * 24 * 30)
     slot_step_minutes: int = Field(default=15, ge=5, le=240)
+    reminder_lead_minutes: list[ReminderLead] = Field(
+        default_factory=lambda: [1440, 120],
+        max_length=REMINDER_LEADS_MAX,
+        description=(
+            f"When reminders go out, in minutes before the booking ({REMINDER_LEAD_MIN} to "
+            f"{REMINDER_LEAD_MAX}, at most {REMINDER_LEADS_MAX}; [] for none)"
+        ),
+    )
+    reminder_quiet_start: WallTime = Field(
+        default=time(21, 0), description="Quiet hours begin (client's local time)"
+    )
+    reminder_quiet_end: WallTime = Field(
+        default=time(8, 0), description="Quiet hours end (client's local time); = start: none"
+    )
 
     _tz = field_validator("timezone")(check_timezone)
+    _leads = field_validator("reminder_lead_minutes")(check_reminder_leads)
 
 
 class ShopPatch(BaseModel):
@@ -53,6 +92,13 @@ class ShopPatch(BaseModel):
     late_cancel_fee_minor: Money | None = None
     min_notice_minutes: int | None = Field(default=None, ge=0, le=60 * 24 * 30)
     slot_step_minutes: int | None = Field(default=None, ge=5, le=240)
+    reminder_lead_minutes: list[ReminderLead] | None = Field(
+        default=None, max_length=REMINDER_LEADS_MAX
+    )
+    reminder_quiet_start: WallTime | None = None
+    reminder_quiet_end: WallTime | None = None
+
+    _leads = field_validator("reminder_lead_minutes")(check_reminder_leads)
 
     @field_validator("timezone")
     @classmethod
@@ -75,6 +121,9 @@ class ShopOut(BaseModel):
     late_cancel_fee_minor: int
     min_notice_minutes: int
     slot_step_minutes: int
+    reminder_lead_minutes: list[int]
+    reminder_quiet_start: WallTime
+    reminder_quiet_end: WallTime
     created_at: datetime
 
 

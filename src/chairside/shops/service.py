@@ -42,6 +42,9 @@ SHOP_FIELDS = (
     "late_cancel_fee_minor",
     "min_notice_minutes",
     "slot_step_minutes",
+    "reminder_lead_minutes",
+    "reminder_quiet_start",
+    "reminder_quiet_end",
 )
 
 

@@ -83,6 +83,8 @@ def test_a_real_scrape_passes_promtool_and_has_every_metric_rules_and_dashboards
                 env.settings,
                 redis_url=SecretStr(redis_url) if redis_url else None,
                 health_tls_endpoints=[endpoint],
+                # A configured reminder channel is exported (at 0) before any delivery.
+                reminder_channels=SecretStr("email=json://127.0.0.1:9/hook?:to={email}"),
             )
             with serve(create_app(settings)) as url:
                 smoke = run_smoke(settings, base_url=url)
@@ -117,6 +119,8 @@ def test_a_real_scrape_passes_promtool_and_has_every_metric_rules_and_dashboards
     assert health[(("check", f"tls:{endpoint}"),)] == 1  # self-signed: a warning
     expiry = _values(exposition, "chairside_tls_certificate_expiry_timestamp_seconds")
     assert len(expiry) == 1
+    deliveries = _values(exposition, "chairside_reminder_deliveries_total")
+    assert deliveries[(("channel", "email"), ("outcome", "failed"))] == 0
 
 
 def test_canary_traffic_stays_out_of_business_metrics(settings: Settings) -> None:

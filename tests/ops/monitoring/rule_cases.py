@@ -249,6 +249,74 @@ CASES: list[Case] = [
 ]
 
 
+def _deliveries(failed_per_min: float, sent_per_min: float) -> list[tuple[str, str]]:
+    name = "chairside_reminder_deliveries_total"
+    labels = f'{JOB},instance="a",channel="sms"'
+    return [
+        (f'{name}{{{labels},outcome="failed"}}', f"0+{failed_per_min:g}{POINTS}"),
+        (f'{name}{{{labels},outcome="sent"}}', f"0+{sent_per_min:g}{POINTS}"),
+        # Ambiguous attempts are neither: they do not dilute the share.
+        (f'{name}{{{labels},outcome="ambiguous"}}', f"0+0{POINTS}"),
+    ]
+
+
+# Reminders: a channel failing over 50 % of its attempts (30 min), the oldest due
+# reminder 15 / 60 min late, any ambiguous delivery in the last hour.
+CASES.extend(
+    [
+        Case(
+            "ChairsideReminderChannelFailing",
+            "P3",
+            "reminders",
+            fires=_deliveries(1.02, 1),
+            quiet=_deliveries(1, 1),
+            fired_labels={"job": "chairside", "channel": "sms"},
+        ),
+        _gauge_case(
+            "ChairsideRemindersDelayed",
+            "P3",
+            "reminders_delay",
+            "chairside_reminder_oldest_due_age_seconds",
+            15 * 60 + 1,
+            15 * 60,
+        ),
+        _gauge_case(
+            "ChairsideRemindersDelayedCritical",
+            "P2",
+            "reminders_delay",
+            "chairside_reminder_oldest_due_age_seconds",
+            60 * 60 + 1,
+            60 * 60,
+        ),
+        Case(
+            "ChairsideReminderDeliveryAmbiguous",
+            "P4",
+            "reminders_ambiguous",
+            fires=[
+                (
+                    f'chairside_reminder_deliveries_total{{{JOB},instance="fires",'
+                    'channel="email",outcome="ambiguous"}',
+                    "0x20 1x19",
+                )
+            ],
+            quiet=[
+                (
+                    f'chairside_reminder_deliveries_total{{{JOB},instance="quiet",'
+                    'channel="email",outcome="ambiguous"}',
+                    f"1+0{POINTS}",
+                )
+            ],
+            fired_labels={
+                "job": "chairside",
+                "instance": "fires",
+                "channel": "email",
+                "outcome": "ambiguous",
+            },
+        ),
+    ]
+)
+
+
 def promtool_tests(rule_file: str) -> dict[str, Any]:
     """A ``promtool test rules`` file: two test groups (fires, quiet) per alert."""
     tests: list[dict[str, Any]] = []

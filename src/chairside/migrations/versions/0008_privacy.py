@@ -14,7 +14,7 @@ row is the old one with some values of ``before``/``after`` replaced by the stri
 else can be rewritten, so history cannot be changed under cover of a redaction.
 
 Revision ID: 0008
-Revises: 0006 (re-chained after 0007 at merge)
+Revises: 0007
 Create Date: 2026-12-07
 """
 
@@ -23,7 +23,7 @@ from __future__ import annotations
 from alembic import op
 
 revision = "0008"
-down_revision = "0006"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 

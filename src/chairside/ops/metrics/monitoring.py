@@ -25,6 +25,8 @@ from chairside.ops.metrics.exposition import MetricsExposition
 from chairside.ops.metrics.health import HealthCollector, SmokeCollector
 from chairside.ops.metrics.http import HttpMetrics
 from chairside.ops.metrics.pool import PoolMetrics
+from chairside.ops.metrics.reminders import ReminderCollector
+from chairside.reminders.channel import channel_configs
 
 
 @dataclass
@@ -70,6 +72,13 @@ def build_monitoring(
     exposition.add_state_collector(SmokeCollector(settings))
     exposition.add_state_collector(
         BusinessStateCollector(engine, cache_seconds=settings.health_cache_seconds)
+    )
+    exposition.add_state_collector(
+        ReminderCollector(
+            engine,
+            cache_seconds=settings.health_cache_seconds,
+            channels=[channel.name for channel in channel_configs(settings)],
+        )
     )
     return Monitoring(
         probe=probe, exposition=exposition, pool=pool, business=BusinessMetrics(registry)

@@ -76,6 +76,12 @@ def alert_rules(settings: Settings) -> list[AlertRule]:
     # The window of the health checks' error rate and p95 (traffic.py), so that the app
     # and Prometheus judge the same requests.
     window = promql_duration(s.health_window_seconds)
+    reminder_failure, reminder_delay = (
+        table["reminder_failure_percent"],
+        table["reminder_delay_minutes"],
+    )
+    assert reminder_failure.warning and reminder_delay.warning and reminder_delay.critical
+    deliveries = "chairside_reminder_deliveries_total"
     return [
         AlertRule(
             "ChairsideInstanceDown",
@@ -254,6 +260,51 @@ def alert_rules(settings: Settings) -> list[AlertRule]:
             "TLS certificate of {{ $labels.endpoint }} expires within "
             f"{s.health_tls_critical_days:g} days",
             "Clients will refuse the connection when it expires: renew it now.",
+        ),
+        AlertRule(
+            "ChairsideReminderChannelFailing",
+            f'sum by (job, channel) (increase({deliveries}{{{job},outcome="failed"}}[30m]))'
+            f" / sum by (job, channel) (increase({deliveries}"
+            f'{{{job},outcome=~"sent|failed"}}[30m]))'
+            f" > {reminder_failure.warning / 100:g}",
+            "10m",
+            "P3",
+            "reminders",
+            "Reminder channel {{ $labels.channel }} fails most deliveries",
+            "{{ $value | humanizePercentage }} of the channel's reminder attempts failed over "
+            "30 minutes: clients miss reminders. See `chairside reminders status`; retries "
+            "go on with backoff until the booking starts.",
+        ),
+        AlertRule(
+            "ChairsideRemindersDelayed",
+            f"chairside_reminder_oldest_due_age_seconds{{{job}}} > {reminder_delay.warning * 60:g}",
+            "5m",
+            "P3",
+            "reminders_delay",
+            f"A due reminder has waited over {reminder_delay.warning:g} minutes",
+            "The oldest due reminder is {{ $value | humanizeDuration }} late: is the "
+            "`reminders` job of the schedule running (maintenance mode holds it)?",
+        ),
+        AlertRule(
+            "ChairsideRemindersDelayedCritical",
+            f"chairside_reminder_oldest_due_age_seconds{{{job}}}"
+            f" > {reminder_delay.critical * 60:g}",
+            "5m",
+            "P2",
+            "reminders_delay",
+            f"A due reminder has waited over {reminder_delay.critical:g} minutes",
+            "The oldest due reminder is {{ $value | humanizeDuration }} late: reminders are "
+            "not going out. Run `chairside reminders run` and read its error.",
+        ),
+        AlertRule(
+            "ChairsideReminderDeliveryAmbiguous",
+            f'increase({deliveries}{{{job},outcome="ambiguous"}}[1h]) > 0',
+            "0m",
+            "P4",
+            "reminders_ambiguous",
+            "A reminder's delivery on {{ $labels.channel }} has an unknown outcome",
+            "A worker stopped mid-delivery; the reminder was not sent again (it may or may "
+            "not have reached the client). See `chairside reminders status`.",
         ),
     ]
 

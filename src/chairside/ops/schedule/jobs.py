@@ -182,6 +182,14 @@ def default_jobs(settings: Settings) -> tuple[Job, ...]:
             "Monthly disaster-recovery drill: restore to scratch, check, RTO/RPO.",
             group="repository",
         ),
+        Job(
+            "reminders",
+            "* * * * *",
+            ("reminders", "run"),
+            10 * MINUTE,
+            "Deliver the booking reminders due now (docs/web.md#reminders); every minute.",
+            writes=True,
+        ),
     ]
     jobs.extend(_sync_jobs(settings))
     return tuple(jobs)

@@ -1,0 +1,1 @@
+"""Booking reminders: an outbox written with the booking, delivered by a scheduled worker."""
