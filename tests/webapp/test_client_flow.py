@@ -6,8 +6,11 @@ import re
 
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
+from pydantic import SecretStr
 
 from chairside.config import Settings
+from tests.booking.world import fast_settings
+from tests.reminders.conftest import CHANNELS
 from tests.webapp.browser import PHONE, check_page, enable_axe, log_in, new_account, rows
 from tests.webapp.client_world import BERLIN, make_shop
 
@@ -25,6 +28,17 @@ def _search(page: Page, base_url: str) -> None:
     page.get_by_label("Latitude").fill(BERLIN["lat"])
     page.get_by_label("Longitude").fill(BERLIN["lon"])
     page.get_by_role("button", name="Search").click()
+
+
+@pytest.fixture
+def web_settings(settings: Settings) -> Settings:
+    """With a reminder channel, so that booking, moving and cancelling write reminders."""
+    return fast_settings(settings, reminder_channels=SecretStr(CHANNELS))
+
+
+def _reminders(settings: Settings) -> dict[str, int]:
+    counted = rows(_db(settings), "SELECT status, count(*) FROM reminders GROUP BY status")
+    return dict(counted)
 
 
 def test_a_client_on_a_phone_finds_books_pays_reschedules_and_cancels(
@@ -75,6 +89,9 @@ def test_a_client_on_a_phone_finds_books_pays_reschedules_and_cancels(
     page.get_by_role("button", name=re.compile("^Move to")).click()
     expect(page.get_by_role("status")).to_have_text("Your booking is moved to the new time.")
     expect(page.get_by_text("11:00").first).to_be_visible()
+    # Its reminders moved with it: the old one (2 h before; 24 h before had passed) is set
+    # aside, two new ones wait for 11:00 three days on.
+    assert _reminders(web_settings) == {"moved": 1, "pending": 2}
 
     # Now inside the free window: cancelling refunds everything.
     page.get_by_role("link", name="Cancel booking").click()
@@ -89,6 +106,7 @@ def test_a_client_on_a_phone_finds_books_pays_reschedules_and_cancels(
     check_page(page, "client-my-bookings")
     booked = rows(_db(web_settings), "SELECT status, cancellation_fee_minor FROM bookings")
     assert booked == [("cancelled", 0)]
+    assert _reminders(web_settings) == {"moved": 1, "cancelled": 2}  # none will be sent
     refunded = rows(_db(web_settings), "SELECT sum(refunded_minor) FROM payments")
     assert refunded == [(2500,)]
 

@@ -344,6 +344,7 @@ def reschedule(
     form: CheckedForm,
     person: ClientPerson,
     session: SessionDep,
+    context: ContextDep,
 ) -> Response:
     """Move the booking; a time taken meanwhile sends the client back to fresh times."""
     values = {k: v for k, v in form.items() if isinstance(v, str)}
@@ -351,7 +352,11 @@ def reschedule(
     try:
         start = _new_start(values.get("starts_at"))
         bookings.reschedule_booking(
-            session=session, actor=person, booking_id=booking_id, starts_at=start
+            session=session,
+            actor=person,
+            booking_id=booking_id,
+            starts_at=start,
+            settings=context.settings,  # its reminders move through today's channels
         )
     except InputError as exc:
         new_start = None
