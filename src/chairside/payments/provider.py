@@ -110,7 +110,3 @@ class HostedCheckout(Protocol):
         """Close an unpaid checkout so it can no longer be paid; False if it was paid."""
         ...
 
-
-def uses_hosted_checkout(provider: PaymentProvider) -> bool:
-    """Whether the provider takes cards on its own page (the web app then shows no card form)."""
-    return isinstance(provider, HostedCheckout)
