@@ -109,4 +109,3 @@ class HostedCheckout(Protocol):
     def abandon_checkout(self, *, provider_ref: str) -> bool:
         """Close an unpaid checkout so it can no longer be paid; False if it was paid."""
         ...
-
