@@ -1,6 +1,7 @@
 """A stand-in for api.stripe.com on loopback: the network edge the stripe SDK talks to.
 
-It answers the few endpoints the adapter uses (PaymentIntents, Refunds) the way Stripe's
+It answers the few endpoints the adapter uses (PaymentIntents, Refunds, Checkout Sessions:
+create, expire, retrieve) the way Stripe's
 test mode does for its documented test PaymentMethods, records every request, and signs
 webhook events the way Stripe does (``Stripe-Signature: t=…,v1=…``).
 """
@@ -33,6 +34,7 @@ class FakeStripe:
     webhook_secret: str
     requests: list[dict[str, Any]] = field(default_factory=list)
     intents: dict[str, dict[str, Any]] = field(default_factory=dict)
+    checkouts: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def signed_event(self, event_type: str, intent_id: str) -> tuple[bytes, dict[str, str]]:
         """A webhook body and headers as Stripe would send them."""
@@ -40,13 +42,34 @@ class FakeStripe:
         intent["status"] = {"payment_intent.succeeded": "succeeded"}.get(
             event_type, intent["status"]
         )
+        return self.sign(event_type, intent)
+
+    def complete_checkout(self, checkout_id: str) -> tuple[bytes, dict[str, str]]:
+        """The client paid on the hosted page: its PaymentIntent, and the signed event."""
+        checkout = self.checkouts[checkout_id]
+        intent = {
+            "id": "pi_" + secrets.token_hex(12),
+            "object": "payment_intent",
+            "amount": checkout["amount_total"],
+            "amount_received": checkout["amount_total"],
+            "currency": checkout["currency"],
+            "status": "succeeded",
+            "refunded": 0,
+            "metadata": checkout["metadata"],
+        }
+        self.intents[intent["id"]] = intent
+        checkout.update(status="complete", payment_status="paid", payment_intent=intent["id"])
+        return self.sign("checkout.session.completed", dict(checkout))
+
+    def sign(self, event_type: str, obj: dict[str, Any]) -> tuple[bytes, dict[str, str]]:
+        """An event about ``obj``, signed with the webhook secret like Stripe's."""
         body = json.dumps(
             {
                 "id": "evt_" + secrets.token_hex(12),
                 "object": "event",
                 "type": event_type,
                 "created": int(time.time()),
-                "data": {"object": intent},
+                "data": {"object": obj},
             }
         )
         timestamp = int(time.time())
@@ -85,8 +108,51 @@ def _handler(state: FakeStripe) -> type[BaseHTTPRequestHandler]:
                 self._payment_intent(form)
             elif self.path == "/v1/refunds":
                 self._refund(form)
+            elif self.path == "/v1/checkout/sessions":
+                self._checkout(form)
+            elif self.path.startswith("/v1/checkout/sessions/") and self.path.endswith("/expire"):
+                self._expire(self.path.split("/")[4])
             else:
                 self._reply(404, {"error": {"type": "invalid_request_error", "message": "no"}})
+
+        def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+            found = state.checkouts.get(self.path.removeprefix("/v1/checkout/sessions/"))
+            if found is None:
+                self._reply(404, {"error": {"type": "invalid_request_error", "message": "no"}})
+            else:
+                self._reply(200, found)
+
+        def _checkout(self, form: dict[str, str]) -> None:
+            checkout_id = "cs_test_" + secrets.token_hex(12)
+            checkout = {
+                "id": checkout_id,
+                "object": "checkout.session",
+                "mode": form["mode"],
+                "amount_total": int(form["line_items[0][price_data][unit_amount]"]),
+                "currency": form["line_items[0][price_data][currency]"],
+                "metadata": {
+                    k.removeprefix("metadata[").removesuffix("]"): v
+                    for k, v in form.items()
+                    if k.startswith("metadata[")
+                },
+                "payment_intent": None,
+                "payment_status": "unpaid",
+                "status": "open",
+                "success_url": form["success_url"],
+                "cancel_url": form["cancel_url"],
+                "url": f"{state.base_url}/c/pay/{checkout_id}",
+            }
+            state.checkouts[checkout_id] = checkout
+            self._reply(200, checkout)
+
+        def _expire(self, checkout_id: str) -> None:
+            checkout = state.checkouts.get(checkout_id)
+            if checkout is None or checkout["status"] != "open":
+                message = "Only Checkout Sessions with a status of open can be expired."
+                self._reply(400, {"error": {"type": "invalid_request_error", "message": message}})
+                return
+            checkout["status"] = "expired"
+            self._reply(200, checkout)
 
         def _payment_intent(self, form: dict[str, str]) -> None:
             intent = {

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Literal, Protocol, runtime_checkable
 
 ChargeStatus = Literal["succeeded", "failed", "pending"]
 EventKind = Literal["payment.succeeded", "payment.failed", "payment.pending", "other"]
@@ -42,6 +42,17 @@ class PaymentEvent:
     raw_type: str
     provider_ref: str | None
     failure_reason: str | None = None
+    #: The processor's id of the money once a hosted checkout is paid (Stripe's
+    #: PaymentIntent behind a Checkout Session); refunds use it from then on.
+    settled_ref: str | None = None
+
+
+@dataclass(frozen=True)
+class CheckoutStart:
+    """A hosted payment page opened for one payment: where to send the browser."""
+
+    url: str
+    provider_ref: str
 
 
 class PaymentProvider(Protocol):
@@ -67,4 +78,34 @@ class PaymentProvider(Protocol):
 
     def parse_webhook(self, *, body: bytes, headers: Mapping[str, str]) -> PaymentEvent:
         """Verify a webhook's signature on the raw body and read the event (AuthError if bad)."""
+        ...
+
+
+@runtime_checkable
+class HostedCheckout(Protocol):
+    """A processor whose own page takes the card (card numbers never reach our server).
+
+    The payment is recorded ``pending`` with the checkout's reference; only the
+    processor's signed webhook settles it, through the same path as any other payment.
+    """
+
+    #: Where the hosted page lives (the pay page's Content-Security-Policy allows it).
+    checkout_origin: str
+
+    def start_checkout(
+        self,
+        *,
+        amount_minor: int,
+        currency: str,
+        description: str,
+        metadata: Mapping[str, str],
+        success_url: str,
+        cancel_url: str,
+        idempotency_key: str,
+    ) -> CheckoutStart:
+        """Open the processor's payment page for ``amount_minor``."""
+        ...
+
+    def abandon_checkout(self, *, provider_ref: str) -> bool:
+        """Close an unpaid checkout so it can no longer be paid; False if it was paid."""
         ...

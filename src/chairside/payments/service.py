@@ -27,8 +27,9 @@ from chairside.booking.models import Booking
 from chairside.config import Settings
 from chairside.errors import ConflictError, InputError, NotFoundError
 from chairside.payments.models import Payment, Refund, WebhookEvent
-from chairside.payments.provider import PaymentEvent, PaymentProvider
+from chairside.payments.provider import CheckoutStart, HostedCheckout, PaymentEvent, PaymentProvider
 from chairside.payments.registry import provider_for
+from chairside.shops.models import Service
 
 
 @dataclass(frozen=True)
@@ -66,16 +67,14 @@ def paid_amount(*, session: Session, booking_id: uuid.UUID) -> int:
     return int(total or 0)
 
 
-def pay_booking(
+def _payable_booking(
     *,
     session: Session,
-    settings: Settings,
     actor: Principal,
     booking_id: uuid.UUID,
-    payment_method: str,
-    provider_name: str | None = None,
-) -> PaymentOutcome:
-    """Charge the booking's price; a success confirms it, a decline leaves it payable."""
+    abandon: HostedCheckout | None = None,
+) -> Booking:
+    """The actor's held booking, locked, with no payment under way (else why not)."""
     booking = visible_booking(session=session, actor=actor, booking_id=booking_id)
     if booking.client_id != actor.id:
         raise NotFoundError(f"no booking {booking_id} of yours to pay")
@@ -101,11 +100,109 @@ def pay_booking(
             details={"current_status": "expired"},
         )
     for earlier in payments_of(session=session, booking_id=booking.id):
+        if earlier.status == "pending" and abandon is not None:
+            if _abandoned(session=session, provider=abandon, payment=earlier):
+                continue
         if earlier.status in ("pending", "succeeded"):
             raise ConflictError(
                 f"booking {booking.id} already has a {earlier.status} payment {earlier.id}",
                 details={"current_status": booking.status},
             )
+    return booking
+
+
+def _abandoned(*, session: Session, provider: HostedCheckout, payment: Payment) -> bool:
+    """Close a hosted checkout left unpaid (the client came back to pay again)."""
+    if payment.provider != getattr(provider, "name", None):
+        return False
+    if not provider.abandon_checkout(provider_ref=payment.provider_ref):
+        return False  # paid meanwhile: its webhook confirms the booking
+    before = _snapshot(payment)
+    payment.status = "failed"
+    payment.failure_reason = "checkout_abandoned"
+    payment.updated_at = datetime.now(UTC)
+    session.flush()
+    audit.record(
+        session=session,
+        actor=None,
+        action="payment.failed",
+        entity="payment",
+        entity_id=payment.id,
+        before=before,
+        after={**_snapshot(payment), "failure_reason": payment.failure_reason},
+    )
+    return True
+
+
+def start_checkout(
+    *,
+    session: Session,
+    settings: Settings,
+    actor: Principal,
+    booking_id: uuid.UUID,
+    success_url: str,
+    cancel_url: str,
+) -> CheckoutStart:
+    """Open the processor's hosted payment page for the booking's price.
+
+    The payment is recorded ``pending``; nothing is confirmed here nor on the client's
+    return: only the processor's signed webhook settles it (:func:`handle_webhook`).
+    """
+    provider = provider_for(settings.payment_provider, settings=settings, session=session)
+    if not isinstance(provider, HostedCheckout):
+        raise InputError(
+            f"the {provider.name} provider takes cards directly, not on a hosted page",
+            field="provider",
+        )
+    booking = _payable_booking(
+        session=session, actor=actor, booking_id=booking_id, abandon=provider
+    )
+    attempt = len(payments_of(session=session, booking_id=booking.id)) + 1
+    payment_id = uuid.uuid4()
+    service = session.get(Service, booking.service_id)
+    started = provider.start_checkout(
+        amount_minor=booking.price_minor,
+        currency=booking.currency,
+        description=service.name if service is not None else "Booking",
+        metadata={"booking_id": str(booking.id), "payment_id": str(payment_id)},
+        success_url=success_url,
+        cancel_url=cancel_url,
+        idempotency_key=f"booking-{booking.id}-checkout-{attempt}",
+    )
+    payment = Payment(
+        id=payment_id,
+        booking_id=booking.id,
+        provider=provider.name,
+        provider_ref=started.provider_ref,
+        amount_minor=booking.price_minor,
+        refunded_minor=0,
+        currency=booking.currency,
+        status="pending",
+    )
+    session.add(payment)
+    session.flush()
+    audit.record(
+        session=session,
+        actor=actor,
+        action="payment.pending",
+        entity="payment",
+        entity_id=payment.id,
+        after={**_snapshot(payment), "booking_id": booking.id, "checkout": True},
+    )
+    return started
+
+
+def pay_booking(
+    *,
+    session: Session,
+    settings: Settings,
+    actor: Principal,
+    booking_id: uuid.UUID,
+    payment_method: str,
+    provider_name: str | None = None,
+) -> PaymentOutcome:
+    """Charge the booking's price; a success confirms it, a decline leaves it payable."""
+    booking = _payable_booking(session=session, actor=actor, booking_id=booking_id)
     name = provider_name or settings.payment_provider
     provider = provider_for(name, settings=settings, session=session)
     attempt = len(payments_of(session=session, booking_id=booking.id)) + 1
@@ -321,6 +418,8 @@ def _apply(
         return f"ignored: payment already {payment.status}"
     before = _snapshot(payment)
     payment.status = "succeeded" if event.kind == "payment.succeeded" else "failed"
+    if payment.status == "succeeded" and event.settled_ref:
+        payment.provider_ref = event.settled_ref  # a hosted checkout's money: refunds use it
     payment.failure_reason = event.failure_reason if payment.status == "failed" else None
     payment.updated_at = datetime.now(UTC)
     session.flush()

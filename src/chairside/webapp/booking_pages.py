@@ -24,15 +24,19 @@ from chairside.booking import reviews, schemas
 from chairside.booking import service as bookings
 from chairside.booking.models import Booking, Review
 from chairside.bounds import Instant
+from chairside.config import Settings
 from chairside.db import transaction
 from chairside.errors import ConflictError, InputError
 from chairside.payments import service as payments
 from chairside.payments import simulated
 from chairside.payments.models import Payment
+from chairside.payments.provider import HostedCheckout
+from chairside.payments.registry import provider_for
 from chairside.payments.schemas import PayIn
 from chairside.shops import service as shops
 from chairside.shops.models import Provider, Service, Shop
 from chairside.webapp.csrf import CheckedForm
+from chairside.webapp.headers import policy_posting_to
 from chairside.webapp.render import FormErrors, page, reject
 from chairside.webapp.route import WebRoute
 from chairside.webapp.session import ClientPerson
@@ -140,15 +144,94 @@ def _pay_page(request: Request, view: BookingView, **extra: Any) -> dict[str, An
     return {"title": "Pay", "view": view, "test_cards": test_cards, **extra}
 
 
+def _hosted(session: Session, settings: Settings) -> HostedCheckout | None:
+    """The configured provider when it takes cards on its own page (Stripe Checkout)."""
+    provider = provider_for(settings.payment_provider, settings=settings, session=session)
+    return provider if isinstance(provider, HostedCheckout) else None
+
+
 @router.get("/bookings/{booking_id}/pay")
 def pay_page(
-    request: Request, booking_id: uuid.UUID, person: ClientPerson, session: SessionDep
+    request: Request,
+    booking_id: uuid.UUID,
+    person: ClientPerson,
+    session: SessionDep,
+    context: ContextDep,
 ) -> Response:
-    """The payment form of a held booking."""
+    """The payment form of a held booking: a card form, or a button to the hosted page."""
     view = _mine(session, person, booking_id)
     if view.booking.status != "pending_payment":
         return RedirectResponse(f"/bookings/{booking_id}", status_code=303)
+    hosted = _hosted(session, context.settings)
+    if hosted is not None:
+        return page(
+            request,
+            "pay_hosted.html",
+            title="Pay",
+            view=view,
+            headers={"Content-Security-Policy": policy_posting_to(hosted.checkout_origin)},
+        )
     return page(request, "pay.html", **_pay_page(request, view))
+
+
+def _checkout(
+    request: Request, booking_id: uuid.UUID, person: Principal, session: Session, settings: Settings
+) -> Response:
+    """Open the hosted checkout and send the browser there; no card data is read or sent."""
+    site = str(request.base_url).rstrip("/")
+    try:
+        started = payments.start_checkout(
+            session=session,
+            settings=settings,
+            actor=person,
+            booking_id=booking_id,
+            success_url=f"{site}/bookings/{booking_id}/paid",
+            cancel_url=f"{site}/bookings/{booking_id}/pay/cancelled",
+        )
+    except ConflictError as exc:
+        view = _mine(session, person, booking_id)
+        raise reject(
+            request,
+            "pay_hosted.html",
+            errors=FormErrors.from_error(exc, field=""),
+            values={},
+            status=409,
+            title="Pay",
+            view=view,
+        ) from None
+    return RedirectResponse(started.url, status_code=303)
+
+
+@router.get("/bookings/{booking_id}/paid")
+def paid_page(
+    request: Request, booking_id: uuid.UUID, person: ClientPerson, session: SessionDep
+) -> Response:
+    """Where the hosted checkout returns after paying: shows, never decides, the outcome.
+
+    Only the processor's signed webhook confirms; until it has, the page says the payment
+    is being confirmed (and reloads itself, without JavaScript).
+    """
+    view = _mine(session, person, booking_id)
+    confirming = view.booking.status == "pending_payment" and any(
+        p.status == "pending" for p in view.payments
+    )
+    return page(
+        request,
+        "paid.html",
+        title="Payment",
+        view=view,
+        confirming=confirming,
+        headers={"Refresh": "3"} if confirming else None,
+    )
+
+
+@router.get("/bookings/{booking_id}/pay/cancelled")
+def pay_cancelled_page(
+    request: Request, booking_id: uuid.UUID, person: ClientPerson, session: SessionDep
+) -> Response:
+    """Where the hosted checkout returns when the client leaves it without paying."""
+    view = _mine(session, person, booking_id)
+    return page(request, "pay_cancelled.html", title="Payment not made", view=view)
 
 
 @router.post("/bookings/{booking_id}/pay")
@@ -161,6 +244,8 @@ def pay(
     context: ContextDep,
 ) -> Response:
     """Charge the card; a success confirms the booking, a decline keeps it held."""
+    if _hosted(session, context.settings) is not None:
+        return _checkout(request, booking_id, person, session, context.settings)
     values = {k: v for k, v in form.items() if isinstance(v, str)}
     view = _mine(session, person, booking_id)
     card = values.get("payment_method", "").replace(" ", "")
