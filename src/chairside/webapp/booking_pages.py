@@ -1,7 +1,7 @@
 """A client's bookings: the list, one booking, pay, cancel (fee first), reschedule, review.
 
 Every action is the API's service function (``booking.service``, ``payments.service``,
-``booking.reviews``); the fee a cancellation would keep is ``cancellation_terms``, the
+``booking.reviews``); the fee a cancellation would keep is ``booking.cancellation``, the
 same function ``cancel_booking`` charges by, shown on the page before the client confirms.
 """
 
@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from chairside.accounts.principal import Principal
 from chairside.api.deps import ContextDep, SessionDep
-from chairside.booking import reviews, schemas
+from chairside.booking import cancellation, reviews, schemas
 from chairside.booking import service as bookings
 from chairside.booking.models import Booking, Review
 from chairside.bounds import Instant
@@ -121,7 +121,7 @@ def booking_page(
     """One booking, what it cost, and what can be done with it now."""
     view = _mine(session, person, booking_id)
     terms = (
-        bookings.cancellation_terms(session=session, actor=person, booking=view.booking)
+        cancellation.cancellation_terms(session=session, actor=person, booking=view.booking)
         if view.is_live
         else None
     )
@@ -302,7 +302,7 @@ def cancel_page(
     view = _mine(session, person, booking_id)
     if not view.is_live:
         return RedirectResponse(f"/bookings/{booking_id}", status_code=303)
-    terms = bookings.cancellation_terms(session=session, actor=person, booking=view.booking)
+    terms = cancellation.cancellation_terms(session=session, actor=person, booking=view.booking)
     return page(request, "cancel.html", title="Cancel booking", view=view, terms=terms)
 
 
@@ -333,7 +333,7 @@ def cancel(
             if isinstance(exc, ValidationError)
             else FormErrors.from_error(exc)
         )
-        terms = bookings.cancellation_terms(session=session, actor=person, booking=view.booking)
+        terms = cancellation.cancellation_terms(session=session, actor=person, booking=view.booking)
         raise reject(
             request,
             "cancel.html",
