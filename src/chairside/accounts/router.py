@@ -31,19 +31,13 @@ def register(
     The answer is the same whether or not the address already has an account (whose
     owner is told by e-mail instead): log in with the password you chose.
     """
-    s = context.settings
-    ratelimit.hit(
-        context.redis,
-        bucket="register",
-        identity=address,
-        limit=s.rate_limit_register,
-        window_seconds=s.rate_limit_window_seconds,
-        fallback=context.engine,
-    )
-    service.register(
+    service.register_from(
         session=session,
-        settings=s,
+        settings=context.settings,
         notices=notices,
+        cache=context.redis,
+        fallback=context.engine,
+        address=address,
         email=body.email,
         password=body.password,
         full_name=body.full_name,

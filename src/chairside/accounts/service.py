@@ -28,6 +28,41 @@ SELF_SERVICE_ROLES = ("client", "provider", "owner")
 log = logging.getLogger("chairside.accounts")
 
 
+def register_from(
+    *,
+    session: Session,
+    settings: Settings,
+    notices: AccountNotices,
+    cache: redis.Redis | None,
+    fallback: Engine,
+    address: str,
+    email: str,
+    password: str,
+    full_name: str,
+    role: str,
+) -> None:
+    """:func:`register`, counted first against ``address``'s registration limit (429 past
+    it; in PostgreSQL through ``fallback`` when Redis is down): the API's and the web
+    form's one path."""
+    ratelimit.hit(
+        cache,
+        bucket="register",
+        identity=address,
+        limit=settings.rate_limit_register,
+        window_seconds=settings.rate_limit_window_seconds,
+        fallback=fallback,
+    )
+    register(
+        session=session,
+        settings=settings,
+        notices=notices,
+        email=email,
+        password=password,
+        full_name=full_name,
+        role=role,
+    )
+
+
 def register(
     *,
     session: Session,

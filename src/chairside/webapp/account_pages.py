@@ -150,19 +150,13 @@ def register(
                 "role": values.get("role", "client"),
             }
         )
-        s = context.settings
-        ratelimit.hit(
-            context.redis,
-            bucket="register",
-            identity=address,
-            limit=s.rate_limit_register,
-            window_seconds=s.rate_limit_window_seconds,
-            fallback=context.engine,
-        )
-        service.register(
+        service.register_from(
             session=session,
-            settings=s,
+            settings=context.settings,
             notices=notices,
+            cache=context.redis,
+            fallback=context.engine,
+            address=address,
             email=body.email,
             password=body.password,
             full_name=body.full_name,
