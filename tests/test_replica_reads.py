@@ -3,10 +3,8 @@ otherwise."""
 
 from __future__ import annotations
 
-import secrets
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
@@ -19,54 +17,17 @@ from chairside.config import load_settings
 from chairside.db import make_engine, make_session_factory
 from chairside.ops.database import migrations
 from chairside.replica_reads import LAG_RECHECK_SECONDS, ReplicaReads
-from chairside.runtime.osuser import run_as
 from chairside.runtime.ports import free_port
-from chairside.runtime.postgres import PostgresCluster
 from tests.support.servers import ClusterFactory
-
-
-@dataclass
-class Pair:
-    leader: PostgresCluster
-    standby: PostgresCluster
+from tests.support.streaming import StreamingPair, make_streaming_pair
 
 
 @pytest.fixture(scope="module")
-def pair(cluster_factory: ClusterFactory) -> Iterator[Pair]:
+def pair(cluster_factory: ClusterFactory) -> StreamingPair:
     """A leader with a migrated ``chairside`` database and a hot standby streaming from it."""
-    leader = cluster_factory.make()
-    # As in production: commits wait for their WAL to be flushed (the suite's clusters
-    # commit asynchronously, which makes a replica look behind, see replica_reads).
-    leader.configure({"synchronous_commit": "on"})
-    leader.reload()
-    leader.create_database("chairside")
-    migrations.upgrade(url=leader.url("chairside"))
-    root = leader.data_dir.parent.parent / f"standby-{secrets.token_hex(3)}"
-    root.mkdir()
-    standby = PostgresCluster(
-        data_dir=root / "data",
-        port=free_port(),
-        password=leader.password,
-        log_file=root / "log" / "postgresql.log",
-        socket_dir=root / "run",
-    )
-    from chairside.runtime.osuser import hand_over
-
-    hand_over(root, standby.user, mode=0o755)
-    hand_over(standby.socket_dir, standby.user)
-    run_as(
-        standby.user,
-        [
-            standby.binary("pg_basebackup"),
-            "-d", leader.conninfo(),
-            "-D", str(standby.data_dir),
-            "-R", "-X", "stream", "-c", "fast",
-        ],
-    )  # fmt: skip
-    standby.configure({"port": str(standby.port), "unix_socket_directories": str(root / "run")})
-    cluster_factory.clusters.append(standby)
-    standby.start()
-    yield Pair(leader=leader, standby=standby)
+    pair = make_streaming_pair(cluster_factory, database="chairside")
+    migrations.upgrade(url=pair.leader.url("chairside"))  # replicated like any write
+    return pair
 
 
 @pytest.fixture
@@ -78,7 +39,11 @@ def engines() -> Iterator[list[Engine]]:
 
 
 def reads_of(
-    pair: Pair, engines: list[Engine], *, max_lag: float = 1.0, replica_url: str | None = None
+    pair: StreamingPair,
+    engines: list[Engine],
+    *,
+    max_lag: float = 1.0,
+    replica_url: str | None = None,
 ) -> ReplicaReads:
     leader = make_engine(pair.leader.url("chairside"), pool_size=2)
     replica = make_engine(replica_url or pair.standby.url("chairside"), pool_size=2)
@@ -92,14 +57,16 @@ def in_recovery(session: object) -> bool:
     return bool(session.execute(text("SELECT pg_is_in_recovery()")).scalar_one())  # type: ignore[attr-defined]
 
 
-def test_a_read_that_may_lag_is_served_by_the_replica(pair: Pair, engines: list[Engine]) -> None:
+def test_a_read_that_may_lag_is_served_by_the_replica(
+    pair: StreamingPair, engines: list[Engine]
+) -> None:
     reads = reads_of(pair, engines)
     on_standby, from_replica = reads.run(in_recovery)
     assert from_replica and on_standby
 
 
 def test_a_replica_lagging_past_the_bound_hands_reads_to_the_leader(
-    pair: Pair, engines: list[Engine]
+    pair: StreamingPair, engines: list[Engine]
 ) -> None:
     reads = reads_of(pair, engines, max_lag=0.5)
     with psycopg.connect(pair.leader.conninfo("chairside"), autocommit=True) as leader:
@@ -135,14 +102,14 @@ def test_a_replica_lagging_past_the_bound_hands_reads_to_the_leader(
 
 
 def test_an_unreachable_replica_hands_reads_to_the_leader(
-    pair: Pair, engines: list[Engine]
+    pair: StreamingPair, engines: list[Engine]
 ) -> None:
     url = pair.standby.url("chairside").replace(f":{pair.standby.port}/", f":{free_port()}/")
     on_standby, from_replica = reads_of(pair, engines, replica_url=url).run(in_recovery)
     assert not from_replica and not on_standby
 
 
-def test_search_through_the_app_reads_on_the_replica(pair: Pair, tmp_path: Path) -> None:
+def test_search_through_the_app_reads_on_the_replica(pair: StreamingPair, tmp_path: Path) -> None:
     settings = load_settings(
         env="test",
         home=tmp_path / "home",
